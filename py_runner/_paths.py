@@ -1,0 +1,48 @@
+"""Where py_runner finds its pinned assets and cached artifacts (CPython side only)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+PYODIDE_VERSION = "314.0.7"
+MICROPIP_VERSION = "0.11.1"
+
+# The repository root: web/, build_wasm.sh and wasm/ live beside the package (editable install).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WEB_DIR = REPO_ROOT / "web"
+BUILD_SCRIPT = REPO_ROOT / "build_wasm.sh"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("PY_RUNNER_CACHE", Path.home() / ".cache" / "py_runner"))
+
+
+def pyodide_dir() -> Path:
+    return cache_root() / "pyodide" / PYODIDE_VERSION
+
+
+def wheels_dir() -> Path:
+    return cache_root() / "wheels"
+
+
+def models_dir() -> Path:
+    return cache_root() / "models"
+
+
+@lru_cache(maxsize=1)
+def build_dir() -> Path:
+    """The build folder for the current inputs of build_wasm.sh (st/, mt/, native/ inside)."""
+    override = os.environ.get("PY_RUNNER_BUILD_DIR")
+    if override:
+        return Path(override)
+    out = subprocess.run(
+        ["bash", str(BUILD_SCRIPT), "--print-dir"], check=True, capture_output=True, text=True
+    )
+    return Path(out.stdout.strip())
+
+
+def native_binary() -> Path:
+    return build_dir() / "native" / "pr_native"
