@@ -1,0 +1,81 @@
+"""Exception hierarchy shared by every layer; JS errors are mapped onto it by name."""
+
+from __future__ import annotations
+
+import re
+
+
+class LocalWebAIError(Exception):
+    """Root of every error py_runner raises on purpose; catch this to handle them all."""
+
+
+class ModelLoadError(LocalWebAIError):
+    """Loading a model failed (root of all load failures)."""
+
+
+class ModelCompatibilityError(ModelLoadError):
+    """The model file is not one we can run (e.g. unsupported GGUF version)."""
+
+
+class ModelInitializationError(ModelLoadError):
+    """llama.cpp could not create the model or its context (bad file, out of memory, ...)."""
+
+
+class NetworkError(ModelLoadError):
+    """Fetching the model failed; `url` and HTTP `status` (when known) say where and how."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class LoadAbortedError(ModelLoadError):
+    """The load was cancelled (cancel_loading(), an abort signal, or task cancellation)."""
+
+
+class ModelNotLoadedError(LocalWebAIError):
+    """An operation needs a loaded model and there is none."""
+
+
+class GenerationError(LocalWebAIError):
+    """Text generation failed inside the engine (decode failure, tokenizer error, ...)."""
+
+
+class InvalidParameterError(LocalWebAIError, ValueError):
+    """A parameter is out of range; also a ValueError so generic validation code catches it."""
+
+
+class BridgeError(LocalWebAIError):
+    """The JS side failed: the bridge or worker crashed, was terminated, or replied nonsense."""
+
+
+class RunnerBusyError(LocalWebAIError):
+    """A load or generation is already running; the runner does one operation at a time and
+    rejects (rather than queues) a second one, so callers never wait on hidden work."""
+
+
+_BY_JS_NAME: dict[str, type[LocalWebAIError]] = {
+    "AbortError": LoadAbortedError,
+    "NetworkError": NetworkError,
+    "ModelInitializationError": ModelInitializationError,
+    "ModelCompatibilityError": ModelCompatibilityError,
+    "GenerationError": GenerationError,
+    "BridgeError": BridgeError,
+}
+
+
+def error_from_js(name: str, message: str, stage: str | None = None) -> LocalWebAIError:
+    """Map a worker error (`error {name, message, stage}`) to its Python class; unknown names are
+    treated as a crash of the JS side (BridgeError), keeping the original name in the message."""
+    cls = _BY_JS_NAME.get(name or "", BridgeError)
+    text = message or name or "unknown error"
+    if cls is BridgeError and name and name != "BridgeError":
+        text = f"{name}: {text}"
+    if stage:
+        text = f"{text} (stage: {stage})"
+    if cls is NetworkError:  # the worker says "fetching <url> failed: HTTP <status>"
+        url = re.search(r"(?:fetching|reading) (\S+)", message or "")
+        status = re.search(r"HTTP (\d{3})", message or "")
+        return NetworkError(text, url=url and url.group(1), status=status and int(status.group(1)))
+    return cls(text)

@@ -1,0 +1,130 @@
+"""Transport over web/bridge.js inside Pyodide: the only module that touches `js`/`pyodide`.
+
+Imports of js/pyodide are lazy so that `import py_runner` works in CPython.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._errors import BridgeError, LocalWebAIError, error_from_js
+from ._transport import Transport
+
+if TYPE_CHECKING:
+    from ._runner import Artifacts
+
+
+def _ffi() -> Any:
+    import js  # noqa: F401  (Pyodide only)
+    import pyodide.ffi
+
+    return pyodide.ffi
+
+
+def _convert(exc: BaseException) -> LocalWebAIError:
+    """JsException -> LocalWebAIError by the JS error's name/message/stage."""
+    err = getattr(exc, "js_error", exc)  # older Pyodide wraps the error; newer is the JsProxy itself
+
+    def attr(name: str) -> Any:
+        try:
+            value = getattr(err, name)
+        except Exception:
+            return None
+        return None if value is None else str(value)
+
+    converted = error_from_js(attr("name") or "BridgeError", attr("message") or str(exc), attr("stage"))
+    converted.__cause__ = exc
+    return converted
+
+
+class PyodideTransport(Transport):
+    def __init__(self, artifacts: Artifacts, *, threads: int | None = None) -> None:
+        self._artifacts = artifacts
+        self._threads = threads
+        self._bridge: Any = None
+
+    def _url(self, url: str) -> str:
+        import js
+
+        return str(js.URL.new(url, js.location.href).href)
+
+    async def _call(self, fn: Callable[[], Any]) -> Any:
+        ffi = _ffi()
+        try:
+            result = await fn()
+        except ffi.JsException as exc:
+            raise _convert(exc) from exc
+        return result.to_py() if hasattr(result, "to_py") else result
+
+    async def start(self) -> dict[str, Any]:
+        import js
+        from pyodide.code import run_js
+
+        ffi = _ffi()
+        a = self._artifacts
+        bridge_url = self._url(a.bridge)
+        try:
+            module = await run_js(f"import({json.dumps(bridge_url)})")
+        except ffi.JsException as exc:
+            raise BridgeError(f"cannot import {bridge_url}: {exc}") from exc
+        config = {
+            "st": {"js": self._url(a.single_thread)},
+            "mt": {"js": self._url(a.multi_thread)},
+            "worker": self._url(a.worker),
+        }
+        options = {} if self._threads is None else {"threads": self._threads}
+        to_obj = js.Object.fromEntries
+        self._bridge = module.Bridge.new(
+            ffi.to_js(config, dict_converter=to_obj), ffi.to_js(options, dict_converter=to_obj)
+        )
+        return await self._call(lambda: self._bridge.start())
+
+    def _require_bridge(self) -> Any:
+        if self._bridge is None:
+            raise BridgeError("transport not started")
+        return self._bridge
+
+    async def load(
+        self, source: Any, options: dict[str, Any], on_progress: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        import js
+
+        ffi = _ffi()
+        bridge = self._require_bridge()
+        if isinstance(source, bytes | bytearray | memoryview):
+            # One copy of the model bytes into the browser's blob store; the worker mounts the Blob.
+            source = js.Blob.new(ffi.to_js([ffi.to_js(memoryview(source))]))
+        elif isinstance(source, list | tuple):  # split GGUF: the bridge wants a JS Array of Blobs/Files
+            source = ffi.to_js(list(source))
+        # str is converted implicitly; a File/Blob JsProxy passes through unchanged.
+        progress = ffi.create_proxy(lambda p: on_progress(p.to_py()))
+        try:
+            opts = ffi.to_js(options, dict_converter=js.Object.fromEntries)
+            return await self._call(lambda: bridge.load(source, opts, progress))
+        finally:
+            progress.destroy()
+
+    async def generate(
+        self, prompt: str, options: dict[str, Any], on_token: Callable[[int, bytes], None]
+    ) -> dict[str, Any]:
+        import js
+
+        ffi = _ffi()
+        bridge = self._require_bridge()
+        token = ffi.create_proxy(lambda tok, piece: on_token(int(tok), piece.to_bytes()))
+        try:
+            opts = ffi.to_js(options, dict_converter=js.Object.fromEntries)
+            return await self._call(lambda: bridge.generate(prompt, opts, token))
+        finally:
+            token.destroy()
+
+    def abort(self, kind: str) -> None:
+        if self._bridge is not None:
+            self._bridge.abort(kind)
+
+    def terminate(self) -> None:
+        bridge, self._bridge = self._bridge, None
+        if bridge is not None:
+            bridge.terminate()

@@ -1,0 +1,368 @@
+"""LlamaRunner: the public API, pure Python against the Transport interface."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ._errors import (
+    BridgeError,
+    GenerationError,
+    InvalidParameterError,
+    LoadAbortedError,
+    LocalWebAIError,
+    ModelNotLoadedError,
+    RunnerBusyError,
+)
+from ._params import GenerateTextParams
+from ._progress import LoadingStage, ProgressCallback, ProgressReporter
+from ._spec import ModelSpecification
+from ._transport import Transport
+from ._utf8 import Utf8Stream
+
+log = logging.getLogger(__name__)
+
+_WORKER_STAGES = {"downloading": LoadingStage.DOWNLOADING, "loading": LoadingStage.LOADING_INTO_ENGINE}
+_SIGNAL_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """URLs of the engine's files, resolved against the page URL."""
+
+    single_thread: str = "/build/st/pr_glue.js"
+    multi_thread: str = "/build/mt/pr_glue.js"
+    worker: str = "/web/worker.js"
+    bridge: str = "/web/bridge.js"
+
+
+@dataclass
+class TokenChunk:
+    token: int
+    text: str  # the text that became decodable with this token; "" while a character is incomplete
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    tokens: list[int] = field(default_factory=list)
+    finish_reason: str = "eos"  # "eos" | "length" | "aborted"
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    prompt_ms: float = 0.0
+    gen_ms: float = 0.0
+    seed: int = 0
+
+    @property
+    def prompt_tok_s(self) -> float | None:
+        return self.prompt_tokens * 1000.0 / self.prompt_ms if self.prompt_ms > 0 else None
+
+    @property
+    def gen_tok_s(self) -> float | None:
+        return self.generated_tokens * 1000.0 / self.gen_ms if self.gen_ms > 0 else None
+
+
+def _call_quietly(fn: Callable[..., Any] | None, *args: Any) -> None:
+    """User notification hooks must not turn a finished operation into a failure."""
+    if fn is not None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("callback %r raised; ignored", fn)
+
+
+class LlamaRunner:
+    """Loads a GGUF model into llama.cpp (WebAssembly, in a Web Worker) and generates text.
+
+    One operation at a time: a load_model()/generate_text() while another one runs raises
+    RunnerBusyError instead of queueing.
+    """
+
+    def __init__(
+        self,
+        artifacts: Artifacts | None = None,
+        *,
+        transport: Transport | None = None,
+        n_threads: int | None = None,
+        on_model_loaded: Callable[[ModelSpecification], None] | None = None,
+        on_model_load_error: Callable[[LocalWebAIError], None] | None = None,
+    ) -> None:
+        if n_threads is not None and n_threads < 1:
+            raise InvalidParameterError(f"n_threads must be None or >= 1, got {n_threads!r}")
+        self._artifacts = artifacts or Artifacts()
+        self._transport = transport
+        self._n_threads = n_threads
+        self.on_model_loaded = on_model_loaded
+        self.on_model_load_error = on_model_load_error
+        self._start_info: dict[str, Any] | None = None
+        self._op: str | None = None  # None | "load" | "generate"
+        self._load_cancelled = False
+        self._spec: ModelSpecification | None = None
+        self._loaded_ctx: int | None = None
+
+    # ---- state -------------------------------------------------------------------------------
+    @property
+    def is_loading_model(self) -> bool:
+        return self._op == "load"
+
+    @property
+    def is_model_loaded(self) -> bool:
+        return self._spec is not None
+
+    @property
+    def build(self) -> str | None:
+        """"st" or "mt" once the engine has started, else None."""
+        return self._start_info.get("build") if self._start_info else None
+
+    def get_model_metadata(self) -> ModelSpecification | None:
+        return self._spec
+
+    def _begin(self, op: str) -> None:
+        if self._op is not None:
+            raise RunnerBusyError(f"cannot {op}: a {self._op} is already running")
+        self._op = op
+
+    def _get_transport(self) -> Transport:
+        if self._transport is None:
+            from ._pyodide_transport import PyodideTransport
+
+            self._transport = PyodideTransport(self._artifacts, threads=self._n_threads)
+        return self._transport
+
+    async def _ensure_started(self) -> Transport:
+        transport = self._get_transport()
+        if self._start_info is None:
+            self._start_info = dict(await transport.start())
+        return transport
+
+    # ---- loading -----------------------------------------------------------------------------
+    async def load_model(
+        self,
+        source: Any,
+        progress_callback: ProgressCallback | None = None,
+        signal: Any = None,
+        *,
+        ctx_size: int = 2048,
+        batch_size: int = 512,
+    ) -> ModelSpecification:
+        """Load a model from a URL str, bytes-like object, or JS File/Blob; replaces any loaded model.
+
+        signal: anything with a boolean `.aborted` (a JS AbortSignal or a Python object); it is
+        polled while loading. Progress goes PREPARING -> DOWNLOADING (URLs) -> LOADING_INTO_ENGINE
+        -> READY, or ends with ERROR/ABORTED. Raises ModelLoadError subclasses (LoadAbortedError
+        on cancel), BridgeError if the engine itself fails, RunnerBusyError if busy.
+        """
+        GenerateTextParams(ctx_size=ctx_size, batch_size=batch_size).validate()
+        self._begin("load")
+        self._load_cancelled = False
+        self._spec = None  # the worker replaces its model: the old one is gone whatever happens
+        self._loaded_ctx = None
+        reporter = ProgressReporter(progress_callback)
+        watcher: asyncio.Task[None] | None = None
+        try:
+            reporter.report(LoadingStage.PREPARING, 0, None, "starting engine")
+            if signal is not None and getattr(signal, "aborted", False):
+                raise LoadAbortedError("load aborted before it started")
+            transport = await self._ensure_started()
+            self._raise_if_cancelled()
+            if signal is not None:
+                watcher = asyncio.ensure_future(self._watch_signal(signal))
+
+            def on_progress(p: dict[str, Any]) -> None:
+                stage = _WORKER_STAGES.get(str(p.get("stage")))
+                if stage is not None:
+                    reporter.report(stage, p.get("loaded") or 0, p.get("total"))
+
+            options: dict[str, Any] = {"n_ctx": ctx_size, "n_batch": batch_size}
+            if self._n_threads is not None:
+                options["n_threads"] = self._n_threads
+            metadata = await transport.load(source, options, on_progress)
+            self._raise_if_cancelled()
+            spec = ModelSpecification.from_metadata(
+                metadata,
+                source_url=source if isinstance(source, str) else None,
+                download_date=datetime.now(UTC).isoformat(),
+            )
+            spec.validate()
+        except asyncio.CancelledError:
+            self._abort_transport("load")
+            reporter.report(LoadingStage.ABORTED, message="cancelled")
+            raise
+        except BaseException as exc:
+            err = self._as_error(exc, BridgeError)
+            if isinstance(err, LoadAbortedError):
+                reporter.report(LoadingStage.ABORTED, message=str(err))
+            else:
+                reporter.report(LoadingStage.ERROR, message=str(err))
+            _call_quietly(self.on_model_load_error, err)
+            if err is exc:
+                raise
+            raise err from exc
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            self._op = None
+        self._spec = spec
+        self._loaded_ctx = _int_or_none(metadata.get("n_ctx")) or ctx_size
+        size = spec.file_size
+        reporter.report(LoadingStage.READY, size or 0, size, "model ready")
+        _call_quietly(self.on_model_loaded, spec)
+        return spec
+
+    def _raise_if_cancelled(self) -> None:
+        if self._load_cancelled:
+            raise LoadAbortedError("load cancelled")
+
+    async def _watch_signal(self, signal: Any) -> None:
+        while self._op == "load":
+            if getattr(signal, "aborted", False):
+                self.cancel_loading()
+                return
+            await asyncio.sleep(_SIGNAL_POLL_S)
+
+    def cancel_loading(self) -> None:
+        """Abort the running load (it raises LoadAbortedError); no-op when not loading."""
+        if self._op == "load":
+            self._load_cancelled = True
+            self._abort_transport("load")
+
+    # ---- generation --------------------------------------------------------------------------
+    async def generate_text(
+        self,
+        prompt: str,
+        params: GenerateTextParams | None = None,
+        token_callback: Callable[[TokenChunk], None] | None = None,
+        completion_callback: Callable[[GenerationResult], None] | None = None,
+    ) -> GenerationResult:
+        """Generate a completion of `prompt`; token_callback(TokenChunk) is called per token.
+
+        cancel() ends it early with finish_reason "aborted" (returned, not raised). If
+        token_callback raises, generation is aborted and that exception propagates.
+        With no_display_prompt=False the result text starts with the prompt as sent.
+        """
+        params = params if params is not None else GenerateTextParams()
+        if not isinstance(prompt, str):
+            raise InvalidParameterError(f"prompt must be a str, got {type(prompt).__name__}")
+        params.validate()
+        if self._op is not None:
+            raise RunnerBusyError(f"cannot generate: a {self._op} is already running")
+        if self._spec is None or self._transport is None:
+            raise ModelNotLoadedError("load a model before generating")
+        if self._loaded_ctx is not None and params.ctx_size != self._loaded_ctx:
+            log.warning("ctx_size=%d ignored: the context (%d) is fixed at load_model()",
+                        params.ctx_size, self._loaded_ctx)
+        self._begin("generate")
+        transport = self._transport
+        options = params.to_bridge_options()
+        full_prompt = params.format_prompt(prompt)
+        utf8 = Utf8Stream()
+        tokens: list[int] = []
+        parts: list[str] = []
+        callback_error: list[BaseException] = []
+
+        def on_token(token: int, piece: bytes) -> None:
+            text = utf8.feed(piece)
+            tokens.append(token)
+            parts.append(text)
+            if token_callback is None or callback_error:
+                return
+            try:
+                token_callback(TokenChunk(token, text))
+            except BaseException as exc:  # stop the engine, re-raise once it has stopped
+                callback_error.append(exc)
+                transport.abort("generate")
+
+        try:
+            result = await transport.generate(full_prompt, options, on_token)
+        except asyncio.CancelledError:
+            transport.abort("generate")
+            raise
+        except BaseException as exc:
+            err = self._as_error(exc, GenerationError)
+            if err is exc:
+                raise
+            raise err from exc
+        finally:
+            self._op = None
+        if callback_error:
+            raise callback_error[0]
+        parts.append(utf8.flush())  # a dangling partial character shows as U+FFFD
+        text = "".join(parts)
+        if not params.no_display_prompt:
+            text = full_prompt + text
+        timings = result.get("timings") or {}
+        out = GenerationResult(
+            text=text,
+            tokens=tokens,
+            finish_reason=str(result.get("finish_reason") or "eos"),
+            prompt_tokens=_int_or_none(result.get("prompt_tokens")) or 0,
+            generated_tokens=len(tokens),
+            prompt_ms=float(timings.get("prompt_ms") or 0.0),
+            gen_ms=float(timings.get("gen_ms") or 0.0),
+            seed=options["seed"],
+        )
+        if completion_callback is not None:
+            completion_callback(out)
+        return out
+
+    async def stream(
+        self, prompt: str, params: GenerateTextParams | None = None
+    ) -> AsyncIterator[TokenChunk]:
+        """Async iterator of TokenChunk, built on generate_text(); errors propagate at the end.
+        Leaving the loop early cancels the generation and waits for the engine to stop."""
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        done = object()
+        task = asyncio.ensure_future(self.generate_text(prompt, params, token_callback=queue.put_nowait))
+        task.add_done_callback(lambda _: queue.put_nowait(done))
+        try:
+            while (item := await queue.get()) is not done:
+                yield item
+            task.result()
+        finally:
+            if not task.done():
+                self.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await task
+
+    def cancel(self) -> None:
+        """Abort the running generation (it returns with finish_reason "aborted")."""
+        if self._op == "generate" and self._transport is not None:
+            self._transport.abort("generate")
+
+    def terminate(self) -> None:
+        """Kill the engine and forget the model; the next load_model() starts a fresh engine."""
+        transport = self._transport
+        self._spec = None
+        self._loaded_ctx = None
+        self._start_info = None
+        if self._op == "load":
+            self._load_cancelled = True
+        if transport is not None:
+            transport.terminate()
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _abort_transport(self, kind: str) -> None:
+        if self._transport is not None:
+            try:
+                self._transport.abort(kind)
+            except Exception:
+                log.exception("transport.abort(%r) failed", kind)
+
+    @staticmethod
+    def _as_error(exc: BaseException, fallback: type[LocalWebAIError]) -> BaseException:
+        """Keep our errors and non-Exception signals as they are; wrap anything else."""
+        if isinstance(exc, LocalWebAIError) or not isinstance(exc, Exception):
+            return exc
+        return fallback(f"{type(exc).__name__}: {exc}")
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,41 @@
+"""The single cut between the Python API and I/O (like an httpx transport).
+
+LlamaRunner talks only to this interface; PyodideTransport drives web/bridge.js in the browser,
+unit tests use a scripted fake. Implementations raise LocalWebAIError subclasses.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+
+class Transport(ABC):
+    @abstractmethod
+    async def start(self) -> dict[str, Any]:
+        """Start the engine (worker + wasm build).
+        Returns {build: "st"|"mt", threads, crossOriginIsolated}."""
+
+    @abstractmethod
+    async def load(
+        self, source: Any, options: dict[str, Any], on_progress: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        """Load a model. source: URL str, bytes-like, or a JS File/Blob. options: n_ctx, n_batch,
+        n_threads. on_progress gets {stage: "downloading"|"loading", loaded, total}. Returns the
+        worker's metadata dict. An abort ends it with LoadAbortedError."""
+
+    @abstractmethod
+    async def generate(
+        self, prompt: str, options: dict[str, Any], on_token: Callable[[int, bytes], None]
+    ) -> dict[str, Any]:
+        """Generate; on_token(token_id, piece_bytes) per token. Returns {tokens, prompt_tokens,
+        timings: {prompt_ms, gen_ms}, finish_reason: "eos"|"length"|"aborted"}."""
+
+    @abstractmethod
+    def abort(self, kind: str) -> None:
+        """Abort the running request of this kind ("load" | "generate"); no-op if none runs."""
+
+    @abstractmethod
+    def terminate(self) -> None:
+        """Kill the engine; pending requests fail with BridgeError. start() may be called again."""

@@ -1,0 +1,122 @@
+"""A scripted Transport for unit tests: progress events, token pieces, errors, abort, terminate."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from py_runner._errors import BridgeError, LoadAbortedError
+from py_runner._transport import Transport
+
+METADATA: dict[str, Any] = {
+    "meta": {
+        "general.architecture": "llama",
+        "general.name": "tiny-test",
+        "general.file_type": "7",
+        "llama.rope.freq_base": "10000.000000",
+        "llama.context_length": "256",
+    },
+    "n_vocab": 512, "n_ctx_train": 256, "n_embd": 64, "n_layer": 2, "n_head": 4, "n_head_kv": 2,
+    "n_params": 123456, "size": 234567, "desc": "llama ?B Q8_0", "n_ctx": 2048,
+    "gguf_version": 3, "tensor_count": 19, "file_name": "tiny.gguf", "file_size": 250000,
+}
+
+
+class FakeTransport(Transport):
+    def __init__(
+        self,
+        *,
+        progress: list[dict[str, Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
+        pieces: list[tuple[int, bytes]] | None = None,
+        load_error: BaseException | None = None,
+        gen_error: BaseException | None = None,
+        block_load: bool = False,
+        block_generate_after: int | None = None,
+    ) -> None:
+        self.progress = progress if progress is not None else [
+            {"stage": "downloading", "loaded": 0, "total": 250000},
+            {"stage": "downloading", "loaded": 250000, "total": 250000},
+            {"stage": "loading", "loaded": 0, "total": 250000},
+            {"stage": "loading", "loaded": 250000, "total": 250000},
+        ]
+        self.metadata = dict(METADATA if metadata is None else metadata)
+        self.pieces = pieces if pieces is not None else [(1, b"Hi"), (2, b" there")]
+        self.load_error = load_error
+        self.gen_error = gen_error
+        self.block_load = block_load  # load waits until abort()/terminate()
+        self.block_generate_after = block_generate_after  # generate waits after N tokens
+        self.starts = 0
+        self.aborts: list[str] = []
+        self.terminated = 0
+        self.load_calls: list[tuple[Any, dict[str, Any]]] = []
+        self.generate_calls: list[tuple[str, dict[str, Any]]] = []
+        self._abort: dict[str, asyncio.Event] = {}
+        self._dead: asyncio.Event | None = None
+
+    def _event(self, kind: str) -> asyncio.Event:
+        self._abort[kind] = asyncio.Event()
+        return self._abort[kind]
+
+    async def _wait(self, aborted: asyncio.Event) -> None:
+        assert self._dead is not None
+        dead = asyncio.ensure_future(self._dead.wait())
+        ab = asyncio.ensure_future(aborted.wait())
+        await asyncio.wait([dead, ab], return_when=asyncio.FIRST_COMPLETED)
+        dead.cancel()
+        ab.cancel()
+        if self._dead.is_set():
+            raise BridgeError("worker terminated")
+
+    async def start(self) -> dict[str, Any]:
+        self.starts += 1
+        self._dead = asyncio.Event()
+        return {"build": "st", "threads": 1, "crossOriginIsolated": False}
+
+    async def load(self, source, options, on_progress):
+        self.load_calls.append((source, dict(options)))
+        aborted = self._event("load")
+        for p in self.progress:
+            await asyncio.sleep(0)
+            if aborted.is_set():
+                raise LoadAbortedError("AbortError (stage: loading)")
+            on_progress(dict(p))
+        if self.block_load:
+            await self._wait(aborted)
+        if aborted.is_set():
+            raise LoadAbortedError("AbortError (stage: loading)")
+        if self.load_error is not None:
+            raise self.load_error
+        return dict(self.metadata)
+
+    async def generate(self, prompt, options, on_token):
+        self.generate_calls.append((prompt, dict(options)))
+        aborted = self._event("generate")
+        if self.gen_error is not None:
+            raise self.gen_error
+        count = 0
+        reason = "eos"
+        for tok, piece in self.pieces:
+            if count == self.block_generate_after:
+                await self._wait(aborted)
+            await asyncio.sleep(0)
+            if aborted.is_set():
+                reason = "aborted"
+                break
+            if count >= options["n_predict"]:
+                reason = "length"
+                break
+            on_token(tok, piece)
+            count += 1
+        return {"tokens": count, "prompt_tokens": 5, "timings": {"prompt_ms": 50.0, "gen_ms": 100.0},
+                "finish_reason": reason}
+
+    def abort(self, kind: str) -> None:
+        self.aborts.append(kind)
+        if kind in self._abort:
+            self._abort[kind].set()
+
+    def terminate(self) -> None:
+        self.terminated += 1
+        if self._dead is not None:
+            self._dead.set()

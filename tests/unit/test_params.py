@@ -1,0 +1,52 @@
+import logging
+
+import pytest
+
+from py_runner import GenerateTextParams, InvalidParameterError
+
+
+def test_defaults_validate_and_bridge_options():
+    p = GenerateTextParams()
+    p.validate()
+    opts = p.to_bridge_options()
+    assert set(opts) == {"n_predict", "temp", "top_k", "top_p", "seed"}  # n_threads None -> bridge default
+    assert 0 <= opts["seed"] < 2**32 and isinstance(opts["seed"], int)
+    assert p.load_options() == {"n_ctx": 2048, "n_batch": 512}
+
+
+def test_explicit_values_pass_through():
+    p = GenerateTextParams(n_threads=4, seed=0, temp=0, top_k=0, top_p=1)
+    p.validate()
+    assert p.to_bridge_options() == {"n_predict": 128, "temp": 0.0, "top_k": 0, "top_p": 1.0, "seed": 0,
+                                     "n_threads": 4}
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"n_predict": 0}, {"n_predict": 1.5}, {"ctx_size": 15}, {"batch_size": 0}, {"n_threads": 0},
+        {"temp": -0.1}, {"top_k": -1}, {"top_p": 0}, {"top_p": 1.01}, {"seed": -1}, {"seed": 2**32},
+        {"seed": True}, {"temp": "hot"},
+    ],
+)
+def test_out_of_range_rejected_with_field_name(kw):
+    with pytest.raises(InvalidParameterError, match=next(iter(kw))) as info:
+        GenerateTextParams(**kw).validate()
+    assert isinstance(info.value, ValueError)
+
+
+def test_boundaries_accepted():
+    GenerateTextParams(n_predict=1, ctx_size=16, batch_size=1, n_threads=1, seed=2**32 - 1).validate()
+
+
+def test_chatml():
+    assert GenerateTextParams().format_prompt("hi") == "hi"
+    assert GenerateTextParams(chatml=True).format_prompt("hi") == (
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_n_gpu_layers_warns(caplog):
+    with caplog.at_level(logging.WARNING):
+        GenerateTextParams(n_gpu_layers=10).to_bridge_options()
+    assert "n_gpu_layers" in caplog.text

@@ -1,0 +1,375 @@
+import asyncio
+
+import pytest
+from fake_transport import FakeTransport
+
+from py_runner import (
+    BridgeError,
+    GenerateTextParams,
+    GenerationError,
+    InvalidParameterError,
+    LlamaRunner,
+    LoadAbortedError,
+    LoadingStage,
+    ModelCompatibilityError,
+    ModelNotLoadedError,
+    NetworkError,
+    RunnerBusyError,
+)
+
+URL = "https://example.test/tiny.gguf"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def until(cond, steps=200):
+    for _ in range(steps):
+        if cond():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+def test_load_success_spec_state_and_progress():
+    events, loaded = [], []
+    t = FakeTransport()
+    r = LlamaRunner(transport=t, n_threads=2, on_model_loaded=loaded.append)
+    assert not r.is_model_loaded and r.build is None and r.get_model_metadata() is None
+
+    spec = run(r.load_model(URL, events.append, ctx_size=512, batch_size=64))
+
+    assert r.is_model_loaded and not r.is_loading_model and r.build == "st"
+    assert r.get_model_metadata() is spec and loaded == [spec]
+    assert spec.source_url == URL and spec.file_name == "tiny.gguf" and spec.file_size == 250000
+    assert spec.quantization == "Q8_0" and spec.download_date.endswith("+00:00")
+    assert t.load_calls[0] == (URL, {"n_ctx": 512, "n_batch": 64, "n_threads": 2})
+    stages = [e.stage for e in events]
+    assert stages[0] is LoadingStage.PREPARING and stages[-1] is LoadingStage.READY
+    assert stages.index(LoadingStage.DOWNLOADING) < stages.index(LoadingStage.LOADING_INTO_ENGINE)
+    assert events[-1].fraction == 1.0
+
+
+def test_non_url_source_has_no_source_url():
+    spec = run(LlamaRunner(transport=FakeTransport()).load_model(b"GGUF..."))
+    assert spec.source_url is None and spec.file_name == "tiny.gguf"
+
+
+def test_progress_callback_errors_do_not_break_loading():
+    def bad(_):
+        raise RuntimeError("ui bug")
+
+    assert run(LlamaRunner(transport=FakeTransport()).load_model(URL, bad)).architecture == "llama"
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [(NetworkError("404", url=URL, status=404), NetworkError), (RuntimeError("boom"), BridgeError)],
+)
+def test_load_error_is_typed_reported_and_leaves_not_loaded(error, expected):
+    events, errors = [], []
+    r = LlamaRunner(transport=FakeTransport(load_error=error), on_model_load_error=errors.append)
+    with pytest.raises(expected):
+        run(r.load_model(URL, events.append))
+    assert events[-1].stage is LoadingStage.ERROR and events[-1].loaded == 250000
+    assert isinstance(errors[0], expected)
+    assert not r.is_model_loaded and not r.is_loading_model
+
+
+def test_incompatible_gguf_version():
+    t = FakeTransport()
+    t.metadata["gguf_version"] = 4
+    r = LlamaRunner(transport=t)
+    with pytest.raises(ModelCompatibilityError):
+        run(r.load_model(URL))
+    assert not r.is_model_loaded
+
+
+def test_cancel_loading():
+    events = []
+    t = FakeTransport(block_load=True)
+    r = LlamaRunner(transport=t)
+
+    async def main():
+        task = asyncio.ensure_future(r.load_model(URL, events.append))
+        await until(lambda: t.load_calls)
+        assert r.is_loading_model
+        r.cancel_loading()
+        with pytest.raises(LoadAbortedError):
+            await task
+
+    run(main())
+    assert t.aborts == ["load"] and events[-1].stage is LoadingStage.ABORTED
+    assert not r.is_loading_model and not r.is_model_loaded
+
+
+def test_abort_signal_polled_during_load():
+    class Signal:
+        aborted = False
+
+    sig = Signal()
+    t = FakeTransport(block_load=True)
+    r = LlamaRunner(transport=t)
+
+    async def main():
+        task = asyncio.ensure_future(r.load_model(URL, signal=sig))
+        await until(lambda: t.load_calls)
+        sig.aborted = True
+        with pytest.raises(LoadAbortedError):
+            await asyncio.wait_for(task, 2)
+
+    run(main())
+    assert "load" in t.aborts
+
+
+def test_already_aborted_signal_skips_transport():
+    class Signal:
+        aborted = True
+
+    t = FakeTransport()
+    with pytest.raises(LoadAbortedError):
+        run(LlamaRunner(transport=t).load_model(URL, signal=Signal()))
+    assert t.load_calls == []
+
+
+def test_task_cancellation_aborts_load():
+    events = []
+    t = FakeTransport(block_load=True)
+    r = LlamaRunner(transport=t)
+
+    async def main():
+        task = asyncio.ensure_future(r.load_model(URL, events.append))
+        await until(lambda: t.load_calls)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(main())
+    assert t.aborts == ["load"] and events[-1].stage is LoadingStage.ABORTED and not r.is_loading_model
+
+
+def test_generate_before_load():
+    with pytest.raises(ModelNotLoadedError):
+        run(LlamaRunner(transport=FakeTransport()).generate_text("hi"))
+
+
+def test_invalid_params_rejected_before_transport():
+    t = FakeTransport()
+    r = LlamaRunner(transport=t)
+    with pytest.raises(InvalidParameterError):
+        run(r.load_model(URL, ctx_size=4))
+
+    async def main():
+        await r.load_model(URL)
+        await r.generate_text("x", GenerateTextParams(top_p=0))
+
+    with pytest.raises(InvalidParameterError):
+        run(main())
+    assert t.generate_calls == []
+
+
+def test_busy_rejection():
+    t = FakeTransport(block_load=True)
+    r = LlamaRunner(transport=t)
+
+    async def main():
+        task = asyncio.ensure_future(r.load_model(URL))
+        await until(lambda: t.load_calls)
+        with pytest.raises(RunnerBusyError):
+            await r.load_model(URL)
+        with pytest.raises(RunnerBusyError):
+            await r.generate_text("x")
+        t.block_load = False
+        r.cancel_loading()
+        with pytest.raises(LoadAbortedError):
+            await task
+        await r.load_model(URL)  # idle again
+        t.block_generate_after = 1
+        gen = asyncio.ensure_future(r.generate_text("x"))
+        await until(lambda: t.generate_calls)
+        with pytest.raises(RunnerBusyError):
+            await r.generate_text("y")
+        with pytest.raises(RunnerBusyError):
+            await r.load_model(URL)
+        r.cancel()
+        return await gen
+
+    assert run(main()).finish_reason == "aborted"
+
+
+def loaded_runner(**kw):
+    t = FakeTransport(**kw)
+    r = LlamaRunner(transport=t)
+    return r, t
+
+
+def test_generate_text_utf8_tokens_callbacks_and_seed():
+    pieces = [(10, b"caf"), (11, b"\xc3"), (12, b"\xa9 "), (13, "😀".encode()[:1]), (14, "😀".encode()[1:]),
+              (15, "中文".encode())]
+    r, t = loaded_runner(pieces=pieces)
+    chunks, done = [], []
+
+    async def main():
+        await r.load_model(URL)
+        return await r.generate_text("p", GenerateTextParams(seed=42), chunks.append, done.append)
+
+    res = run(main())
+    assert res.text == "café 😀中文" and res.tokens == [10, 11, 12, 13, 14, 15]
+    assert [c.text for c in chunks] == ["caf", "", "é ", "", "😀", "中文"]
+    assert done == [res] and res.finish_reason == "eos" and res.seed == 42
+    assert res.generated_tokens == 6 and res.prompt_tokens == 5
+    assert res.gen_tok_s == pytest.approx(60.0) and res.prompt_tok_s == pytest.approx(100.0)
+    assert t.generate_calls[0] == ("p", {"n_predict": 128, "temp": 0.8, "top_k": 40, "top_p": 0.95,
+                                         "seed": 42})
+
+
+def test_random_seed_recorded_and_dangling_bytes_flushed():
+    r, t = loaded_runner(pieces=[(1, b"a\xe4\xb8")])
+
+    async def main():
+        await r.load_model(URL)
+        return await r.generate_text("p", GenerateTextParams(n_predict=3))
+
+    res = run(main())
+    assert res.text == "a\ufffd"
+    assert res.seed == t.generate_calls[0][1]["seed"] and 0 <= res.seed < 2**32
+
+
+def test_length_chatml_and_display_prompt():
+    r, t = loaded_runner(pieces=[(1, b"a"), (2, b"b"), (3, b"c")])
+    params = GenerateTextParams(n_predict=2, chatml=True, no_display_prompt=False)
+
+    async def main():
+        await r.load_model(URL)
+        return await r.generate_text("hi", params)
+
+    res = run(main())
+    sent = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert t.generate_calls[0][0] == sent
+    assert res.finish_reason == "length" and res.text == sent + "ab"
+
+
+def test_cancel_generation_returns_aborted():
+    r, t = loaded_runner(pieces=[(1, b"a"), (2, b"b"), (3, b"c")], block_generate_after=1)
+
+    async def main():
+        await r.load_model(URL)
+        seen = []
+        task = asyncio.ensure_future(r.generate_text("p", token_callback=seen.append))
+        await until(lambda: seen)
+        r.cancel()
+        return await task
+
+    res = run(main())
+    assert res.finish_reason == "aborted" and res.tokens == [1] and res.text == "a"
+    assert r.is_model_loaded
+
+
+def test_token_callback_error_aborts_and_propagates():
+    r, t = loaded_runner(pieces=[(1, b"a"), (2, b"b"), (3, b"c")])
+
+    def cb(chunk):
+        raise KeyError("user bug")
+
+    async def main():
+        await r.load_model(URL)
+        await r.generate_text("p", token_callback=cb)
+
+    with pytest.raises(KeyError):
+        run(main())
+    assert t.aborts == ["generate"]
+
+
+@pytest.mark.parametrize("error, expected", [(GenerationError("decode failed"), GenerationError),
+                                             (RuntimeError("?"), GenerationError)])
+def test_generation_errors_typed(error, expected):
+    r, _ = loaded_runner(gen_error=error)
+
+    async def main():
+        await r.load_model(URL)
+        await r.generate_text("p")
+
+    with pytest.raises(expected):
+        run(main())
+    assert not r.is_loading_model and r.is_model_loaded
+
+
+def test_stream_matches_generate_text():
+    pieces = [(i, b) for i, b in enumerate([b"x", b"\xf0\x9f", b"\x98\x80", b"y"] * 10)]
+    r, _ = loaded_runner(pieces=pieces)
+    params = GenerateTextParams(seed=7, n_predict=100)
+
+    async def main():
+        await r.load_model(URL)
+        res = await r.generate_text("p", params)
+        chunks = [c async for c in r.stream("p", params)]
+        return res, chunks
+
+    res, chunks = run(main())
+    assert [c.token for c in chunks] == res.tokens and len(chunks) == 40
+    assert "".join(c.text for c in chunks) == res.text
+
+
+def test_stream_propagates_errors():
+    r, _ = loaded_runner(gen_error=GenerationError("bad"))
+
+    async def main():
+        await r.load_model(URL)
+        return [c async for c in r.stream("p")]
+
+    with pytest.raises(GenerationError):
+        run(main())
+
+    with pytest.raises(ModelNotLoadedError):
+        run(_collect(LlamaRunner(transport=FakeTransport()).stream("p")))
+
+
+async def _collect(agen):
+    return [c async for c in agen]
+
+
+def test_stream_early_exit_cancels_generation():
+    r, t = loaded_runner(pieces=[(i, b"a") for i in range(50)])
+
+    async def main():
+        await r.load_model(URL)
+        agen = r.stream("p")
+        async for _ in agen:
+            break
+        await agen.aclose()
+        assert not r.is_loading_model
+        return await r.generate_text("again", GenerateTextParams(n_predict=2))  # not busy
+
+    assert run(main()).tokens == [0, 1]
+    assert t.aborts == ["generate"]
+
+
+def test_terminate_resets_and_restarts():
+    r, t = loaded_runner()
+
+    async def main():
+        await r.load_model(URL)
+        r.terminate()
+        assert not r.is_model_loaded and r.build is None
+        with pytest.raises(ModelNotLoadedError):
+            await r.generate_text("p")
+        await r.load_model(URL)
+
+    run(main())
+    assert t.terminated == 1 and t.starts == 2 and r.is_model_loaded
+
+
+def test_terminate_during_load_fails_with_bridge_error():
+    t = FakeTransport(block_load=True)
+    r = LlamaRunner(transport=t)
+
+    async def main():
+        task = asyncio.ensure_future(r.load_model(URL))
+        await until(lambda: t.load_calls)
+        r.terminate()
+        with pytest.raises((BridgeError, LoadAbortedError)):
+            await task
+
+    run(main())
+    assert not r.is_loading_model and not r.is_model_loaded
