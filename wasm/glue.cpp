@@ -1,0 +1,342 @@
+// py_runner glue: the C ABI of glue.h over llama.h. One session = one model + one context + one sampler.
+// Modelled on llama.cpp's examples/simple/simple.cpp: each step named, everything freed in reverse.
+
+#include "glue.h"
+
+#include "llama.h"
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+struct pr_session {
+    llama_model * model = nullptr;
+    llama_context * ctx = nullptr;
+    llama_sampler * sampler = nullptr;
+    const llama_vocab * vocab = nullptr;
+    int n_batch = 0;
+    int n_past = 0;             // tokens in the KV cache
+    llama_token pending = -1;   // sampled but not yet decoded (decoded lazily by the next pr_next_token)
+    bool has_logits = false;    // a prompt was evaluated, so there are logits to sample from
+    std::string metadata_json;
+};
+
+static std::string g_last_error;
+static std::string g_last_log_error;  // llama.cpp reports the cause of a failed load through its log
+
+static void set_error(const std::string & message) {
+    g_last_error = message;
+    if (!g_last_log_error.empty()) {
+        g_last_error += ": " + g_last_log_error;
+    }
+}
+
+#ifdef __EMSCRIPTEN__
+// The worker sets Module.onLoadProgress; returning false aborts the engine's load.
+EM_JS(int, pr_js_load_progress, (float progress), {
+    return Module["onLoadProgress"] ? (Module["onLoadProgress"](progress) ? 1 : 0) : 1;
+});
+#else
+static int pr_js_load_progress(float) { return 1; }
+#endif
+
+static bool on_load_progress(float progress, void *) {
+    return pr_js_load_progress(progress) != 0;
+}
+
+static void on_log(ggml_log_level level, const char * text, void *) {
+    if (level == GGML_LOG_LEVEL_ERROR) {
+        g_last_log_error = text;
+        while (!g_last_log_error.empty() && g_last_log_error.back() == '\n') {
+            g_last_log_error.pop_back();
+        }
+    }
+    if (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN) {
+        fputs(text, stderr);
+    }
+}
+
+static void append_json_string(std::string & out, const char * s) {
+    out += '"';
+    for (const unsigned char * p = (const unsigned char *) s; *p; ++p) {
+        switch (*p) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (*p < 0x20) {
+                    char buf[8];
+                    snprintf(buf, sizeof(buf), "\\u%04x", *p);
+                    out += buf;
+                } else {
+                    out += (char) *p;
+                }
+        }
+    }
+    out += '"';
+}
+
+// GGUF header: magic, version (u32), tensor count (u64), key/value count (u64).
+static void read_gguf_header(const char * path, uint32_t & version, uint64_t & n_tensors) {
+    version = 0;
+    n_tensors = 0;
+    FILE * f = fopen(path, "rb");
+    if (!f) {
+        return;
+    }
+    unsigned char h[16];
+    if (fread(h, 1, sizeof(h), f) == sizeof(h) && memcmp(h, "GGUF", 4) == 0) {
+        memcpy(&version, h + 4, 4);
+        memcpy(&n_tensors, h + 8, 8);
+    }
+    fclose(f);
+}
+
+static std::string build_metadata_json(const pr_session * s, const char * path) {
+    std::string json = "{\"meta\":{";
+    std::vector<char> key(256), val(4096);
+    const int n_meta = llama_model_meta_count(s->model);
+    for (int i = 0; i < n_meta; ++i) {
+        if (llama_model_meta_key_by_index(s->model, i, key.data(), key.size()) < 0) {
+            continue;
+        }
+        int n = llama_model_meta_val_str_by_index(s->model, i, val.data(), val.size());
+        if (n >= (int) val.size()) {  // long values (chat templates): retry with the size it asked for
+            val.resize(n + 1);
+            n = llama_model_meta_val_str_by_index(s->model, i, val.data(), val.size());
+        }
+        if (n < 0) {
+            continue;
+        }
+        if (i > 0) {
+            json += ',';
+        }
+        append_json_string(json, key.data());
+        json += ':';
+        append_json_string(json, val.data());
+    }
+    char desc[256];
+    llama_model_desc(s->model, desc, sizeof(desc));
+    uint32_t gguf_version;
+    uint64_t n_tensors;
+    read_gguf_header(path, gguf_version, n_tensors);
+
+    char buf[640];
+    snprintf(buf, sizeof(buf),
+             "},\"n_vocab\":%d,\"n_ctx_train\":%d,\"n_embd\":%d,\"n_layer\":%d,\"n_head\":%d,\"n_head_kv\":%d,"
+             "\"n_params\":%llu,\"size\":%llu,\"n_ctx\":%u,\"gguf_version\":%u,\"tensor_count\":%llu,\"desc\":",
+             llama_vocab_n_tokens(s->vocab), llama_model_n_ctx_train(s->model), llama_model_n_embd(s->model),
+             llama_model_n_layer(s->model), llama_model_n_head(s->model), llama_model_n_head_kv(s->model),
+             (unsigned long long) llama_model_n_params(s->model), (unsigned long long) llama_model_size(s->model),
+             llama_n_ctx(s->ctx), gguf_version, (unsigned long long) n_tensors);
+    json += buf;
+    append_json_string(json, desc);
+    json += '}';
+    return json;
+}
+
+extern "C" {
+
+int pr_init(void) {
+    llama_log_set(on_log, nullptr);
+    llama_backend_init();
+    return 0;
+}
+
+const char * pr_last_error(void) {
+    return g_last_error.c_str();
+}
+
+pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads) {
+    g_last_error.clear();
+    g_last_log_error.clear();
+    pr_session * s = new pr_session();
+    try {
+        // 1. the model: read (not mmapped: mmap copies anyway in wasm) with progress
+        llama_model_params model_params = llama_model_default_params();
+        model_params.n_gpu_layers = 0;
+        model_params.load_mode = LLAMA_LOAD_MODE_NONE;
+        model_params.progress_callback = on_load_progress;
+        s->model = llama_model_load_from_file(path, model_params);
+        if (!s->model) {
+            set_error(std::string("unable to load model from ") + path);
+            pr_free(s);
+            return nullptr;
+        }
+        s->vocab = llama_model_get_vocab(s->model);
+
+        // 2. the context
+        llama_context_params ctx_params = llama_context_default_params();
+        ctx_params.n_ctx = n_ctx;
+        ctx_params.n_batch = n_batch;
+        ctx_params.n_ubatch = n_batch;
+        ctx_params.n_threads = n_threads;
+        ctx_params.n_threads_batch = n_threads;
+        ctx_params.no_perf = true;
+        s->ctx = llama_init_from_model(s->model, ctx_params);
+        if (!s->ctx) {
+            set_error("unable to create the llama_context (out of memory?)");
+            pr_free(s);
+            return nullptr;
+        }
+        s->n_batch = (int) llama_n_batch(s->ctx);
+
+        // 3. a greedy sampler until the caller asks for another
+        pr_sampler_init(s, 0.0f, 0, 1.0f, 0);
+        s->metadata_json = build_metadata_json(s, path);
+        return s;
+    } catch (const std::exception & e) {
+        set_error(std::string("unable to load model: ") + e.what());
+    } catch (...) {
+        set_error("unable to load model: unknown exception");
+    }
+    pr_free(s);
+    return nullptr;
+}
+
+const char * pr_metadata_json(pr_session * s) {
+    return s->metadata_json.c_str();
+}
+
+int pr_tokenize(pr_session * s, const char * text, int add_special, int parse_special, int32_t * out, int max) {
+    return llama_tokenize(s->vocab, text, (int32_t) strlen(text), out, max, add_special != 0, parse_special != 0);
+}
+
+int pr_token_to_piece(pr_session * s, int32_t token, char * buf, int len) {
+    return llama_token_to_piece(s->vocab, token, buf, len, 0, true);
+}
+
+int pr_sampler_init(pr_session * s, float temp, int top_k, float top_p, uint32_t seed) {
+    if (s->sampler) {
+        llama_sampler_free(s->sampler);
+    }
+    llama_sampler_chain_params chain_params = llama_sampler_chain_default_params();
+    chain_params.no_perf = true;
+    s->sampler = llama_sampler_chain_init(chain_params);
+    if (temp <= 0.0f) {
+        llama_sampler_chain_add(s->sampler, llama_sampler_init_greedy());
+    } else {
+        if (top_k > 0) {
+            llama_sampler_chain_add(s->sampler, llama_sampler_init_top_k(top_k));
+        }
+        if (top_p < 1.0f) {
+            llama_sampler_chain_add(s->sampler, llama_sampler_init_top_p(top_p, 1));
+        }
+        llama_sampler_chain_add(s->sampler, llama_sampler_init_temp(temp));
+        llama_sampler_chain_add(s->sampler, llama_sampler_init_dist(seed));
+    }
+    return 0;
+}
+
+int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n) {
+    g_last_error.clear();
+    g_last_log_error.clear();
+    try {
+        llama_memory_clear(llama_get_memory(s->ctx), true);
+        llama_sampler_reset(s->sampler);
+        s->n_past = 0;
+        s->pending = -1;
+        s->has_logits = false;
+        if (n <= 0) {
+            set_error("the prompt is empty");
+            return PR_ERR_NO_PROMPT;
+        }
+        if (n > (int) llama_n_ctx(s->ctx)) {
+            set_error("the prompt (" + std::to_string(n) + " tokens) does not fit the context (" +
+                      std::to_string(llama_n_ctx(s->ctx)) + ")");
+            return PR_ERR_CONTEXT_FULL;
+        }
+        for (int i = 0; i < n; i += s->n_batch) {
+            const int n_eval = n - i < s->n_batch ? n - i : s->n_batch;
+            if (llama_decode(s->ctx, llama_batch_get_one(const_cast<int32_t *>(tokens) + i, n_eval)) != 0) {
+                set_error("llama_decode failed on the prompt");
+                return PR_ERR_DECODE;
+            }
+            s->n_past += n_eval;
+        }
+        s->has_logits = true;
+        return 0;
+    } catch (const std::exception & e) {
+        set_error(std::string("prompt evaluation failed: ") + e.what());
+    }
+    return PR_ERR_DECODE;
+}
+
+int32_t pr_next_token(pr_session * s) {
+    try {
+        if (s->pending >= 0) {
+            if (s->n_past >= (int) llama_n_ctx(s->ctx)) {
+                set_error("the context is full");
+                return PR_ERR_CONTEXT_FULL;
+            }
+            llama_token token = s->pending;
+            s->pending = -1;
+            if (llama_decode(s->ctx, llama_batch_get_one(&token, 1)) != 0) {
+                set_error("llama_decode failed");
+                s->has_logits = false;
+                return PR_ERR_DECODE;
+            }
+            s->n_past += 1;
+        }
+        if (!s->has_logits) {
+            set_error("no prompt was evaluated");
+            return PR_ERR_NO_PROMPT;
+        }
+        const llama_token token = llama_sampler_sample(s->sampler, s->ctx, -1);  // also accepts it
+        if (!llama_vocab_is_eog(s->vocab, token)) {
+            s->pending = token;
+        }
+        return token;
+    } catch (const std::exception & e) {
+        set_error(std::string("generation failed: ") + e.what());
+    }
+    return PR_ERR_DECODE;
+}
+
+int pr_is_eog(pr_session * s, int32_t token) {
+    return llama_vocab_is_eog(s->vocab, token) ? 1 : 0;
+}
+
+void pr_set_threads(pr_session * s, int n_threads) {
+    llama_set_n_threads(s->ctx, n_threads, n_threads);
+}
+
+void pr_free(pr_session * s) {
+    if (!s) {
+        return;
+    }
+    if (s->sampler) {
+        llama_sampler_free(s->sampler);
+    }
+    if (s->ctx) {
+        llama_free(s->ctx);
+    }
+    if (s->model) {
+        llama_model_free(s->model);
+    }
+    delete s;
+}
+
+int pr_quantize(const char * in_path, const char * out_path, const char * type) {
+    llama_model_quantize_params params = llama_model_quantize_default_params();
+    if (strcmp(type, "q8_0") == 0) {
+        params.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
+    } else if (strcmp(type, "q4_k_m") == 0) {
+        params.ftype = LLAMA_FTYPE_MOSTLY_Q4_K_M;
+    } else {
+        set_error(std::string("unsupported quantization type ") + type);
+        return 1;
+    }
+    try {
+        return (int) llama_model_quantize(in_path, out_path, &params);
+    } catch (const std::exception & e) {
+        set_error(std::string("quantize failed: ") + e.what());
+    }
+    return 1;
+}
+
+}  // extern "C"

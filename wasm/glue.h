@@ -1,0 +1,49 @@
+// py_runner glue: a small C ABI over llama.h, shared by the WebAssembly builds and the native reference.
+// Every function catches C++ exceptions: failures come back as NULL / negative values and pr_last_error() says why.
+#pragma once
+
+#include <stdint.h>
+
+#ifdef __EMSCRIPTEN__
+#include <emscripten/emscripten.h>
+#define PR_API EMSCRIPTEN_KEEPALIVE
+#else
+#define PR_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pr_session pr_session;
+
+// Progress of the engine's own load (tensor reading), 0..1. Return 0 to abort the load.
+typedef int (*pr_progress_fn)(float progress);
+
+PR_API int pr_init(void);
+PR_API const char * pr_last_error(void);
+
+PR_API pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads);
+PR_API void pr_set_load_progress(pr_progress_fn fn);
+PR_API const char * pr_metadata_json(pr_session * s);
+
+PR_API int pr_tokenize(pr_session * s, const char * text, int add_special, int parse_special, int32_t * out, int max);
+PR_API int pr_token_to_piece(pr_session * s, int32_t token, char * buf, int len);
+
+PR_API int pr_sampler_init(pr_session * s, float temp, int top_k, float top_p, uint32_t seed);
+PR_API int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n);
+PR_API int32_t pr_next_token(pr_session * s);
+PR_API int pr_is_eog(pr_session * s, int32_t token);
+PR_API void pr_set_threads(pr_session * s, int n_threads);
+PR_API void pr_free(pr_session * s);
+
+// Native only (used by make-model): llama.cpp's own quantizer, type "q8_0" or "q4_k_m".
+PR_API int pr_quantize(const char * in_path, const char * out_path, const char * type);
+
+#define PR_ERR_DECODE (-1)
+#define PR_ERR_CONTEXT_FULL (-2)
+#define PR_ERR_NO_PROMPT (-3)
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,142 @@
+// pr_native: the native reference build of the glue, for parity tests and benchmarks.
+//   pr_native generate --model PATH --prompt TEXT [--n-predict N] [--threads N] [--temp T] [--top-k K]
+//                      [--top-p P] [--seed S] [--ctx-size N] [--batch-size N]
+//       prints one JSON object: {"tokens", "pieces_hex", "finish_reason", "metadata", "timings"}
+//   pr_native quantize IN OUT TYPE        (TYPE: q8_0 | q4_k_m)
+// It runs exactly the loop of web/worker.js: tokenize (add_special, parse_special), eval prompt, next token.
+
+#include "glue.h"
+
+#include <chrono>
+#include <clocale>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+static double now_ms() {
+    using namespace std::chrono;
+    return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
+static int usage() {
+    fprintf(stderr,
+            "usage: pr_native generate --model PATH --prompt TEXT [--n-predict N] [--threads N] [--temp T]\n"
+            "                          [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--batch-size N]\n"
+            "       pr_native quantize IN OUT q8_0|q4_k_m\n");
+    return 2;
+}
+
+static int generate(int argc, char ** argv) {
+    std::string model_path, prompt;
+    int n_predict = 32, n_threads = 1, top_k = 40, n_ctx = 2048, n_batch = 512;
+    float temp = 0.0f, top_p = 0.95f;
+    unsigned long seed = 0;
+    for (int i = 2; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (i + 1 >= argc) {
+            return usage();
+        }
+        const char * value = argv[++i];
+        if (arg == "--model") model_path = value;
+        else if (arg == "--prompt") prompt = value;
+        else if (arg == "--n-predict") n_predict = atoi(value);
+        else if (arg == "--threads") n_threads = atoi(value);
+        else if (arg == "--temp") temp = (float) atof(value);
+        else if (arg == "--top-k") top_k = atoi(value);
+        else if (arg == "--top-p") top_p = (float) atof(value);
+        else if (arg == "--seed") seed = strtoul(value, nullptr, 10);
+        else if (arg == "--ctx-size") n_ctx = atoi(value);
+        else if (arg == "--batch-size") n_batch = atoi(value);
+        else return usage();
+    }
+    if (model_path.empty()) {
+        return usage();
+    }
+
+    pr_init();
+
+    // 1. load
+    const double t_load = now_ms();
+    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads);
+    if (!s) {
+        fprintf(stderr, "error: %s\n", pr_last_error());
+        return 1;
+    }
+    const double load_ms = now_ms() - t_load;
+
+    // 2. tokenize
+    std::vector<int32_t> prompt_tokens(prompt.size() + 8);
+    int n_prompt = pr_tokenize(s, prompt.c_str(), 1, 1, prompt_tokens.data(), (int) prompt_tokens.size());
+    if (n_prompt < 0) {
+        prompt_tokens.resize(-n_prompt);
+        n_prompt = pr_tokenize(s, prompt.c_str(), 1, 1, prompt_tokens.data(), (int) prompt_tokens.size());
+    }
+    prompt_tokens.resize(n_prompt);
+
+    // 3. evaluate the prompt, then generate token by token
+    pr_sampler_init(s, temp, top_k, top_p, (uint32_t) seed);
+    const double t_prompt = now_ms();
+    if (pr_eval_prompt(s, prompt_tokens.data(), n_prompt) != 0) {
+        fprintf(stderr, "error: %s\n", pr_last_error());
+        pr_free(s);
+        return 1;
+    }
+    const double t_gen = now_ms();
+    const double prompt_ms = t_gen - t_prompt;
+
+    std::string tokens_json, pieces_json;
+    const char * finish_reason = "length";
+    int n_gen = 0;
+    for (; n_gen < n_predict; ++n_gen) {
+        const int32_t token = pr_next_token(s);
+        if (token == PR_ERR_CONTEXT_FULL) {
+            finish_reason = "context_full";
+            break;
+        }
+        if (token < 0) {
+            fprintf(stderr, "error: %s\n", pr_last_error());
+            pr_free(s);
+            return 1;
+        }
+        if (pr_is_eog(s, token)) {
+            finish_reason = "eos";
+            break;
+        }
+        char piece[256];
+        const int n = pr_token_to_piece(s, token, piece, sizeof(piece));
+        std::string hex;
+        for (int i = 0; i < n; ++i) {
+            char b[3];
+            snprintf(b, sizeof(b), "%02x", (unsigned char) piece[i]);
+            hex += b;
+        }
+        tokens_json += (n_gen ? "," : "") + std::to_string(token);
+        pieces_json += std::string(n_gen ? "," : "") + "\"" + hex + "\"";
+    }
+    const double gen_ms = now_ms() - t_gen;
+
+    printf("{\"tokens\":[%s],\"pieces_hex\":[%s],\"finish_reason\":\"%s\",\"metadata\":%s,"
+           "\"timings\":{\"load_ms\":%.3f,\"prompt_tokens\":%d,\"prompt_ms\":%.3f,\"gen_tokens\":%d,\"gen_ms\":%.3f}}\n",
+           tokens_json.c_str(), pieces_json.c_str(), finish_reason, pr_metadata_json(s), load_ms, n_prompt,
+           prompt_ms, n_gen, gen_ms);
+    pr_free(s);
+    return 0;
+}
+
+int main(int argc, char ** argv) {
+    std::setlocale(LC_NUMERIC, "C");
+    if (argc >= 2 && strcmp(argv[1], "generate") == 0) {
+        return generate(argc, argv);
+    }
+    if (argc == 5 && strcmp(argv[1], "quantize") == 0) {
+        pr_init();
+        if (pr_quantize(argv[2], argv[3], argv[4]) != 0) {
+            fprintf(stderr, "error: %s\n", pr_last_error());
+            return 1;
+        }
+        return 0;
+    }
+    return usage();
+}
