@@ -1,0 +1,281 @@
+// py_runner engine worker: hosts the Emscripten build of llama.cpp + wasm/glue.cpp (st or mt) and answers the
+// bridge's requests {id, type, ...} with {id, type: "progress" | "token" | "result" | "error", ...}.
+// A classic worker, because Emscripten 3.1.x pthread workers load the main script with importScripts.
+"use strict";
+
+const MODEL_DIR = "/models";
+const PTHREAD_POOL_SIZE = 4; // build_wasm.sh: ggml must never wait for a pthread worker that is not there
+const PROGRESS_INTERVAL_MS = 100;
+
+let Module = null;
+let build = null;
+let maxThreads = 1;
+let session = 0; // pr_session* of the loaded model, 0 when none
+let pieceBuf = 0; // scratch buffer for pr_token_to_piece
+const PIECE_BUF_SIZE = 256;
+
+const running = new Map(); // request id -> {aborted: bool, controller?: AbortController}
+let chain = Promise.resolve(); // requests run one after another; "abort" bypasses the chain
+
+class WorkerError extends Error {
+  constructor(name, message, stage) {
+    super(message);
+    this.name = name;
+    this.stage = stage;
+  }
+}
+
+self.onmessage = (event) => {
+  const msg = event.data;
+  if (msg.type === "abort") {
+    const state = running.get(msg.target);
+    if (state) {
+      state.aborted = true;
+      if (state.controller) state.controller.abort();
+    }
+    return;
+  }
+  const state = { aborted: false, controller: null };
+  running.set(msg.id, state);
+  chain = chain.then(() => handle(msg, state)).finally(() => running.delete(msg.id));
+};
+
+async function handle(msg, state) {
+  const reply = (fields, transfer) => self.postMessage({ id: msg.id, ...fields }, transfer || []);
+  try {
+    const handler = { init, load, generate, unload }[msg.type];
+    if (!handler) throw new WorkerError("BridgeError", `unknown request type ${msg.type}`);
+    const value = await handler(msg, state, reply);
+    reply({ type: "result", value });
+  } catch (err) {
+    const name = err instanceof WorkerError ? err.name : err && err.name === "AbortError" ? "AbortError" : "BridgeError";
+    reply({ type: "error", name, message: String((err && err.message) || err), stage: err && err.stage });
+  }
+}
+
+// --- init: load the Emscripten module ------------------------------------------------------------------------
+async function init(msg) {
+  if (Module) return { build, threads: maxThreads };
+  importScripts(msg.moduleUrl);
+  const moduleUrl = new URL(msg.moduleUrl, self.location.href).href;
+  Module = await self.createPyRunnerModule({
+    locateFile: (path) => new URL(path, moduleUrl).href,
+    mainScriptUrlOrBlob: moduleUrl, // pthread workers must load pr_glue.js, not this worker script
+    print: (text) => console.log(text),
+    printErr: (text) => console.warn(text),
+  });
+  build = msg.build;
+  maxThreads = build === "mt" ? Math.max(1, Math.min(msg.threads || 1, PTHREAD_POOL_SIZE)) : 1;
+  Module._pr_init();
+  pieceBuf = Module._malloc(PIECE_BUF_SIZE);
+  Module.FS.mkdir(MODEL_DIR);
+  return { build, threads: maxThreads };
+}
+
+function requireModule() {
+  if (!Module) throw new WorkerError("BridgeError", "the engine is not initialised");
+}
+
+function threadsFor(requested) {
+  return build === "mt" ? Math.max(1, Math.min(requested || maxThreads, PTHREAD_POOL_SIZE)) : 1;
+}
+
+// --- load: fetch or receive the model, mount it read-only, load it into llama.cpp ------------------------------
+async function load(msg, state, reply) {
+  requireModule();
+  freeSession();
+  let lastProgress = 0;
+  const progress = (stage, loaded, total, force) => {
+    const now = performance.now();
+    if (force || now - lastProgress >= PROGRESS_INTERVAL_MS) {
+      lastProgress = now;
+      reply({ type: "progress", stage, loaded, total });
+    }
+  };
+
+  let files; // [{name, data: Blob}]
+  if (msg.url) {
+    files = [await download(msg.url, state, progress)];
+  } else {
+    files = msg.blobs.map((blob, i) => ({ name: blob.name || (i === 0 ? msg.name || "model.gguf" : `part-${i}.gguf`), data: blob }));
+  }
+  if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "downloading");
+  const fileSize = files.reduce((sum, f) => sum + f.data.size, 0);
+
+  // WORKERFS reads slices of the Blob on demand: the bytes are not copied into an in-memory file system first.
+  unmountModels();
+  Module.FS.mount(Module.FS.filesystems.WORKERFS, { blobs: files }, MODEL_DIR);
+  const path = `${MODEL_DIR}/${files[0].name}`;
+
+  progress("loading", 0, fileSize, true);
+  Module.onLoadProgress = (fraction) => {
+    progress("loading", Math.round(fraction * fileSize), fileSize, fraction >= 1);
+    return !state.aborted;
+  };
+  const threads = threadsFor(msg.n_threads);
+  const pathPtr = allocString(path);
+  try {
+    session = Module._pr_load(pathPtr, msg.n_ctx || 2048, msg.n_batch || 512, threads);
+  } finally {
+    Module._free(pathPtr);
+    Module.onLoadProgress = null;
+  }
+  if (!session) {
+    unmountModels();
+    if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "loading");
+    throw new WorkerError("ModelInitializationError", Module.UTF8ToString(Module._pr_last_error()), "loading");
+  }
+  const metadata = JSON.parse(Module.UTF8ToString(Module._pr_metadata_json(session)));
+  metadata.file_name = files[0].name;
+  metadata.file_size = fileSize;
+  metadata.threads = threads;
+  return metadata;
+}
+
+async function download(url, state, progress) {
+  state.controller = new AbortController();
+  let response;
+  try {
+    response = await fetch(url, { signal: state.controller.signal });
+  } catch (err) {
+    if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "downloading");
+    throw new WorkerError("NetworkError", `fetching ${url} failed: ${err.message}`, "downloading");
+  }
+  if (!response.ok) {
+    throw new WorkerError("NetworkError", `fetching ${url} failed: HTTP ${response.status}`, "downloading");
+  }
+  const total = Number(response.headers.get("Content-Length")) || null;
+  const chunks = [];
+  let loaded = 0;
+  progress("downloading", 0, total, true);
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      loaded += value.byteLength;
+      progress("downloading", loaded, total, false);
+    }
+  } catch (err) {
+    if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "downloading");
+    throw new WorkerError("NetworkError", `reading ${url} failed after ${loaded} bytes: ${err.message}`, "downloading");
+  }
+  if (total !== null && loaded !== total) {
+    throw new WorkerError("NetworkError", `${url} was truncated: ${loaded} of ${total} bytes`, "downloading");
+  }
+  progress("downloading", loaded, total, true);
+  const name = decodeURIComponent(new URL(url, self.location.href).pathname.split("/").pop()) || "model.gguf";
+  // The Blob holds the bytes outside the JS heap; the chunk array is dropped here.
+  return { name, data: new Blob(chunks) };
+}
+
+// --- generate: tokenize, evaluate the prompt, stream tokens --------------------------------------------------
+async function generate(msg, state, reply) {
+  requireModule();
+  if (!session) throw new WorkerError("GenerationError", "no model is loaded");
+  if (msg.n_threads) Module._pr_set_threads(session, threadsFor(msg.n_threads));
+  const promptTokens = tokenize(msg.prompt, true, true);
+  Module._pr_sampler_init(session, msg.temp ?? 0.8, msg.top_k ?? 40, msg.top_p ?? 0.95, (msg.seed ?? 0) >>> 0);
+
+  const t0 = performance.now();
+  const tokensPtr = Module._malloc(promptTokens.length * 4);
+  Module.HEAP32.set(promptTokens, tokensPtr >> 2);
+  const rc = Module._pr_eval_prompt(session, tokensPtr, promptTokens.length);
+  Module._free(tokensPtr);
+  if (rc !== 0) throw new WorkerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
+  const t1 = performance.now();
+
+  const tokens = [];
+  let finishReason = "length";
+  const nPredict = msg.n_predict ?? 128;
+  while (tokens.length < nPredict) {
+    if (state.aborted) {
+      finishReason = "aborted";
+      break;
+    }
+    const token = Module._pr_next_token(session);
+    if (token === -2) {
+      finishReason = "context_full";
+      break;
+    }
+    if (token < 0) throw new WorkerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
+    if (Module._pr_is_eog(session, token)) {
+      finishReason = "eos";
+      break;
+    }
+    tokens.push(token);
+    const piece = tokenPiece(token);
+    reply({ type: "token", token, piece }, [piece.buffer]);
+    await nextTask(); // lets an "abort" message in between two tokens
+  }
+  const t2 = performance.now();
+  return {
+    tokens,
+    prompt_tokens: promptTokens.length,
+    finish_reason: finishReason,
+    timings: { prompt_ms: t1 - t0, gen_ms: t2 - t1 },
+  };
+}
+
+async function unload() {
+  freeSession();
+  return {};
+}
+
+// --- helpers -------------------------------------------------------------------------------------------------
+function freeSession() {
+  if (session) {
+    Module._pr_free(session);
+    session = 0;
+  }
+  unmountModels();
+}
+
+function unmountModels() {
+  try {
+    Module.FS.unmount(MODEL_DIR);
+  } catch (_) {
+    // nothing was mounted
+  }
+}
+
+function allocString(text) {
+  const size = Module.lengthBytesUTF8(text) + 1;
+  const ptr = Module._malloc(size);
+  Module.stringToUTF8(text, ptr, size);
+  return ptr;
+}
+
+function tokenize(text, addSpecial, parseSpecial) {
+  const textPtr = allocString(text);
+  let capacity = Module.lengthBytesUTF8(text) + 8;
+  try {
+    for (;;) {
+      const outPtr = Module._malloc(capacity * 4);
+      const n = Module._pr_tokenize(session, textPtr, addSpecial ? 1 : 0, parseSpecial ? 1 : 0, outPtr, capacity);
+      const ids = n > 0 ? Int32Array.from(Module.HEAP32.subarray(outPtr >> 2, (outPtr >> 2) + n)) : new Int32Array(0);
+      Module._free(outPtr);
+      if (n >= 0) return ids;
+      capacity = -n;
+    }
+  } finally {
+    Module._free(textPtr);
+  }
+}
+
+function tokenPiece(token) {
+  const n = Module._pr_token_to_piece(session, token, pieceBuf, PIECE_BUF_SIZE);
+  return Module.HEAPU8.slice(pieceBuf, pieceBuf + Math.max(0, n)); // a copy: the heap may grow and move
+}
+
+const channel = new MessageChannel();
+const waiting = [];
+channel.port1.onmessage = () => waiting.shift()();
+function nextTask() {
+  // A macrotask without setTimeout's 4 ms clamp.
+  return new Promise((resolve) => {
+    waiting.push(resolve);
+    channel.port2.postMessage(0);
+  });
+}
