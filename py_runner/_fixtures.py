@@ -1,0 +1,292 @@
+"""Deterministic random-weight llama models for tests and the headless runner (CPython host side only).
+
+The models have real llama.cpp structure and the real llama SPM vocabulary, but random weights: they load,
+tokenize and generate exactly like a trained model of the same shape, at no download cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+from ._paths import cache_root, models_dir, native_binary
+
+LLAMA_CPP_PYTHON_VERSION = "0.3.36"
+ARCH = "llama"
+QTYPES = ("f16", "q8_0", "q4_k_m")
+
+# Residual-branch outputs are shrunk so the residual stream keeps the token's identity: with full-scale
+# random branches every position drifts to the same state and greedy decoding repeats one token.
+RESIDUAL_SCALE = 0.3
+
+
+@dataclass(frozen=True)
+class Preset:
+    n_embd: int
+    n_layer: int
+    n_head: int
+    n_head_kv: int
+    n_ff: int
+    n_ctx: int
+    rope_theta: float = 10000.0
+    rms_eps: float = 1e-5
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(n_embd=64, n_layer=2, n_head=4, n_head_kv=2, n_ff=128, n_ctx=512),
+    # SmolLM2-135M's shape (its own vocabulary is replaced by llama SPM's 32000 tokens).
+    "s135": Preset(
+        n_embd=576,
+        n_layer=30,
+        n_head=9,
+        n_head_kv=3,
+        n_ff=1536,
+        n_ctx=2048,
+        rope_theta=100000.0,
+        rms_eps=1e-5,
+    ),
+}
+
+
+def llama_cpp_source_dir() -> Path:
+    """The llama.cpp tree vendored in the pinned llama-cpp-python sdist (unpacked by build_wasm.sh)."""
+    override = os.environ.get("PY_RUNNER_LLAMA_SRC")
+    if override:
+        return Path(override)
+    return cache_root() / "src" / f"llama-cpp-python-{LLAMA_CPP_PYTHON_VERSION}" / "vendor" / "llama.cpp"
+
+
+def vocab_file() -> Path:
+    path = llama_cpp_source_dir() / "models" / "ggml-vocab-llama-spm.gguf"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"llama SPM vocabulary not found at {path}; run build_wasm.sh to unpack the llama.cpp source "
+            "(or set PY_RUNNER_LLAMA_SRC to a llama.cpp tree)"
+        )
+    return path
+
+
+def quantizer_binary() -> Path:
+    """The native reference binary (`pr_native quantize IN OUT TYPE`); FileNotFoundError says why not."""
+    try:
+        path = native_binary()
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise FileNotFoundError(
+            f"cannot locate the native build (bash build_wasm.sh --print-dir failed: {e})"
+        ) from e
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"native binary {path} not built; run build_wasm.sh to quantize fixture models"
+        )
+    return path
+
+
+_KV = tuple[str, object, gguf.GGUFValueType, gguf.GGUFValueType | None]
+_SCALAR_DTYPES = {
+    gguf.GGUFValueType.UINT8: "<u1",
+    gguf.GGUFValueType.INT8: "<i1",
+    gguf.GGUFValueType.UINT16: "<u2",
+    gguf.GGUFValueType.INT16: "<i2",
+    gguf.GGUFValueType.UINT32: "<u4",
+    gguf.GGUFValueType.INT32: "<i4",
+    gguf.GGUFValueType.UINT64: "<u8",
+    gguf.GGUFValueType.INT64: "<i8",
+    gguf.GGUFValueType.FLOAT32: "<f4",
+    gguf.GGUFValueType.FLOAT64: "<f8",
+    gguf.GGUFValueType.BOOL: "?",
+}
+
+
+def read_kvs(path: Path) -> list[_KV]:
+    """All key/values of a little-endian GGUF file as (key, value, type, array element type), in file order.
+
+    gguf.GGUFReader parses the same data but builds a memmap view per string (~3 s for a 32000-token vocab);
+    this reads the metadata block only, in ~50 ms, so tests stay fast.
+    """
+    data = path.read_bytes()
+    if data[:4] != b"GGUF":
+        raise ValueError(f"{path} is not a GGUF file")
+    pos = 4 + 4 + 8  # magic, version, tensor count
+    T = gguf.GGUFValueType
+
+    def take(dtype: str, n: int = 1) -> np.ndarray:
+        nonlocal pos
+        arr = np.frombuffer(data, dtype=np.dtype(dtype), count=n, offset=pos)
+        pos += arr.nbytes
+        return arr
+
+    def take_str() -> str:
+        nonlocal pos
+        n = int(take("<u8")[0])
+        pos += n
+        return data[pos - n : pos].decode("utf-8")
+
+    out: list[_KV] = []
+    for _ in range(int(take("<u8")[0])):
+        key = take_str()
+        vtype = T(int(take("<u4")[0]))
+        if vtype == T.ARRAY:
+            sub = T(int(take("<u4")[0]))
+            n = int(take("<u8")[0])
+            if sub == T.STRING:
+                value: object = [take_str() for _ in range(n)]
+            elif sub in _SCALAR_DTYPES:
+                value = take(_SCALAR_DTYPES[sub], n).tolist()
+            else:
+                raise ValueError(f"{path}: unsupported array element type {sub.name} for {key}")
+            out.append((key, value, vtype, sub))
+        elif vtype == T.STRING:
+            out.append((key, take_str(), vtype, None))
+        else:
+            out.append((key, take(_SCALAR_DTYPES[vtype])[0].item(), vtype, None))
+    return out
+
+
+def _tokenizer_kvs(vocab: Path) -> list[_KV]:
+    """Every tokenizer.* key of the vocab file, with its exact GGUF types, to be written back verbatim."""
+    return [kv for kv in read_kvs(vocab) if kv[0].startswith("tokenizer.")]
+
+
+def _tensor_specs(p: Preset, n_vocab: int) -> list[tuple[str, tuple[int, ...], float]]:
+    """(name, numpy shape, std) in file order; std 0 marks a norm (all ones, F32).
+
+    numpy shapes are (out, in): GGUF stores dimensions reversed, giving llama.cpp's {in, out}.
+    """
+    head_dim = p.n_embd // p.n_head
+    q_dim, kv_dim = head_dim * p.n_head, head_dim * p.n_head_kv
+    specs: list[tuple[str, tuple[int, ...], float]] = [
+        # Embedding rows are looked up, not multiplied: unit std keeps the residual stream at scale ~1.
+        ("token_embd.weight", (n_vocab, p.n_embd), 1.0),
+    ]
+    for i in range(p.n_layer):
+        b = f"blk.{i}."
+        specs += [
+            (b + "attn_norm.weight", (p.n_embd,), 0.0),
+            (b + "attn_q.weight", (q_dim, p.n_embd), p.n_embd**-0.5),
+            (b + "attn_k.weight", (kv_dim, p.n_embd), p.n_embd**-0.5),
+            (b + "attn_v.weight", (kv_dim, p.n_embd), p.n_embd**-0.5),
+            (b + "attn_output.weight", (p.n_embd, q_dim), RESIDUAL_SCALE * q_dim**-0.5),
+            (b + "ffn_norm.weight", (p.n_embd,), 0.0),
+            (b + "ffn_gate.weight", (p.n_ff, p.n_embd), p.n_embd**-0.5),
+            (b + "ffn_up.weight", (p.n_ff, p.n_embd), p.n_embd**-0.5),
+            (b + "ffn_down.weight", (p.n_embd, p.n_ff), RESIDUAL_SCALE * p.n_ff**-0.5),
+        ]
+    specs += [
+        ("output_norm.weight", (p.n_embd,), 0.0),
+        ("output.weight", (n_vocab, p.n_embd), p.n_embd**-0.5),
+    ]
+    return specs
+
+
+def _tensor_data(name: str, shape: tuple[int, ...], std: float, seed: int) -> np.ndarray:
+    if std == 0.0:
+        return np.ones(shape, dtype=np.float32)
+    # One generator per tensor, keyed by name: a tensor's values do not depend on the others or their order.
+    name_key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+    rng = np.random.default_rng([seed, name_key])
+    w = rng.standard_normal(shape, dtype=np.float32)
+    w *= np.float32(std)
+    return w.astype(np.float16)
+
+
+def _write_f16(out: Path, preset: str, seed: int) -> None:
+    p = PRESETS[preset]
+    tok_kvs = _tokenizer_kvs(vocab_file())
+    n_vocab = next(len(v) for k, v, _, _ in tok_kvs if k == "tokenizer.ggml.tokens")  # type: ignore[arg-type]
+
+    w = gguf.GGUFWriter(out, ARCH)
+    w.add_name(f"py_runner-{preset}")
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    w.add_context_length(p.n_ctx)
+    w.add_embedding_length(p.n_embd)
+    w.add_block_count(p.n_layer)
+    w.add_feed_forward_length(p.n_ff)
+    w.add_head_count(p.n_head)
+    w.add_head_count_kv(p.n_head_kv)
+    w.add_rope_dimension_count(p.n_embd // p.n_head)
+    w.add_rope_freq_base(p.rope_theta)
+    w.add_layer_norm_rms_eps(p.rms_eps)
+    w.add_vocab_size(n_vocab)
+    for key, value, vtype, sub_type in tok_kvs:
+        w.add_key_value(key, value, vtype, sub_type)
+
+    # Stream tensors one by one (info first, then data) so the s135 preset never sits whole in memory.
+    specs = _tensor_specs(p, n_vocab)
+    for name, shape, std in specs:
+        dtype = np.float32 if std == 0.0 else np.float16
+        w.add_tensor_info(name, shape, np.dtype(dtype), int(np.prod(shape)) * np.dtype(dtype).itemsize)
+    try:
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_ti_data_to_file()
+        for name, shape, std in specs:
+            w.write_tensor_data(_tensor_data(name, shape, std, seed))
+    finally:
+        w.close()
+
+
+def make_model(out: Path, preset: str, qtype: str = "f16", seed: int = 0) -> Path:
+    """Write a random-weight llama model of `preset` to `out`; same arguments give a byte-identical file."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if qtype not in QTYPES:
+        raise ValueError(f"unknown qtype {qtype!r}; choose one of {QTYPES}")
+    out = Path(out)
+    if qtype == "f16":
+        _write_f16(out, preset, seed)
+        return out
+
+    # llama.cpp's own quantizer, so the quantized layout is exactly what the runtime expects.
+    binary = quantizer_binary()
+    f16 = out.with_name(out.name + ".f16.tmp")
+    try:
+        _write_f16(f16, preset, seed)
+        proc = subprocess.run(
+            [str(binary), "quantize", str(f16), str(out), qtype], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"{binary} quantize {qtype} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}"
+            )
+    finally:
+        f16.unlink(missing_ok=True)
+    return out
+
+
+def _cache_key(preset: str, qtype: str, seed: int) -> str:
+    h = hashlib.sha256()
+    h.update(Path(__file__).read_bytes())
+    h.update(hashlib.sha256(vocab_file().read_bytes()).hexdigest().encode())
+    h.update(f"\0{preset}\0{qtype}\0{seed}".encode())
+    return h.hexdigest()[:12]
+
+
+def fixture_model(preset: str, qtype: str, seed: int = 0) -> Path:
+    """The cached model for (generator source, vocab, preset, qtype, seed), built on first use."""
+    target = models_dir() / f"{preset}-{qtype}-{_cache_key(preset, qtype, seed)}.gguf"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename: readers never see a partial file, concurrent builders both succeed.
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.stem + ".", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        make_model(tmp, preset, qtype, seed)
+        tmp.chmod(0o644)  # mkstemp makes 0600; the cache is shared like any other download
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def default_model() -> Path:
+    """The model the headless runner uses when none is given."""
+    return fixture_model("s135", "q8_0")
