@@ -1,0 +1,259 @@
+"""`py-runner` command line (CPython side).
+
+py-runner serve [--host H] [--port P] [--models-dir DIR]
+py-runner run [--model PATH_OR_URL] --prompt TEXT [--n-predict N] [--threads N] [--temp T]
+              [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--build auto|st|mt|native] [--json]
+py-runner run --script app.py [args...]
+py-runner make-model OUT.gguf --preset tiny|s135 --type f16|q8_0|q4_k_m [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+PROG = "py-runner"
+EXIT_TIMEOUT = 124
+
+
+class CliError(Exception):
+    """A failure reported as one line on stderr with a non-zero status."""
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+# ---- parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the web pages, builds, Pyodide, wheels and models")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--models-dir", type=Path, default=None, help="folder served at /models/")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+
+    p = sub.add_parser(
+        "run",
+        help="generate from a prompt in headless Chromium (or natively), or run a Python script in Pyodide",
+        usage=f"{PROG} run [--model PATH_OR_URL] --prompt TEXT [options]\n"
+        f"       {PROG} run --script app.py [args ...]",
+    )
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--prompt", help="prompt text to complete")
+    mode.add_argument("--script", help="a Python file to run in Pyodide; arguments after it are its argv")
+    p.add_argument("--model", help="GGUF path or URL (default: the s135 q8_0 fixture model)")
+    p.add_argument("--n-predict", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--temp", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ctx-size", type=int, default=512)
+    p.add_argument("--build", choices=("auto", "st", "mt", "native"), default="auto")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds before the browser run is abandoned")
+    p.add_argument("--verbose", action="store_true", help="log server requests")
+
+    p = sub.add_parser("make-model", help="write a random-weight fixture model")
+    p.add_argument("out", type=Path)
+    p.add_argument("--preset", choices=("tiny", "s135"), required=True)
+    p.add_argument("--type", dest="qtype", choices=("f16", "q8_0", "q4_k_m"), required=True)
+    p.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _split_script_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """For `run --script app.py args...`: everything after the script path belongs to the script."""
+    if not argv or argv[0] != "run":
+        return argv, []
+    for i, arg in enumerate(argv):
+        if arg == "--script" and i + 1 < len(argv):
+            return argv[: i + 2], argv[i + 2 :]
+        if arg.startswith("--script="):
+            return argv[: i + 1], argv[i + 1 :]
+    return argv, []
+
+
+# ---- commands -------------------------------------------------------------------------------------
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ._server import serve_forever
+
+    serve_forever(args.host, args.port, models_dir=args.models_dir, verbose=args.verbose)
+    return 0
+
+
+def _cmd_make_model(args: argparse.Namespace) -> int:
+    from ._fixtures import make_model
+
+    out = make_model(args.out, args.preset, args.qtype, seed=args.seed)
+    print(out)
+    return 0
+
+
+def _run_headless(
+    script_path: str, argv: list[str], *, files_dir: Path, timeout: float, verbose: bool, **server_kwargs
+) -> int:
+    from ._headless import HeadlessError, HeadlessTimeout, run_in_browser
+    from ._server import start_server, stop_server
+
+    server, base_url = start_server("127.0.0.1", 0, files_dir=files_dir, verbose=verbose, **server_kwargs)
+    try:
+        # Output is forwarded live to this process's stdout/stderr (run_in_browser's default).
+        return run_in_browser(script_path, argv, server_base_url=base_url, timeout_s=timeout)
+    except HeadlessTimeout as exc:
+        _fail(str(exc))
+        return EXIT_TIMEOUT
+    except HeadlessError as exc:
+        return _fail(str(exc))
+    finally:
+        stop_server(server)
+
+
+def _cmd_run_script(args: argparse.Namespace, script_args: list[str]) -> int:
+    script = Path(args.script).resolve()
+    if not script.is_file():
+        raise CliError(f"no such script: {args.script}")
+    cwd = Path.cwd().resolve()
+    files_dir = cwd if script.is_relative_to(cwd) else script.parent
+    rel = script.relative_to(files_dir).as_posix()
+    if any(part.startswith(".") for part in rel.split("/")):
+        files_dir, rel = script.parent, script.name  # the server does not serve hidden paths
+    return _run_headless(
+        "/files/" + quote(rel), script_args, files_dir=files_dir, timeout=args.timeout, verbose=args.verbose
+    )
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def _default_model() -> Path:
+    from ._fixtures import default_model
+
+    return default_model()
+
+
+def _model_source(args: argparse.Namespace) -> str | Path:
+    if args.model is None:
+        return _default_model()
+    if _is_url(args.model):
+        return args.model
+    path = Path(args.model)
+    if not path.is_file():
+        raise CliError(f"no such model file: {args.model}")
+    return path.resolve()
+
+
+def _cmd_run_prompt(args: argparse.Namespace) -> int:
+    model = _model_source(args)
+    if args.build == "native":
+        return _run_native(args, model)
+
+    extra_files: dict[str, Path] = {}
+    if isinstance(model, Path):
+        model_url = f"/local-model/{quote(model.name)}"
+        extra_files[f"/local-model/{model.name}"] = model
+    else:
+        model_url = model
+    config = {
+        "model_url": model_url,
+        "prompt": args.prompt,
+        "n_predict": args.n_predict,
+        "threads": args.threads,
+        "temp": args.temp,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "seed": args.seed,
+        "ctx_size": args.ctx_size,
+        "build": args.build,
+        "json": args.json,
+    }
+    from ._prompt_program import PROGRAM
+
+    with tempfile.TemporaryDirectory(prefix="py_runner-run-") as tmp:
+        (Path(tmp) / "prompt_main.py").write_text(PROGRAM, encoding="utf-8")
+        return _run_headless(
+            "/files/prompt_main.py",
+            [json.dumps(config)],
+            files_dir=Path(tmp),
+            timeout=args.timeout,
+            verbose=args.verbose,
+            extra_files=extra_files,
+        )
+
+
+def _run_native(args: argparse.Namespace, model: str | Path) -> int:
+    from ._paths import native_binary
+    from ._prompt_program import native_result
+
+    if not isinstance(model, Path):
+        raise CliError("--build native needs a local model file, not a URL")
+    binary = native_binary()
+    if not binary.is_file():
+        raise CliError(f"native reference binary not found at {binary} (run build_wasm.sh)")
+    cmd = [
+        str(binary), "generate",
+        "--model", str(model),
+        "--prompt", args.prompt,
+        "--n-predict", str(args.n_predict),
+        "--threads", str(args.threads),
+        "--temp", repr(args.temp),
+        "--top-k", str(args.top_k),
+        "--top-p", repr(args.top_p),
+        "--seed", str(args.seed),
+        "--ctx-size", str(args.ctx_size),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
+    if proc.returncode != 0:
+        raise CliError(f"{binary.name} generate failed with status {proc.returncode}")
+    try:
+        native = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{binary.name} printed no JSON object: {exc}") from exc
+    doc = native_result(native, threads=args.threads, model_path=str(model))
+    if args.json:
+        print(json.dumps(doc), flush=True)
+    else:
+        print(doc["text"], flush=True)
+    return 0
+
+
+# ---- entry point ----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    head, script_args = _split_script_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(head)
+    try:
+        if args.command == "serve":
+            return _cmd_serve(args)
+        if args.command == "make-model":
+            return _cmd_make_model(args)
+        if args.script is not None:
+            return _cmd_run_script(args, script_args)
+        return _cmd_run_prompt(args)
+    except CliError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line, not a traceback, for the expected failures of tools we drive
+        return _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

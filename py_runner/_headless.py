@@ -1,0 +1,138 @@
+"""Run a Python program in Pyodide inside headless Chromium (Playwright sync API), CPython side.
+
+The page is ``web/run.html`` served by ``py_runner._server``; it reports output and the exit status
+through two functions exposed to the page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+# Keep Chromium from resolving anything but the local server (it otherwise tries outside lookups).
+CHROMIUM_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"]
+_POLL_MS = 50
+
+
+class HeadlessError(RuntimeError):
+    """The browser run could not start or finish (no browser, crash, timeout)."""
+
+
+class HeadlessTimeout(HeadlessError):
+    pass
+
+
+def chromium_executable() -> str:
+    return os.environ.get("PY_RUNNER_CHROMIUM") or DEFAULT_CHROMIUM
+
+
+def harness_url(server_base_url: str, script_url_path: str, argv: list[str]) -> str:
+    query = f"script={quote(script_url_path, safe='/')}&argv={quote(json.dumps(list(argv)), safe='')}"
+    return f"{server_base_url.rstrip('/')}/web/run.html?{query}"
+
+
+def _write(stream) -> Callable[[str], None]:
+    def write(text: str) -> None:
+        stream.write(text)
+        stream.flush()
+
+    return write
+
+
+def run_in_browser(
+    script_url_path: str,
+    argv: list[str] | tuple[str, ...] = (),
+    *,
+    server_base_url: str,
+    timeout_s: float = 600.0,
+    on_stdout: Callable[[str], None] | None = None,
+    on_stderr: Callable[[str], None] | None = None,
+) -> int:
+    """Run the program at ``script_url_path`` (on the server) in Pyodide; return its exit status.
+
+    ``on_stdout`` / ``on_stderr`` receive text chunks as the program writes them (default: this
+    process's stdout/stderr). Page errors and console errors go to ``on_stderr``. Raises
+    ``HeadlessError`` (``HeadlessTimeout`` after ``timeout_s``) when the run cannot complete.
+    """
+    on_stdout = on_stdout or _write(sys.stdout)
+    on_stderr = on_stderr or _write(sys.stderr)
+    executable = chromium_executable()
+    if not Path(executable).exists():
+        raise HeadlessError(f"Chromium not found at {executable} (set PY_RUNNER_CHROMIUM)")
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        raise HeadlessError("playwright is not installed (pip install 'py_runner[host]')") from exc
+
+    url = harness_url(server_base_url, script_url_path, list(argv))
+    state: dict[str, object] = {"exit": None, "crashed": False}
+
+    def on_output(stream: str, text: str) -> None:
+        (on_stderr if stream == "stderr" else on_stdout)(text)
+
+    def on_exit(code) -> None:
+        try:
+            state["exit"] = int(code)
+        except (TypeError, ValueError):
+            state["exit"] = 1
+
+    def on_console(msg) -> None:
+        if msg.type == "error":
+            on_stderr(f"[browser console] {msg.text}\n")
+
+    def on_page_error(err) -> None:
+        on_stderr(f"[browser page error] {err}\n")
+
+    def on_crash(_page) -> None:
+        state["crashed"] = True
+
+    def on_request_failed(request) -> None:
+        on_stderr(f"[browser] request failed: {request.url} ({request.failure})\n")
+
+    with sync_playwright() as pw:
+        try:
+            browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        except PlaywrightError as exc:
+            raise HeadlessError(
+                f"cannot launch Chromium ({executable}): {exc.message.splitlines()[0]}"
+            ) from exc
+        try:
+            page = browser.new_page()
+            page.expose_function("__pyRunnerOutput", on_output)
+            page.expose_function("__pyRunnerExit", on_exit)
+            page.on("console", on_console)
+            page.on("pageerror", on_page_error)
+            page.on("crash", on_crash)
+            page.on("requestfailed", on_request_failed)
+            deadline = time.monotonic() + timeout_s
+            try:
+                page.goto(url, wait_until="load", timeout=max(1.0, timeout_s) * 1000)
+            except PlaywrightError as exc:
+                raise HeadlessError(f"cannot open {url}: {exc.message.splitlines()[0]}") from exc
+            while state["exit"] is None:
+                if state["crashed"]:
+                    raise HeadlessError("the browser page crashed (out of memory?)")
+                if page.is_closed():
+                    raise HeadlessError("the browser page closed before the program finished")
+                if time.monotonic() > deadline:
+                    raise HeadlessTimeout(f"the program did not finish within {timeout_s:g} s")
+                try:
+                    # Waiting inside Playwright dispatches the exposed-function calls.
+                    page.wait_for_timeout(_POLL_MS)
+                except PlaywrightError as exc:
+                    if state["exit"] is not None:
+                        break
+                    raise HeadlessError(f"browser failure: {exc.message.splitlines()[0]}") from exc
+            return int(state["exit"])  # type: ignore[arg-type]
+        finally:
+            try:
+                browser.close()
+            except PlaywrightError:
+                pass

@@ -1,0 +1,128 @@
+"""CLI plumbing and the `run --prompt` program, in CPython with a fake transport (no browser)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import pytest
+from fake_transport import FakeTransport
+
+from py_runner._cli import _split_script_args, build_parser, main
+from py_runner._errors import ModelInitializationError
+from py_runner._prompt_program import native_result, run_prompt
+
+CFG = {
+    "model_url": "/local-model/tiny.gguf",
+    "prompt": "Hello",
+    "n_predict": 8,
+    "threads": 1,
+    "temp": 0.0,
+    "top_k": 40,
+    "top_p": 0.95,
+    "seed": 0,
+    "ctx_size": 256,
+    "build": "auto",
+    "json": False,
+}
+
+
+def _run(cfg: dict, transport: FakeTransport) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = asyncio.run(run_prompt(cfg, transport=transport, out=out, err=err))
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_prompt_program_streams_text_and_progress() -> None:
+    t = FakeTransport()
+    status, out, err = _run(CFG, t)
+    assert status == 0
+    assert out == "Hi there\n"
+    assert "[ready]" in err and err.endswith("\n")
+    prompt, options = t.generate_calls[0]
+    assert prompt == "Hello"
+    assert options["temp"] == 0.0 and options["seed"] == 0 and options["n_predict"] == 8
+    assert t.load_calls[0][0] == "/local-model/tiny.gguf"
+    assert t.load_calls[0][1]["n_ctx"] == 256
+    assert t.terminated == 1
+
+
+def test_prompt_program_json() -> None:
+    status, out, _ = _run({**CFG, "json": True}, FakeTransport())
+    assert status == 0
+    doc = json.loads(out)
+    assert doc["tokens"] == [1, 2]
+    assert doc["text"] == "Hi there"
+    assert doc["build"] == "st" and doc["threads"] == 1
+    assert doc["model"]["architecture"] == "llama"
+    t = doc["timings"]
+    assert t["prompt_tokens"] == 5 and t["gen_tokens"] == 2
+    assert t["prompt_tok_s"] == pytest.approx(100.0) and t["gen_tok_s"] == pytest.approx(20.0)
+    assert t["load_ms"] >= 0
+
+
+def test_prompt_program_wrong_build_is_an_error() -> None:
+    status, out, err = _run({**CFG, "build": "mt"}, FakeTransport())  # the fake starts "st"
+    assert status == 1
+    assert "asked for the mt build but the engine started st" in err
+    assert out == ""
+
+
+def test_prompt_program_engine_error_is_one_line() -> None:
+    status, _, err = _run(CFG, FakeTransport(load_error=ModelInitializationError("bad file\ndetails")))
+    assert status == 1
+    assert err.splitlines()[-1] == "py-runner: error: ModelInitializationError: bad file"
+
+
+def test_native_result_conversion() -> None:
+    native = {
+        "tokens": [5, 6, 7, 8],
+        # "é" split across two tokens, then a byte that never forms UTF-8
+        "pieces_hex": ["61", "c3", "a9", "ff"],
+        "metadata": {"meta": {"general.architecture": "llama"}, "n_vocab": 100, "n_layer": 2},
+        "timings": {"load_ms": 12.5, "prompt_tokens": 4, "prompt_ms": 8.0, "gen_tokens": 4, "gen_ms": 30.0},
+    }
+    doc = native_result(native, threads=2, model_path="/x/m.gguf")
+    assert doc["build"] == "native" and doc["threads"] == 2
+    assert doc["tokens"] == [5, 6, 7, 8] and doc["text"] == "a\u00e9\ufffd"
+    assert doc["model"]["vocab_size"] == 100 and doc["model"]["layer_count"] == 2
+    assert doc["timings"] == {
+        "load_ms": 12.5,
+        "prompt_tokens": 4,
+        "prompt_tok_s": pytest.approx(500.0),
+        "gen_tokens": 4,
+        "gen_tok_s": pytest.approx(4000.0 / 30.0),
+    }
+
+
+def test_split_script_args() -> None:
+    assert _split_script_args(["run", "--script", "a.py", "--x", "y"]) == (
+        ["run", "--script", "a.py"],
+        ["--x", "y"],
+    )
+    assert _split_script_args(["run", "--script=a.py", "-v"]) == (["run", "--script=a.py"], ["-v"])
+    assert _split_script_args(["run", "--prompt", "--script"]) == (["run", "--prompt", "--script"], [])
+    assert _split_script_args(["serve", "--script", "x"]) == (["serve", "--script", "x"], [])
+
+
+def test_run_defaults() -> None:
+    args = build_parser().parse_args(["run", "--prompt", "hi"])
+    assert (args.n_predict, args.threads, args.temp, args.seed, args.build) == (32, 1, 0.0, 0, "auto")
+
+
+def test_missing_script_is_a_one_line_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["run", "--script", str(tmp_path / "nope.py")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("py-runner: error: no such script") and err.count("\n") == 1
+
+
+def test_missing_model_is_a_one_line_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["run", "--model", str(tmp_path / "m.gguf"), "--prompt", "x"]) == 1
+    assert capsys.readouterr().err.startswith("py-runner: error: no such model file")
+
+
+def test_native_needs_a_local_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--model", "http://127.0.0.1:1/m.gguf", "--prompt", "x", "--build", "native"]) == 1
+    assert "needs a local model file" in capsys.readouterr().err
