@@ -40,8 +40,9 @@ def _convert(exc: BaseException) -> LocalWebAIError:
 
 
 class PyodideTransport(Transport):
-    def __init__(self, artifacts: Artifacts, *, threads: int | None = None) -> None:
+    def __init__(self, artifacts: Artifacts, *, build: str = "auto", threads: int | None = None) -> None:
         self._artifacts = artifacts
+        self._build = build
         self._threads = threads
         self._bridge: Any = None
 
@@ -74,7 +75,9 @@ class PyodideTransport(Transport):
             "mt": {"js": self._url(a.multi_thread)},
             "worker": self._url(a.worker),
         }
-        options = {} if self._threads is None else {"threads": self._threads}
+        options: dict[str, Any] = {"build": self._build}
+        if self._threads is not None:
+            options["threads"] = self._threads
         to_obj = js.Object.fromEntries
         self._bridge = module.Bridge.new(
             ffi.to_js(config, dict_converter=to_obj), ffi.to_js(options, dict_converter=to_obj)

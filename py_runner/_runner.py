@@ -88,14 +88,18 @@ class LlamaRunner:
         artifacts: Artifacts | None = None,
         *,
         transport: Transport | None = None,
+        build: str = "auto",
         n_threads: int | None = None,
         on_model_loaded: Callable[[ModelSpecification], None] | None = None,
         on_model_load_error: Callable[[LocalWebAIError], None] | None = None,
     ) -> None:
+        if build not in ("auto", "st", "mt"):
+            raise InvalidParameterError(f"build must be 'auto', 'st' or 'mt', got {build!r}")
         if n_threads is not None and n_threads < 1:
             raise InvalidParameterError(f"n_threads must be None or >= 1, got {n_threads!r}")
         self._artifacts = artifacts or Artifacts()
         self._transport = transport
+        self._build = build
         self._n_threads = n_threads
         self.on_model_loaded = on_model_loaded
         self.on_model_load_error = on_model_load_error
@@ -131,7 +135,7 @@ class LlamaRunner:
         if self._transport is None:
             from ._pyodide_transport import PyodideTransport
 
-            self._transport = PyodideTransport(self._artifacts, threads=self._n_threads)
+            self._transport = PyodideTransport(self._artifacts, build=self._build, threads=self._n_threads)
         return self._transport
 
     async def _ensure_started(self) -> Transport:

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Everything py_runner needs, on a fresh Debian 12 or 13 machine as root. Quick when it is all there already:
+# the toolchain and browser come from Debian, Python packages from PyPI, Pyodide from npm; the WASM and native
+# builds, Pyodide and the fixture models are cached under ~/.cache/py_runner keyed by their inputs.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+packages=()
+command -v emcc > /dev/null || packages+=(emscripten)
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+command -v cmake > /dev/null || packages+=(cmake)
+command -v c++ > /dev/null || packages+=(g++)
+command -v patch > /dev/null || packages+=(patch)
+command -v curl > /dev/null || packages+=(curl)
+command -v npm > /dev/null || packages+=(npm)
+if [ ${#packages[@]} -gt 0 ]; then
+    echo "[setup] apt-get install ${packages[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" > /dev/null
+fi
+
+python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+bash scripts/fetch_assets.sh
+bash build_wasm.sh > /dev/null
