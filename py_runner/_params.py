@@ -46,22 +46,35 @@ class GenerateTextParams:
         def is_num(v: Any) -> bool:
             return isinstance(v, int | float) and not isinstance(v, bool)
 
-        need(is_int(self.n_predict) and self.n_predict >= 1,
-             f"n_predict must be an int >= 1, got {self.n_predict!r}")
-        need(is_int(self.ctx_size) and self.ctx_size >= 16,
-             f"ctx_size must be an int >= 16, got {self.ctx_size!r}")
-        need(is_int(self.batch_size) and self.batch_size >= 1,
-             f"batch_size must be an int >= 1, got {self.batch_size!r}")
-        need(self.n_threads is None or (is_int(self.n_threads) and self.n_threads >= 1),
-             f"n_threads must be None or an int >= 1, got {self.n_threads!r}")
+        need(
+            is_int(self.n_predict) and self.n_predict >= 1,
+            f"n_predict must be an int >= 1, got {self.n_predict!r}",
+        )
+        need(
+            is_int(self.ctx_size) and self.ctx_size >= 16,
+            f"ctx_size must be an int >= 16, got {self.ctx_size!r}",
+        )
+        need(
+            is_int(self.batch_size) and self.batch_size >= 1,
+            f"batch_size must be an int >= 1, got {self.batch_size!r}",
+        )
+        need(
+            self.n_threads is None or (is_int(self.n_threads) and self.n_threads >= 1),
+            f"n_threads must be None or an int >= 1, got {self.n_threads!r}",
+        )
         need(is_num(self.temp) and self.temp >= 0, f"temp must be >= 0 (0 = greedy), got {self.temp!r}")
-        need(is_int(self.top_k) and self.top_k >= 0,
-             f"top_k must be an int >= 0 (0 = off), got {self.top_k!r}")
+        need(
+            is_int(self.top_k) and self.top_k >= 0, f"top_k must be an int >= 0 (0 = off), got {self.top_k!r}"
+        )
         need(is_num(self.top_p) and 0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p!r}")
-        need(self.seed is None or (is_int(self.seed) and 0 <= self.seed <= _U32_MAX),
-             f"seed must be None or an int in 0..{_U32_MAX}, got {self.seed!r}")
-        need(self.n_gpu_layers is None or is_int(self.n_gpu_layers),
-             f"n_gpu_layers must be None or an int, got {self.n_gpu_layers!r}")
+        need(
+            self.seed is None or (is_int(self.seed) and 0 <= self.seed <= _U32_MAX),
+            f"seed must be None or an int in 0..{_U32_MAX}, got {self.seed!r}",
+        )
+        need(
+            self.n_gpu_layers is None or is_int(self.n_gpu_layers),
+            f"n_gpu_layers must be None or an int, got {self.n_gpu_layers!r}",
+        )
 
     def format_prompt(self, prompt: str) -> str:
         """The prompt as sent to the engine (ChatML-wrapped when chatml=True)."""
@@ -73,8 +86,9 @@ class GenerateTextParams:
         """The worker's generate fields. Resolves seed=None to a random seed (read it back from
         the dict); n_threads=None is left out so the bridge's default applies."""
         if self.n_gpu_layers is not None:
-            log.warning("n_gpu_layers=%s ignored: the WebAssembly build runs on the CPU only",
-                        self.n_gpu_layers)
+            log.warning(
+                "n_gpu_layers=%s ignored: the WebAssembly build runs on the CPU only", self.n_gpu_layers
+            )
         opts: dict[str, Any] = {
             "n_predict": self.n_predict,
             "temp": float(self.temp),

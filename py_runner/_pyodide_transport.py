@@ -25,6 +25,7 @@ def _ffi() -> Any:
 
 def _convert(exc: BaseException) -> LocalWebAIError:
     """JsException -> LocalWebAIError by the JS error's name/message/stage."""
+    ffi = _ffi()
     err = getattr(exc, "js_error", exc)  # older Pyodide wraps the error; newer is the JsProxy itself
 
     def attr(name: str) -> Any:
@@ -32,7 +33,7 @@ def _convert(exc: BaseException) -> LocalWebAIError:
             value = getattr(err, name)
         except Exception:
             return None
-        return None if value is None else str(value)
+        return None if value is None or value is ffi.jsnull else str(value)
 
     converted = error_from_js(attr("name") or "BridgeError", attr("message") or str(exc), attr("stage"))
     converted.__cause__ = exc

@@ -120,7 +120,7 @@ class LlamaRunner:
 
     @property
     def build(self) -> str | None:
-        """"st" or "mt" once the engine has started, else None."""
+        """ "st" or "mt" once the engine has started, else None."""
         return self._start_info.get("build") if self._start_info else None
 
     def get_model_metadata(self) -> ModelSpecification | None:
@@ -258,8 +258,11 @@ class LlamaRunner:
         if self._spec is None or self._transport is None:
             raise ModelNotLoadedError("load a model before generating")
         if self._loaded_ctx is not None and params.ctx_size != self._loaded_ctx:
-            log.warning("ctx_size=%d ignored: the context (%d) is fixed at load_model()",
-                        params.ctx_size, self._loaded_ctx)
+            log.warning(
+                "ctx_size=%d ignored: the context (%d) is fixed at load_model()",
+                params.ctx_size,
+                self._loaded_ctx,
+            )
         self._begin("generate")
         transport = self._transport
         options = params.to_bridge_options()

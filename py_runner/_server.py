@@ -162,7 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._redirect("/web/index.html")
                 return
             if url_path == "/config.json":
-                self._send_bytes(json.dumps(self.server.config).encode(), "application/json", head)
+                config = {**self.server.config, "models": self._model_names()}
+                self._send_bytes(json.dumps(config).encode(), "application/json", head)
                 return
             target = self._resolve(url_path)
             if target is None:
@@ -171,6 +172,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_file(target, head)
         except ConnectionError:  # the client went away (e.g. an aborted model download)
             self.close_connection = True
+
+    def _model_names(self) -> list[str]:
+        """The GGUF files in the models folder now (the demo page offers them)."""
+        folder = self.server.mounts.get("/models/")
+        if not isinstance(folder, Path) or not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.glob("*.gguf") if not p.name.startswith("."))
 
     def _resolve(self, url_path: str) -> Path | None:
         decoded = unquote(url_path)

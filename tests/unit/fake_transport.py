@@ -16,9 +16,20 @@ METADATA: dict[str, Any] = {
         "llama.rope.freq_base": "10000.000000",
         "llama.context_length": "256",
     },
-    "n_vocab": 512, "n_ctx_train": 256, "n_embd": 64, "n_layer": 2, "n_head": 4, "n_head_kv": 2,
-    "n_params": 123456, "size": 234567, "desc": "llama ?B Q8_0", "n_ctx": 2048,
-    "gguf_version": 3, "tensor_count": 19, "file_name": "tiny.gguf", "file_size": 250000,
+    "n_vocab": 512,
+    "n_ctx_train": 256,
+    "n_embd": 64,
+    "n_layer": 2,
+    "n_head": 4,
+    "n_head_kv": 2,
+    "n_params": 123456,
+    "size": 234567,
+    "desc": "llama ?B Q8_0",
+    "n_ctx": 2048,
+    "gguf_version": 3,
+    "tensor_count": 19,
+    "file_name": "tiny.gguf",
+    "file_size": 250000,
 }
 
 
@@ -34,12 +45,16 @@ class FakeTransport(Transport):
         block_load: bool = False,
         block_generate_after: int | None = None,
     ) -> None:
-        self.progress = progress if progress is not None else [
-            {"stage": "downloading", "loaded": 0, "total": 250000},
-            {"stage": "downloading", "loaded": 250000, "total": 250000},
-            {"stage": "loading", "loaded": 0, "total": 250000},
-            {"stage": "loading", "loaded": 250000, "total": 250000},
-        ]
+        self.progress = (
+            progress
+            if progress is not None
+            else [
+                {"stage": "downloading", "loaded": 0, "total": 250000},
+                {"stage": "downloading", "loaded": 250000, "total": 250000},
+                {"stage": "loading", "loaded": 0, "total": 250000},
+                {"stage": "loading", "loaded": 250000, "total": 250000},
+            ]
+        )
         self.metadata = dict(METADATA if metadata is None else metadata)
         self.pieces = pieces if pieces is not None else [(1, b"Hi"), (2, b" there")]
         self.load_error = load_error
@@ -108,8 +123,12 @@ class FakeTransport(Transport):
                 break
             on_token(tok, piece)
             count += 1
-        return {"tokens": count, "prompt_tokens": 5, "timings": {"prompt_ms": 50.0, "gen_ms": 100.0},
-                "finish_reason": reason}
+        return {
+            "tokens": count,
+            "prompt_tokens": 5,
+            "timings": {"prompt_ms": 50.0, "gen_ms": 100.0},
+            "finish_reason": reason,
+        }
 
     def abort(self, kind: str) -> None:
         self.aborts.append(kind)

@@ -8,12 +8,22 @@ from py_runner._errors import error_from_js
 
 
 def test_hierarchy():
-    load_errors = (pr.ModelCompatibilityError, pr.ModelInitializationError, pr.NetworkError,
-                   pr.LoadAbortedError)
+    load_errors = (
+        pr.ModelCompatibilityError,
+        pr.ModelInitializationError,
+        pr.NetworkError,
+        pr.LoadAbortedError,
+    )
     for cls in load_errors:
         assert issubclass(cls, pr.ModelLoadError)
-    for cls in (pr.ModelLoadError, pr.ModelNotLoadedError, pr.GenerationError, pr.InvalidParameterError,
-                pr.BridgeError, pr.RunnerBusyError):
+    for cls in (
+        pr.ModelLoadError,
+        pr.ModelNotLoadedError,
+        pr.GenerationError,
+        pr.InvalidParameterError,
+        pr.BridgeError,
+        pr.RunnerBusyError,
+    ):
         assert issubclass(cls, pr.LocalWebAIError) and cls.__doc__
     assert issubclass(pr.InvalidParameterError, ValueError)
     e = pr.NetworkError("x", url="u", status=404)
@@ -22,10 +32,16 @@ def test_hierarchy():
 
 @pytest.mark.parametrize(
     "name, cls",
-    [("AbortError", pr.LoadAbortedError), ("NetworkError", pr.NetworkError),
-     ("ModelInitializationError", pr.ModelInitializationError),
-     ("ModelCompatibilityError", pr.ModelCompatibilityError), ("GenerationError", pr.GenerationError),
-     ("BridgeError", pr.BridgeError), ("TypeError", pr.BridgeError), ("", pr.BridgeError)],
+    [
+        ("AbortError", pr.LoadAbortedError),
+        ("NetworkError", pr.NetworkError),
+        ("ModelInitializationError", pr.ModelInitializationError),
+        ("ModelCompatibilityError", pr.ModelCompatibilityError),
+        ("GenerationError", pr.GenerationError),
+        ("BridgeError", pr.BridgeError),
+        ("TypeError", pr.BridgeError),
+        ("", pr.BridgeError),
+    ],
 )
 def test_error_from_js(name, cls):
     err = error_from_js(name, "it broke", "loading")
@@ -44,8 +60,10 @@ def test_unknown_name_kept_in_message():
 
 
 def test_import_is_light():
-    code = ("import sys, py_runner; heavy = {'gguf', 'numpy', 'playwright', 'js', 'pyodide'};"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
+    code = (
+        "import sys, py_runner; heavy = {'gguf', 'numpy', 'playwright', 'js', 'pyodide'};"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     assert pr.__version__ == "0.1.0"

@@ -17,16 +17,32 @@ def test_defaults_validate_and_bridge_options():
 def test_explicit_values_pass_through():
     p = GenerateTextParams(n_threads=4, seed=0, temp=0, top_k=0, top_p=1)
     p.validate()
-    assert p.to_bridge_options() == {"n_predict": 128, "temp": 0.0, "top_k": 0, "top_p": 1.0, "seed": 0,
-                                     "n_threads": 4}
+    assert p.to_bridge_options() == {
+        "n_predict": 128,
+        "temp": 0.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "seed": 0,
+        "n_threads": 4,
+    }
 
 
 @pytest.mark.parametrize(
     "kw",
     [
-        {"n_predict": 0}, {"n_predict": 1.5}, {"ctx_size": 15}, {"batch_size": 0}, {"n_threads": 0},
-        {"temp": -0.1}, {"top_k": -1}, {"top_p": 0}, {"top_p": 1.01}, {"seed": -1}, {"seed": 2**32},
-        {"seed": True}, {"temp": "hot"},
+        {"n_predict": 0},
+        {"n_predict": 1.5},
+        {"ctx_size": 15},
+        {"batch_size": 0},
+        {"n_threads": 0},
+        {"temp": -0.1},
+        {"top_k": -1},
+        {"top_p": 0},
+        {"top_p": 1.01},
+        {"seed": -1},
+        {"seed": 2**32},
+        {"seed": True},
+        {"temp": "hot"},
     ],
 )
 def test_out_of_range_rejected_with_field_name(kw):

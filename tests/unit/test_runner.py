@@ -205,8 +205,14 @@ def loaded_runner(**kw):
 
 
 def test_generate_text_utf8_tokens_callbacks_and_seed():
-    pieces = [(10, b"caf"), (11, b"\xc3"), (12, b"\xa9 "), (13, "😀".encode()[:1]), (14, "😀".encode()[1:]),
-              (15, "中文".encode())]
+    pieces = [
+        (10, b"caf"),
+        (11, b"\xc3"),
+        (12, b"\xa9 "),
+        (13, "😀".encode()[:1]),
+        (14, "😀".encode()[1:]),
+        (15, "中文".encode()),
+    ]
     r, t = loaded_runner(pieces=pieces)
     chunks, done = [], []
 
@@ -220,8 +226,10 @@ def test_generate_text_utf8_tokens_callbacks_and_seed():
     assert done == [res] and res.finish_reason == "eos" and res.seed == 42
     assert res.generated_tokens == 6 and res.prompt_tokens == 5
     assert res.gen_tok_s == pytest.approx(60.0) and res.prompt_tok_s == pytest.approx(100.0)
-    assert t.generate_calls[0] == ("p", {"n_predict": 128, "temp": 0.8, "top_k": 40, "top_p": 0.95,
-                                         "seed": 42})
+    assert t.generate_calls[0] == (
+        "p",
+        {"n_predict": 128, "temp": 0.8, "top_k": 40, "top_p": 0.95, "seed": 42},
+    )
 
 
 def test_random_seed_recorded_and_dangling_bytes_flushed():
@@ -281,8 +289,10 @@ def test_token_callback_error_aborts_and_propagates():
     assert t.aborts == ["generate"]
 
 
-@pytest.mark.parametrize("error, expected", [(GenerationError("decode failed"), GenerationError),
-                                             (RuntimeError("?"), GenerationError)])
+@pytest.mark.parametrize(
+    "error, expected",
+    [(GenerationError("decode failed"), GenerationError), (RuntimeError("?"), GenerationError)],
+)
 def test_generation_errors_typed(error, expected):
     r, _ = loaded_runner(gen_error=error)
 

@@ -22,8 +22,14 @@ def test_from_metadata_maps_fields():
 
 
 def test_fallbacks_and_arch_prefixed_keys():
-    md = {"meta": {"general.architecture": "qwen2", "general.file_type": "15",
-                   "qwen2.block_count": "24", "qwen2.rope.scaling.factor": "4.000000"}}
+    md = {
+        "meta": {
+            "general.architecture": "qwen2",
+            "general.file_type": "15",
+            "qwen2.block_count": "24",
+            "qwen2.rope.scaling.factor": "4.000000",
+        }
+    }
     s = ModelSpecification.from_metadata(md, file_name="f.gguf", file_size=3)
     assert s.quantization == "Q4_K_M" and s.layer_count == 24 and s.rope_frequency_scale == 4.0
     assert s.rope_frequency_base is None and s.file_name == "f.gguf" and s.file_size == 3
@@ -36,8 +42,10 @@ def test_quantization_from_desc_when_file_type_missing():
     assert s.quantization == "Q6_K"
 
 
-@pytest.mark.parametrize("ft, name", [(0, "F32"), (1, "F16"), (2, "Q4_0"), (7, "Q8_0"), (18, "Q6_K"),
-                                      (32, "BF16"), (999, "UNKNOWN_999")])
+@pytest.mark.parametrize(
+    "ft, name",
+    [(0, "F32"), (1, "F16"), (2, "Q4_0"), (7, "Q8_0"), (18, "Q6_K"), (32, "BF16"), (999, "UNKNOWN_999")],
+)
 def test_quantization_names(ft, name):
     assert quantization_name(ft) == name
 

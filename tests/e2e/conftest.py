@@ -1,0 +1,76 @@
+"""End-to-end tests: real Chromium, real Pyodide, the real WASM builds. Nothing here mocks the engine.
+
+Skipped when Chromium, Playwright, the Pyodide assets or the builds are missing, unless
+PY_RUNNER_REQUIRE_E2E=1 (CI), which turns those skips into failures.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from py_runner._headless import chromium_executable
+from py_runner._paths import MICROPIP_VERSION, REPO_ROOT, build_dir, pyodide_dir, wheels_dir
+
+
+def _missing() -> str | None:
+    exe = chromium_executable()
+    if not Path(exe).exists():
+        return f"Chromium not found at {exe} (set PY_RUNNER_CHROMIUM)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install 'py_runner[host]')"
+    if not (pyodide_dir() / "pyodide.mjs").is_file():
+        return f"Pyodide assets missing in {pyodide_dir()} (run scripts/fetch_assets.sh)"
+    if not list(wheels_dir().glob(f"micropip-{MICROPIP_VERSION}-*.whl")):
+        return f"micropip wheel missing in {wheels_dir()} (run scripts/fetch_assets.sh)"
+    return None
+
+
+def _missing_builds() -> str | None:
+    for part in ("st/pr_glue.wasm", "mt/pr_glue.wasm", "native/pr_native"):
+        if not (build_dir() / part).is_file():
+            return f"{build_dir() / part} is missing (run build_wasm.sh)"
+    return None
+
+
+def _skip_or_fail(reason: str | None) -> None:
+    if reason is None:
+        return
+    if os.environ.get("PY_RUNNER_REQUIRE_E2E") == "1":
+        pytest.fail(f"PY_RUNNER_REQUIRE_E2E=1 but: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _require_browser() -> None:
+    _skip_or_fail(_missing())
+
+
+@pytest.fixture
+def require_builds() -> None:
+    _skip_or_fail(_missing_builds())
+
+
+def _run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`py-runner ARGS` in a subprocess, as a user runs it."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "py_runner._cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def run_cli():
+    return _run_cli
