@@ -44,6 +44,7 @@ class FakeTransport(Transport):
         gen_error: BaseException | None = None,
         block_load: bool = False,
         block_generate_after: int | None = None,
+        abort_lag: int = 0,
     ) -> None:
         self.progress = (
             progress
@@ -58,6 +59,7 @@ class FakeTransport(Transport):
         self.metadata = dict(METADATA if metadata is None else metadata)
         self.pieces = pieces if pieces is not None else [(1, b"Hi"), (2, b" there")]
         self.load_error = load_error
+        self.abort_lag = abort_lag  # tokens the engine still emits after abort(), as a real worker may
         self.gen_error = gen_error
         self.block_load = block_load  # load waits until abort()/terminate()
         self.block_generate_after = block_generate_after  # generate waits after N tokens
@@ -116,8 +118,10 @@ class FakeTransport(Transport):
                 await self._wait(aborted)
             await asyncio.sleep(0)
             if aborted.is_set():
-                reason = "aborted"
-                break
+                if self.abort_lag == 0:
+                    reason = "aborted"
+                    break
+                self.abort_lag -= 1
             if count >= options["n_predict"]:
                 reason = "length"
                 break

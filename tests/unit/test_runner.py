@@ -274,6 +274,26 @@ def test_cancel_generation_returns_aborted():
     assert r.is_model_loaded
 
 
+def test_cancel_drops_tokens_the_engine_made_after_it():
+    pieces = [(1, b"a"), (2, b"b"), (3, b"c"), (4, b"d"), (5, b"e")]
+    r, t = loaded_runner(pieces=pieces, abort_lag=2)
+
+    async def main():
+        await r.load_model(URL)
+        seen = []
+
+        def on_token(chunk):
+            seen.append(chunk.token)
+            if len(seen) == 2:
+                r.cancel()
+
+        return await r.generate_text("p", token_callback=on_token), seen
+
+    res, seen = run(main())
+    assert seen == [1, 2]  # tokens 3 and 4 were still made by the engine, never delivered
+    assert res.finish_reason == "aborted" and res.tokens == [1, 2] and res.text == "ab"
+
+
 def test_token_callback_error_aborts_and_propagates():
     r, t = loaded_runner(pieces=[(1, b"a"), (2, b"b"), (3, b"c")])
 
