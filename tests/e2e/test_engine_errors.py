@@ -60,7 +60,7 @@ APP = textwrap.dedent(
     report["aborted_reason"] = aborted.finish_reason
     report["aborted_tokens"] = len(aborted.tokens)
     again = await runner.generate_text("Once upon a time", GenerateTextParams(n_predict=8, temp=0, seed=0))
-    report["again_prefix_equal"] = again.tokens == aborted.tokens[:8]
+    report["again_prefix_equal"] = again.tokens[:5] == aborted.tokens
     report["again_reason"] = again.finish_reason
 
     # Cancel a load while it downloads.
