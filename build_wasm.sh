@@ -130,7 +130,7 @@ build_wasm_variant() {
     # 3.1.69 shrank the default stack to 64 KB (long prompts then crash); 3.1.6 calls the setting TOTAL_STACK.
     local stack_flag="-sSTACK_SIZE=5MB"
     case "$emcc_version" in *" 3.1.6 "* | *" 3.1.6") stack_flag="-sTOTAL_STACK=5MB" ;; esac
-    local exported="_pr_init,_pr_last_error,_pr_load,_pr_metadata_json,_pr_tokenize,_pr_token_to_piece"
+    local exported="_pr_init,_pr_last_error,_pr_load,_pr_metadata_json,_pr_tokenize,_pr_token_to_piece,_pr_detokenize"
     exported="$exported,_pr_sampler_init,_pr_eval_prompt,_pr_next_token,_pr_is_eog,_pr_set_threads,_pr_free"
     exported="$exported,_malloc,_free"
 
@@ -144,7 +144,7 @@ build_wasm_variant() {
         -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=64MB -sMAXIMUM_MEMORY=4GB \
         -sFORCE_FILESYSTEM=1 -lworkerfs.js \
         "-sEXPORTED_FUNCTIONS=$exported" \
-        -sEXPORTED_RUNTIME_METHODS=FS,UTF8ToString,stringToUTF8,lengthBytesUTF8 \
+        -sEXPORTED_RUNTIME_METHODS=FS,UTF8ToString,stringToUTF8,lengthBytesUTF8,HEAP32,HEAPU8 \
         > "$work/link.log" 2>&1 || { cat "$work/link.log" >&2; exit 1; }
     log "$variant: $(du -h "$dest/pr_glue.wasm" | cut -f1) wasm ($(gzip -c "$dest/pr_glue.wasm" | wc -c) bytes gzipped)," \
         "$((SECONDS - start)) s"

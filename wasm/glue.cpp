@@ -210,6 +210,11 @@ int pr_token_to_piece(pr_session * s, int32_t token, char * buf, int len) {
     return llama_token_to_piece(s->vocab, token, buf, len, 0, true);
 }
 
+int pr_detokenize(pr_session * s, const int32_t * tokens, int n, char * buf, int len, int remove_special,
+                  int unparse_special) {
+    return llama_detokenize(s->vocab, tokens, n, buf, len, remove_special != 0, unparse_special != 0);
+}
+
 int pr_sampler_init(pr_session * s, float temp, int top_k, float top_p, uint32_t seed) {
     if (s->sampler) {
         llama_sampler_free(s->sampler);

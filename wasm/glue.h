@@ -29,6 +29,9 @@ PR_API const char * pr_metadata_json(pr_session * s);
 
 PR_API int pr_tokenize(pr_session * s, const char * text, int add_special, int parse_special, int32_t * out, int max);
 PR_API int pr_token_to_piece(pr_session * s, int32_t token, char * buf, int len);
+// Text of a token sequence (llama_detokenize): byte count, or -(needed) if len is too small.
+PR_API int pr_detokenize(pr_session * s, const int32_t * tokens, int n, char * buf, int len, int remove_special,
+                         int unparse_special);
 
 PR_API int pr_sampler_init(pr_session * s, float temp, int top_k, float top_p, uint32_t seed);
 PR_API int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n);

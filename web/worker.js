@@ -104,7 +104,8 @@ async function load(msg, state, reply) {
 
   // WORKERFS reads slices of the Blob on demand: the bytes are not copied into an in-memory file system first.
   unmountModels();
-  Module.FS.mount(Module.FS.filesystems.WORKERFS, { blobs: files }, MODEL_DIR);
+  const WORKERFS = (Module.FS.filesystems && Module.FS.filesystems.WORKERFS) || Module.WORKERFS;
+  Module.FS.mount(WORKERFS, { blobs: files }, MODEL_DIR);
   const path = `${MODEL_DIR}/${files[0].name}`;
 
   progress("loading", 0, fileSize, true);
