@@ -1,0 +1,55 @@
+"""The demo page: Python in Pyodide loads a model from the file picker (a browser File) and streams output."""
+
+from __future__ import annotations
+
+import pytest
+
+from py_runner._fixtures import fixture_model
+from py_runner._headless import chromium_executable
+from py_runner._server import start_server, stop_server
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_page_loads_a_picked_file_and_generates(require_builds) -> None:
+    from playwright.sync_api import sync_playwright
+
+    model = fixture_model("tiny", "f16")
+    server, base_url = start_server("127.0.0.1", 0)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium_executable(),
+                headless=True,
+                args=["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"],
+            )
+            try:
+                page = browser.new_page()
+                model_requests = []
+                page.on("request", lambda r: model_requests.append(r.url) if ".gguf" in r.url else None)
+                page.goto(base_url + "/")
+                status = page.locator("#status")
+                page.wait_for_function("document.querySelector('#status').textContent.startsWith('Ready')")
+                assert page.evaluate("crossOriginIsolated") is True
+
+                page.set_input_files("#model-file", str(model))
+                page.wait_for_function(
+                    "document.querySelector('#status').textContent.startsWith('Loaded')", timeout=60_000
+                )
+                assert status.text_content() == f"Loaded {model.name} (mt build)"
+                assert page.locator("#progress").evaluate("el => el.value") == 1
+                metadata = page.locator("#metadata").inner_text()
+                assert "architecture\tllama" in metadata and f"file_size\t{model.stat().st_size}" in metadata
+                assert model_requests == []  # the File went to the worker, not through the network
+
+                page.fill("#n-predict", "16")
+                page.click("#generate")
+                page.wait_for_function(
+                    "document.querySelector('#timings').textContent.length > 0", timeout=60_000
+                )
+                assert page.locator("#timings").text_content().startswith("16 tokens, finish: length")
+                assert len(page.locator("#output").text_content()) > 0
+            finally:
+                browser.close()
+    finally:
+        stop_server(server)
