@@ -166,8 +166,7 @@ async def run_prompt(cfg: dict[str, Any], *, transport: Any = None, out: Any = N
             cfg["prompt"], params, token_callback=None if as_json else on_token
         )
         if as_json:
-            start_info = getattr(runner, "_start_info", None) or {}
-            threads = start_info.get("threads", cfg.get("threads"))
+            threads = result.threads if result.threads is not None else cfg.get("threads")
             doc = result_json(
                 tokens=result.tokens,
                 text=result.text,

@@ -57,6 +57,7 @@ class GenerationResult:
     prompt_ms: float = 0.0
     gen_ms: float = 0.0
     seed: int = 0
+    threads: int | None = None  # threads the engine computed with
 
     @property
     def prompt_tok_s(self) -> float | None:
@@ -324,6 +325,7 @@ class LlamaRunner:
             prompt_ms=float(timings.get("prompt_ms") or 0.0),
             gen_ms=float(timings.get("gen_ms") or 0.0),
             seed=options["seed"],
+            threads=_int_or_none(result.get("threads")),
         )
         if completion_callback is not None:
             completion_callback(out)

@@ -11,6 +11,7 @@ let Module = null;
 let build = null;
 let maxThreads = 1;
 let session = 0; // pr_session* of the loaded model, 0 when none
+let sessionThreads = 1; // threads the loaded model's context computes with
 let pieceBuf = 0; // scratch buffer for pr_token_to_piece
 const PIECE_BUF_SIZE = 256;
 
@@ -117,6 +118,7 @@ async function load(msg, state, reply) {
   const pathPtr = allocString(path);
   try {
     session = Module._pr_load(pathPtr, msg.n_ctx || 2048, msg.n_batch || 512, threads);
+    sessionThreads = threads;
   } finally {
     Module._free(pathPtr);
     Module.onLoadProgress = null;
@@ -175,7 +177,10 @@ async function download(url, state, progress) {
 async function generate(msg, state, reply) {
   requireModule();
   if (!session) throw new WorkerError("GenerationError", "no model is loaded");
-  if (msg.n_threads) Module._pr_set_threads(session, threadsFor(msg.n_threads));
+  if (msg.n_threads && threadsFor(msg.n_threads) !== sessionThreads) {
+    sessionThreads = threadsFor(msg.n_threads);
+    Module._pr_set_threads(session, sessionThreads);
+  }
   const promptTokens = tokenize(msg.prompt, true, true);
   Module._pr_sampler_init(session, msg.temp ?? 0.8, msg.top_k ?? 40, msg.top_p ?? 0.95, (msg.seed ?? 0) >>> 0);
 
@@ -215,6 +220,7 @@ async function generate(msg, state, reply) {
     tokens,
     prompt_tokens: promptTokens.length,
     finish_reason: finishReason,
+    threads: sessionThreads,
     timings: { prompt_ms: t1 - t0, gen_ms: t2 - t1 },
   };
 }
