@@ -128,6 +128,11 @@ async function load(msg, state, reply) {
     if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "loading");
     throw new WorkerError("ModelInitializationError", Module.UTF8ToString(Module._pr_last_error()), "loading");
   }
+  if (state.aborted) {
+    // The abort arrived while the engine load (one synchronous call) ran: undo it.
+    freeSession();
+    throw new WorkerError("AbortError", "loading was aborted", "loading");
+  }
   const metadata = JSON.parse(Module.UTF8ToString(Module._pr_metadata_json(session)));
   metadata.file_name = files[0].name;
   metadata.file_size = fileSize;
