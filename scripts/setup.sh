@@ -16,7 +16,7 @@ command -v npm > /dev/null || packages+=(npm)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "[setup] apt-get install ${packages[*]}" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" > /dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" > /dev/null
 fi
 
 python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
