@@ -7,7 +7,9 @@
 set -euo pipefail
 
 PYODIDE_VERSION="314.0.7"
+PYODIDE_TGZ_SHA256="66b7949e5a0cba2250b586d7e368bf12fb482800748d182c4618254b685ffaa0"
 MICROPIP_VERSION="0.11.1"
+MICROPIP_WHEEL_SHA256="768de165adb8e66906039d8fec4127a57f522dfdf8e6fbff877a4616941ecfd3"
 PYTHON="${PYTHON:-python3}"
 
 CACHE="${PY_RUNNER_CACHE:-$HOME/.cache/py_runner}"
@@ -26,6 +28,8 @@ else
         (cd "$tmp" && npm pack --silent "pyodide@$PYODIDE_VERSION" >/dev/null)
         tgz="$tmp/pyodide-$PYODIDE_VERSION.tgz"
     fi
+    echo "$PYODIDE_TGZ_SHA256  $tgz" | sha256sum -c --status \
+        || { echo "pyodide-$PYODIDE_VERSION.tgz: sha256 mismatch" >&2; exit 1; }
     mkdir -p "$tmp/x"
     tar -xzf "$tgz" -C "$tmp/x"
     rm -rf "$PYODIDE_DIR.partial"
@@ -44,5 +48,8 @@ if compgen -G "$WHEELS_DIR/micropip-$MICROPIP_VERSION-*.whl" >/dev/null; then
 else
     "$PYTHON" -m pip download --quiet "micropip==$MICROPIP_VERSION" --python-version 3.14 \
         --only-binary=:all: --no-deps -d "$WHEELS_DIR"
+    wheel="$(compgen -G "$WHEELS_DIR/micropip-$MICROPIP_VERSION-*.whl" | head -n1)"
+    echo "$MICROPIP_WHEEL_SHA256  $wheel" | sha256sum -c --status \
+        || { rm -f "$wheel"; echo "$wheel: sha256 mismatch" >&2; exit 1; }
     echo "micropip $MICROPIP_VERSION: downloaded into $WHEELS_DIR"
 fi
