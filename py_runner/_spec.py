@@ -8,7 +8,7 @@ from typing import Any
 
 from ._errors import ModelCompatibilityError
 
-MIN_SUPPORTED_GGUF_VERSION = 1
+MIN_SUPPORTED_GGUF_VERSION = 2  # the vendored llama.cpp refuses GGUF v1
 MAX_SUPPORTED_GGUF_VERSION = 3
 
 # llama.cpp's llama_ftype (general.file_type), "MOSTLY_" stripped.

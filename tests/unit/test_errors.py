@@ -67,4 +67,4 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     assert pr.__version__ == "0.1.0"
-    assert (pr.MIN_SUPPORTED_GGUF_VERSION, pr.MAX_SUPPORTED_GGUF_VERSION) == (1, 3)
+    assert (pr.MIN_SUPPORTED_GGUF_VERSION, pr.MAX_SUPPORTED_GGUF_VERSION) == (2, 3)
