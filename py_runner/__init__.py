@@ -3,18 +3,26 @@
 Importing this package is cheap: no gguf/numpy/playwright, and no js/pyodide until a model loads.
 """
 
+from ._cache import CachedModel, ModelCache
 from ._errors import (
+    AccessDeniedError,
     BridgeError,
+    CacheQuotaError,
+    CorsBlockedError,
     GenerationError,
     InvalidParameterError,
     LoadAbortedError,
     LocalWebAIError,
     ModelCompatibilityError,
     ModelInitializationError,
+    ModelIntegrityError,
     ModelLoadError,
+    ModelNotFoundError,
     ModelNotLoadedError,
     NetworkError,
     RunnerBusyError,
+    ServerError,
+    TruncatedModelError,
 )
 from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressInfo
@@ -26,8 +34,12 @@ __version__ = "0.1.0"
 __all__ = [
     "MAX_SUPPORTED_GGUF_VERSION",
     "MIN_SUPPORTED_GGUF_VERSION",
+    "AccessDeniedError",
     "Artifacts",
     "BridgeError",
+    "CacheQuotaError",
+    "CachedModel",
+    "CorsBlockedError",
     "GenerateTextParams",
     "GenerationError",
     "GenerationResult",
@@ -37,13 +49,18 @@ __all__ = [
     "LoadingStage",
     "LocalWebAIError",
     "ModelCompatibilityError",
+    "ModelCache",
     "ModelInitializationError",
+    "ModelIntegrityError",
     "ModelLoadError",
+    "ModelNotFoundError",
     "ModelNotLoadedError",
     "ModelSpecification",
     "NetworkError",
     "ProgressInfo",
     "RunnerBusyError",
+    "ServerError",
     "TokenChunk",
+    "TruncatedModelError",
     "__version__",
 ]

@@ -30,6 +30,39 @@ class NetworkError(ModelLoadError):
         self.status = status
 
 
+class ModelNotFoundError(NetworkError):
+    """The server answered HTTP 404 or 410 for the model URL."""
+
+
+class AccessDeniedError(NetworkError):
+    """The server refused the model URL (HTTP 401 or 403)."""
+
+
+class ServerError(NetworkError):
+    """The server failed (HTTP 5xx)."""
+
+
+class CorsBlockedError(NetworkError):
+    """A cross-origin model URL could not be fetched: the server sends no CORS headers allowing this
+    page (or, indistinguishably to a page, the network is down). With COEP `require-corp`, a
+    cross-origin model also needs `Cross-Origin-Resource-Policy: cross-origin` or CORS."""
+
+
+class TruncatedModelError(ModelLoadError):
+    """The model file is shorter than its own GGUF header says it must be (an incomplete download or
+    copy)."""
+
+
+class CacheQuotaError(ModelLoadError):
+    """The browser's storage quota has no room to cache the model (a QuotaExceededError while writing it to
+    the Origin Private File System). The partial entry is deleted; free space with `runner.cache.delete()`
+    or `clear()`, or load with `cache=False`."""
+
+
+class ModelIntegrityError(ModelLoadError):
+    """The downloaded model's sha256 is not the one the caller gave; the cache entry is deleted."""
+
+
 class LoadAbortedError(ModelLoadError):
     """The load was cancelled (cancel_loading(), an abort signal, or task cancellation)."""
 
@@ -58,6 +91,10 @@ class RunnerBusyError(LocalWebAIError):
 _BY_JS_NAME: dict[str, type[LocalWebAIError]] = {
     "AbortError": LoadAbortedError,
     "NetworkError": NetworkError,
+    "CorsBlockedError": CorsBlockedError,
+    "TruncatedModelError": TruncatedModelError,
+    "CacheQuotaError": CacheQuotaError,
+    "ModelIntegrityError": ModelIntegrityError,
     "ModelInitializationError": ModelInitializationError,
     "ModelCompatibilityError": ModelCompatibilityError,
     "GenerationError": GenerationError,
@@ -74,8 +111,22 @@ def error_from_js(name: str, message: str, stage: str | None = None) -> LocalWeb
         text = f"{name}: {text}"
     if stage:
         text = f"{text} (stage: {stage})"
-    if cls is NetworkError:  # the worker says "fetching <url> failed: HTTP <status>"
+    if issubclass(cls, NetworkError):  # the worker says "fetching <url> failed: HTTP <status>"
         url = re.search(r"(?:fetching|reading) (\S+)", message or "")
-        status = re.search(r"HTTP (\d{3})", message or "")
-        return NetworkError(text, url=url and url.group(1), status=status and int(status.group(1)))
+        found = re.search(r"HTTP (\d{3})", message or "")
+        status = int(found.group(1)) if found else None
+        if cls is NetworkError and status is not None:
+            cls = network_error_class(status)
+        return cls(text, url=url and url.group(1), status=status)
     return cls(text)
+
+
+def network_error_class(status: int) -> type[NetworkError]:
+    """The NetworkError subclass for an HTTP error status."""
+    if status in (404, 410):
+        return ModelNotFoundError
+    if status in (401, 403):
+        return AccessDeniedError
+    if status >= 500:
+        return ServerError
+    return NetworkError

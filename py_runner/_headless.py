@@ -6,11 +6,12 @@ through two functions exposed to the page.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -136,3 +137,46 @@ def run_in_browser(
                 browser.close()
             except PlaywrightError:
                 pass
+
+
+@contextlib.contextmanager
+def harness_page(server_base_url: str, *, timeout_s: float = 120.0) -> Iterator[HarnessPage]:
+    """A headless page with Pyodide and py_runner ready (web/run.html without a script), for driving
+    Python in the browser step by step from CPython (tests, benchmarks)."""
+    executable = chromium_executable()
+    if not Path(executable).exists():
+        raise HeadlessError(f"Chromium not found at {executable} (set PY_RUNNER_CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{server_base_url.rstrip('/')}/web/run.html")
+            page.wait_for_function("window.__pyRunnerReady === true", timeout=timeout_s * 1000)
+            yield HarnessPage(page)
+        finally:
+            browser.close()
+
+
+class HarnessPage:
+    """`run(code)` runs Python (top-level await allowed) in the page and returns its last expression's
+    value converted to Python (JSON-like values)."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+
+    def run(self, code: str, timeout_s: float = 300.0):
+        self.page.set_default_timeout(timeout_s * 1000)
+        return self.page.evaluate(
+            """async (code) => {
+                const value = await window.__pyRunnerPyodide.runPythonAsync(code);
+                if (value && value.toJs) {
+                    const converted = value.toJs({dict_converter: Object.fromEntries});
+                    value.destroy();
+                    return converted;
+                }
+                return value;
+            }""",
+            code,
+        )

@@ -15,7 +15,9 @@ class LoadingStage(StrEnum):
     """Load stages; values are the strings the worker and JSON use."""
 
     PREPARING = "preparing"
+    CHECKING_CACHE = "cache"
     DOWNLOADING = "downloading"
+    VERIFYING = "verifying"
     LOADING_INTO_ENGINE = "loading"
     READY = "ready"
     ERROR = "error"

@@ -110,6 +110,21 @@ class PyodideTransport(Transport):
         finally:
             progress.destroy()
 
+    async def read_prefix(self, source: Any, length: int) -> tuple[bytes, int | None]:
+        if isinstance(source, bytes | bytearray | memoryview):
+            view = memoryview(source)
+            return bytes(view[:length]), view.nbytes
+        ffi = _ffi()
+        bridge = self._require_bridge()
+        if isinstance(source, list | tuple):
+            source = ffi.to_js(list(source))
+        try:
+            result = await bridge.readPrefix(source, length)
+        except ffi.JsException as exc:
+            raise _convert(exc) from exc
+        total = result.total
+        return result.bytes.to_bytes(), None if total is None or total is ffi.jsnull else int(total)
+
     async def generate(
         self, prompt: str, options: dict[str, Any], on_token: Callable[[int, bytes], None]
     ) -> dict[str, Any]:
@@ -123,6 +138,18 @@ class PyodideTransport(Transport):
             return await self._call(lambda: bridge.generate(prompt, opts, token))
         finally:
             token.destroy()
+
+    async def cache_list(self) -> list[dict[str, Any]]:
+        bridge = self._require_bridge()
+        return list(await self._call(lambda: bridge.cacheList()))
+
+    async def cache_delete(self, url: str) -> bool:
+        bridge = self._require_bridge()
+        return bool(await self._call(lambda: bridge.cacheDelete(url)))
+
+    async def cache_clear(self) -> int:
+        bridge = self._require_bridge()
+        return int(await self._call(lambda: bridge.cacheClear()) or 0)
 
     def abort(self, kind: str) -> None:
         if self._bridge is not None:

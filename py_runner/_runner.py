@@ -10,15 +10,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ._cache import ModelCache
 from ._errors import (
     BridgeError,
     GenerationError,
     InvalidParameterError,
     LoadAbortedError,
     LocalWebAIError,
+    ModelCompatibilityError,
     ModelNotLoadedError,
     RunnerBusyError,
+    TruncatedModelError,
 )
+from ._gguf import SUPPORTED_ARCHITECTURES, GGUFHeader, NeedMoreData, check_compatibility, parse_header
 from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressCallback, ProgressReporter
 from ._spec import ModelSpecification
@@ -27,8 +31,15 @@ from ._utf8 import Utf8Stream
 
 log = logging.getLogger(__name__)
 
-_WORKER_STAGES = {"downloading": LoadingStage.DOWNLOADING, "loading": LoadingStage.LOADING_INTO_ENGINE}
+_WORKER_STAGES = {
+    "cache": LoadingStage.CHECKING_CACHE,
+    "downloading": LoadingStage.DOWNLOADING,
+    "verifying": LoadingStage.VERIFYING,
+    "loading": LoadingStage.LOADING_INTO_ENGINE,
+}
 _SIGNAL_POLL_S = 0.05
+_HEADER_PROBE_BYTES = 256 * 1024  # most headers fit; a 32k-token vocabulary needs about 0.5 MB
+_HEADER_MAX_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,17 @@ class LlamaRunner:
     def get_model_metadata(self) -> ModelSpecification | None:
         return self._spec
 
+    @property
+    def cache(self) -> ModelCache:
+        """The browser's cache of models loaded from URLs: `await runner.cache.list()`, `.delete(url)`,
+        `.clear()`."""
+        return ModelCache(self)
+
+    async def _cache_transport(self, what: str) -> Transport:
+        if self._op is not None:
+            raise RunnerBusyError(f"cannot {what}: a {self._op} is already running")
+        return await self._ensure_started()
+
     def _begin(self, op: str) -> None:
         if self._op is not None:
             raise RunnerBusyError(f"cannot {op}: a {self._op} is already running")
@@ -155,8 +177,15 @@ class LlamaRunner:
         *,
         ctx_size: int = 2048,
         batch_size: int = 512,
+        cache: bool = True,
+        sha256: str | None = None,
     ) -> ModelSpecification:
         """Load a model from a URL str, bytes-like object, or JS File/Blob; replaces any loaded model.
+
+        cache (URLs): keep the download in the browser's model cache (OPFS, see `runner.cache`); a later load
+        of the same URL makes no network request (spec.cache_hit) and an interrupted download resumes.
+        sha256 (URLs, hex): verify the file before it is loaded or cached; a mismatch raises
+        ModelIntegrityError. A full storage quota raises CacheQuotaError.
 
         signal: anything with a boolean `.aborted` (a JS AbortSignal or a Python object); it is
         polled while loading. Progress goes PREPARING -> DOWNLOADING (URLs) -> LOADING_INTO_ENGINE
@@ -184,7 +213,11 @@ class LlamaRunner:
                 if stage is not None:
                     reporter.report(stage, p.get("loaded") or 0, p.get("total"))
 
-            options: dict[str, Any] = {"n_ctx": ctx_size, "n_batch": batch_size}
+            reporter.report(LoadingStage.PREPARING, 0, None, "checking the GGUF header")
+            await self._check_header(transport, source)
+            options: dict[str, Any] = {"n_ctx": ctx_size, "n_batch": batch_size, "cache": bool(cache)}
+            if sha256 is not None:
+                options["sha256"] = sha256.strip().lower()
             if self._n_threads is not None:
                 options["n_threads"] = self._n_threads
             metadata = await transport.load(source, options, on_progress)
@@ -192,7 +225,7 @@ class LlamaRunner:
             spec = ModelSpecification.from_metadata(
                 metadata,
                 source_url=source if isinstance(source, str) else None,
-                download_date=datetime.now(UTC).isoformat(),
+                download_date=metadata.get("cached_at") or datetime.now(UTC).isoformat(),
             )
             spec.validate()
         except asyncio.CancelledError:
@@ -219,6 +252,39 @@ class LlamaRunner:
         reporter.report(LoadingStage.READY, size or 0, size, "model ready")
         _call_quietly(self.on_model_loaded, spec)
         return spec
+
+    async def _check_header(self, transport: Transport, source: Any) -> GGUFHeader:
+        """Fail fast: parse the GGUF header from the model's first bytes, before any download, so a
+        wrong or unsupported file costs a few hundred KB, not the whole model."""
+        label = source if isinstance(source, str) else "the model file"
+        length = _HEADER_PROBE_BYTES
+        while True:
+            data, total = await transport.read_prefix(source, length)
+            self._raise_if_cancelled()
+            try:
+                header = parse_header(data)
+                break
+            except NeedMoreData as more:
+                if len(data) < length:
+                    raise TruncatedModelError(
+                        f"{label} ends after {len(data)} bytes, inside its GGUF header"
+                    ) from None
+                length = max(length * 4, more.needed_at_least)
+                if length > _HEADER_MAX_BYTES:
+                    raise ModelCompatibilityError(
+                        f"{label}: the GGUF header is larger than {_HEADER_MAX_BYTES >> 20} MiB"
+                    ) from None
+            except ModelCompatibilityError as err:
+                raise ModelCompatibilityError(f"{label}: {err}") from None
+        try:
+            check_compatibility(header, supported_architectures=SUPPORTED_ARCHITECTURES)
+        except ModelCompatibilityError as err:
+            raise ModelCompatibilityError(f"{label}: {err}") from None
+        if total is not None and total < header.file_size_expected:
+            raise TruncatedModelError(
+                f"{label} has {total} bytes but its GGUF header describes {header.file_size_expected}"
+            )
+        return header
 
     def _raise_if_cancelled(self) -> None:
         if self._load_cancelled:

@@ -19,6 +19,7 @@ URL layout::
 
 from __future__ import annotations
 
+import collections
 import email.utils
 import json
 import os
@@ -91,6 +92,7 @@ class PyRunnerServer(ThreadingHTTPServer):
         verbose: bool = False,
         isolate: bool = True,
         cleanup_dirs: tuple[Path, ...] = (),
+        drop_after: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(address, _Handler)
         # Longest prefix first so /build/st/ wins over a hypothetical /build/.
@@ -102,6 +104,10 @@ class PyRunnerServer(ThreadingHTTPServer):
         self._cleanup_dirs = cleanup_dirs
         self._resolved: dict[str, Path | None] = {}
         self._resolve_lock = threading.Lock()
+        # Body bytes written per URL path: tests and `bench load` read it to prove what crossed the wire.
+        self.bytes_sent: collections.Counter[str] = collections.Counter()
+        # Test-only: URL path -> body bytes after which the first response for it drops the connection.
+        self.drop_after = dict(drop_after or {})
         self.thread: threading.Thread | None = None
 
     def mount_dir(self, prefix: str) -> Path | None:
@@ -258,12 +264,18 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             f.seek(start)
             remaining = length
+            drop = self.server.drop_after.get(urlsplit(self.path).path)
+            if drop is not None and drop < remaining:  # the first response it cuts short, then no more
+                self.server.drop_after.pop(urlsplit(self.path).path, None)
+                remaining = drop
+                self.close_connection = True  # then the socket closes: the client sees a short body
             while remaining > 0:
                 chunk = f.read(min(CHUNK_SIZE, remaining))
                 if not chunk:  # file shrank under us: stop, the client sees a short body
                     self.close_connection = True
                     break
                 self.wfile.write(chunk)
+                self.server.bytes_sent[urlsplit(self.path).path] += len(chunk)
                 remaining -= len(chunk)
 
 
@@ -313,11 +325,14 @@ def make_server(
     web_dir: Path | str | None = None,
     verbose: bool = False,
     isolate: bool = True,
+    drop_after: Mapping[str, int] | None = None,
 ) -> PyRunnerServer:
     """Create (bind) the server without starting it. Builds py_runner's wheel into a temp folder.
 
     isolate=False leaves out the cross-origin isolation headers (the page then gets no
     SharedArrayBuffer, so the bridge picks the single-thread build).
+    drop_after (tests): {url_path: nbytes}: the first response for that path closes the connection
+    after nbytes of its body (a dropped download, for resume tests).
     """
     wheel_tmp = Path(tempfile.mkdtemp(prefix="py_runner-wheel-"))
     try:
@@ -355,6 +370,7 @@ def make_server(
             verbose=verbose,
             isolate=isolate,
             cleanup_dirs=(wheel_tmp,),
+            drop_after=drop_after,
         )
     except BaseException:
         shutil.rmtree(wheel_tmp, ignore_errors=True)

@@ -153,6 +153,8 @@ class ModelSpecification:
             file_name=file_name if file_name is not None else metadata.get("file_name"),
             file_size=file_size if file_size is not None else _int(metadata.get("file_size")),
             download_date=download_date,
+            sha256=metadata.get("sha256") or None,
+            cache_hit=bool(metadata.get("cache_hit")),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,6 +33,23 @@ class Transport(ABC):
         timings: {prompt_ms, gen_ms}, finish_reason: "eos"|"length"|"aborted"}."""
 
     @abstractmethod
+    async def read_prefix(self, source: Any, length: int) -> tuple[bytes, int | None]:
+        """The first `length` bytes of a model source (fewer if it is shorter) and its total size when
+        known, for the GGUF header check before any download. Raises NetworkError subclasses."""
+
+    @abstractmethod
+    async def cache_list(self) -> list[dict[str, Any]]:
+        """The model cache's entries: [{url, size, complete, cached_at}]."""
+
+    @abstractmethod
+    async def cache_delete(self, url: str) -> bool:
+        """Delete the cache entry of url (relative URLs resolve against the page); True if there was one."""
+
+    @abstractmethod
+    async def cache_clear(self) -> int:
+        """Delete every cache entry; returns how many there were."""
+
+    @abstractmethod
     def abort(self, kind: str) -> None:
         """Abort the running request of this kind ("load" | "generate"); no-op if none runs."""
 

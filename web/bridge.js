@@ -14,6 +14,24 @@ export function canUseThreads() {
   return Boolean(globalThis.crossOriginIsolated) && typeof SharedArrayBuffer !== "undefined";
 }
 
+/**
+ * The File of url's complete entry in the worker's OPFS model cache (web/model_cache.js: same folder and key), or
+ * null. Read-only; never touches the network.
+ */
+export async function cachedModelFile(url) {
+  try {
+    const root = await navigator.storage.getDirectory();
+    const dir = await root.getDirectoryHandle("py_runner-models");
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url)));
+    const key = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+    const meta = JSON.parse(await (await (await dir.getFileHandle(`${key}.json`)).getFile()).text());
+    const file = await (await dir.getFileHandle(`${key}.gguf`)).getFile();
+    return meta.complete && meta.url === url && file.size === meta.size ? file : null;
+  } catch (_) {
+    return null; // no OPFS, no cache folder, no entry, or an entry being written
+  }
+}
+
 export class Bridge {
   /**
    * @param {{st: {js: string}, mt: {js: string}, worker: string}} artifacts  URLs of the builds and the worker
@@ -28,6 +46,7 @@ export class Bridge {
     this.nextId = 1;
     this.pending = new Map(); // id -> {resolve, reject, onProgress, onToken, kind}
     this.active = {}; // kind ("load" | "generate") -> id of the running request
+    this.prefixController = null; // aborts a running readPrefix()
   }
 
   async start() {
@@ -61,12 +80,69 @@ export class Bridge {
     const fields = { n_ctx: options.n_ctx, n_batch: options.n_batch, n_threads: options.n_threads };
     if (typeof source === "string") {
       fields.url = new URL(source, location.href).href;
+      fields.cache = options.cache !== false; // the worker's OPFS model cache (web/model_cache.js)
+      fields.sha256 = options.sha256 || null;
     } else {
       const blobs = Array.isArray(source) ? source : [source];
       fields.blobs = blobs; // structured clone of a Blob shares its bytes, it does not copy them
       fields.name = options.name || blobs[0].name || "model.gguf";
     }
     return this._request("load", fields, { onProgress });
+  }
+
+  /**
+   * The first `length` bytes of a model (for the GGUF header check before any download), and its total size
+   * when known: {bytes: Uint8Array, total: number|null}. A URL is asked for with a Range request; a server that
+   * ignores Range sends the whole file, so the body is cancelled once enough bytes have arrived.
+   */
+  async readPrefix(source, length) {
+    const first = Array.isArray(source) ? source[0] : source;
+    if (typeof first !== "string") {
+      return { bytes: new Uint8Array(await first.slice(0, length).arrayBuffer()), total: first.size };
+    }
+    const url = new URL(first, location.href);
+    const cached = await cachedModelFile(url.href); // a complete cache entry: read it, no network request
+    if (cached) return { bytes: new Uint8Array(await cached.slice(0, length).arrayBuffer()), total: cached.size };
+    const controller = new AbortController();
+    this.prefixController = controller;
+    let response;
+    try {
+      response = await fetch(url.href, { headers: { Range: `bytes=0-${length - 1}` }, signal: controller.signal });
+    } catch (err) {
+      if (controller.signal.aborted) throw new BridgeError("AbortError", "loading was aborted", "checking");
+      const crossOrigin = url.origin !== location.origin;
+      throw new BridgeError(
+        crossOrigin ? "CorsBlockedError" : "NetworkError",
+        `fetching ${url.href} failed: ${err.message}${crossOrigin ? " (blocked by CORS, or the network is down)" : ""}`,
+        "checking",
+      );
+    } finally {
+      if (this.prefixController === controller) this.prefixController = null;
+    }
+    if (!response.ok) {
+      throw new BridgeError("NetworkError", `fetching ${url.href} failed: HTTP ${response.status}`, "checking");
+    }
+    const range = /\/(\d+)$/.exec(response.headers.get("Content-Range") || "");
+    const total = range ? Number(range[1]) : response.status === 200 ? Number(response.headers.get("Content-Length")) || null : null;
+    const reader = response.body.getReader();
+    const chunks = [];
+    let received = 0;
+    while (received < length) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      received += value.byteLength;
+    }
+    reader.cancel().catch(() => {});
+    const bytes = new Uint8Array(Math.min(received, length));
+    let offset = 0;
+    for (const chunk of chunks) {
+      const part = chunk.subarray(0, bytes.length - offset);
+      bytes.set(part, offset);
+      offset += part.length;
+      if (offset >= bytes.length) break;
+    }
+    return { bytes, total };
   }
 
   /** onToken(tokenId, pieceBytes: Uint8Array). Resolves with {tokens, prompt_tokens, finish_reason, timings}. */
@@ -78,8 +154,24 @@ export class Bridge {
     return this._request("unload", {});
   }
 
+  /** The OPFS model cache: [{url, size, complete, cached_at}]. */
+  cacheList() {
+    return this._request("cache_list", {});
+  }
+
+  /** Deletes the cache entry of url (resolved against the page); resolves true if there was one. */
+  cacheDelete(url) {
+    return this._request("cache_delete", { url: new URL(url, location.href).href });
+  }
+
+  /** Deletes every cache entry; resolves with how many there were. */
+  cacheClear() {
+    return this._request("cache_clear", {});
+  }
+
   /** Aborts the running request of that kind ("load" | "generate"), if any. */
   abort(kind) {
+    if (kind === "load" && this.prefixController) this.prefixController.abort();
     const id = this.active[kind];
     if (id && this.worker) this.worker.postMessage({ type: "abort", target: id });
   }

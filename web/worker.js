@@ -3,6 +3,8 @@
 // A classic worker, because Emscripten 3.1.x pthread workers load the main script with importScripts.
 "use strict";
 
+importScripts("./model_cache.js"); // self.PyRunnerModelCache: the OPFS cache of models loaded from URLs
+
 const MODEL_DIR = "/models";
 const PTHREAD_POOL_SIZE = 4; // build_wasm.sh: ggml must never wait for a pthread worker that is not there
 const PROGRESS_INTERVAL_MS = 100;
@@ -44,12 +46,14 @@ self.onmessage = (event) => {
 async function handle(msg, state) {
   const reply = (fields, transfer) => self.postMessage({ id: msg.id, ...fields }, transfer || []);
   try {
-    const handler = { init, load, generate, unload }[msg.type];
+    const handlers = { init, load, generate, unload, cache_list: cacheList, cache_delete: cacheDelete };
+    const handler = { ...handlers, cache_clear: cacheClear }[msg.type];
     if (!handler) throw new WorkerError("BridgeError", `unknown request type ${msg.type}`);
     const value = await handler(msg, state, reply);
     reply({ type: "result", value });
   } catch (err) {
-    const name = err instanceof WorkerError ? err.name : err && err.name === "AbortError" ? "AbortError" : "BridgeError";
+    const known = err instanceof WorkerError || err instanceof self.PyRunnerModelCache.CacheError;
+    const name = known ? err.name : err && err.name === "AbortError" ? "AbortError" : "BridgeError";
     reply({ type: "error", name, message: String((err && err.message) || err), stage: err && err.stage });
   }
 }
@@ -90,13 +94,34 @@ async function load(msg, state, reply) {
     const now = performance.now();
     if (force || now - lastProgress >= PROGRESS_INTERVAL_MS) {
       lastProgress = now;
-      reply({ type: "progress", stage, loaded, total });
+      // An unknown total goes as undefined: Pyodide turns JS null into jsnull, not None.
+      reply({ type: "progress", stage, loaded, total: total === null ? undefined : total });
     }
   };
 
   let files; // [{name, data: Blob}]
-  if (msg.url) {
+  let cacheHit = false;
+  let sha256 = null;
+  let cachedAt = null;
+  if (msg.url && msg.cache !== false) {
+    // Cache on: a complete entry is mounted with no network request at all; else the download streams into OPFS.
+    progress("cache", 0, null, true);
+    let entry = await self.PyRunnerModelCache.lookup(msg.url, state, progress, { sha256: msg.sha256 });
+    cacheHit = Boolean(entry);
+    if (entry) progress("cache", entry.data.size, entry.data.size, true);
+    if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "cache");
+    if (!entry) entry = await self.PyRunnerModelCache.download(msg.url, state, progress, { sha256: msg.sha256 });
+    sha256 = entry.meta.sha256 || null;
+    cachedAt = entry.meta.cached_at || null;
+    files = [{ name: entry.name, data: entry.data }];
+  } else if (msg.url) {
     files = [await download(msg.url, state, progress)];
+    if (msg.sha256) {
+      sha256 = await self.PyRunnerModelCache.sha256File(files[0].data, state, progress);
+      if (sha256 !== String(msg.sha256).toLowerCase()) {
+        throw new WorkerError("ModelIntegrityError", `${msg.url}: sha256 is ${sha256}, expected ${msg.sha256}`, "verifying");
+      }
+    }
   } else {
     files = msg.blobs.map((blob, i) => ({ name: blob.name || (i === 0 ? msg.name || "model.gguf" : `part-${i}.gguf`), data: blob }));
   }
@@ -137,6 +162,9 @@ async function load(msg, state, reply) {
   metadata.file_name = files[0].name;
   metadata.file_size = fileSize;
   metadata.threads = threads;
+  metadata.cache_hit = cacheHit;
+  metadata.sha256 = sha256;
+  if (cacheHit) metadata.cached_at = cachedAt; // when the cached file was downloaded
   return metadata;
 }
 
@@ -228,6 +256,19 @@ async function generate(msg, state, reply) {
     threads: sessionThreads,
     timings: { prompt_ms: t1 - t0, gen_ms: t2 - t1 },
   };
+}
+
+// --- the model cache (web/model_cache.js) ------------------------------------------------------------------------
+async function cacheList() {
+  return self.PyRunnerModelCache.list();
+}
+
+async function cacheDelete(msg) {
+  return self.PyRunnerModelCache.remove(msg.url);
+}
+
+async function cacheClear() {
+  return self.PyRunnerModelCache.clear();
 }
 
 async function unload() {

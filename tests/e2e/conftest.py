@@ -74,3 +74,19 @@ def _run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Com
 @pytest.fixture
 def run_cli():
     return _run_cli
+
+
+@pytest.fixture
+def pyodide_page(tmp_path: Path):
+    """A page with Pyodide + py_runner (`.run(code)`), served by an in-process server whose per-path byte
+    counts (`.server.bytes_sent`) the test can read; `tmp_path` is served at /files/."""
+    from py_runner._headless import harness_page
+    from py_runner._server import start_server, stop_server
+
+    server, base_url = start_server("127.0.0.1", 0, files_dir=tmp_path)
+    try:
+        with harness_page(base_url) as page:
+            page.server, page.base_url = server, base_url
+            yield page
+    finally:
+        stop_server(server)

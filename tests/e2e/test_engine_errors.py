@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import textwrap
 from pathlib import Path
 
@@ -19,11 +20,10 @@ APP = textwrap.dedent(
     import sys
 
     from py_runner import (
-        GenerateTextParams, LlamaRunner, LoadAbortedError, ModelInitializationError, ModelNotLoadedError,
-        NetworkError,
+        GenerateTextParams, LlamaRunner, LoadAbortedError, ModelLoadError, ModelNotLoadedError,
     )
 
-    good, corrupt, truncated = sys.argv[1:4]
+    good, corrupt, truncated, garbage = sys.argv[1:5]
     report = {}
     runner = LlamaRunner(build="st")
 
@@ -32,13 +32,18 @@ APP = textwrap.dedent(
     except ModelNotLoadedError:
         report["before_load"] = "ModelNotLoadedError"
 
-    bad = [("missing", "/files/no-such-model.gguf"), ("corrupt", corrupt), ("truncated", truncated)]
+    bad = [
+        ("missing", "/files/no-such-model.gguf"),
+        ("corrupt", corrupt),
+        ("truncated", truncated),
+        ("garbage", garbage),
+    ]
     for name, url in bad:
         stages = []
         try:
             await runner.load_model(url, progress_callback=lambda info: stages.append(info.stage.value))
             report[name] = "loaded?!"
-        except (NetworkError, ModelInitializationError) as err:
+        except ModelLoadError as err:
             report[name] = type(err).__name__
             report[name + "_last_stage"] = stages[-1]
         report[name + "_loaded_after"] = runner.is_model_loaded
@@ -82,26 +87,32 @@ APP = textwrap.dedent(
 def test_engine_errors_are_typed_and_the_runner_recovers(require_builds, tmp_path: Path, run_cli) -> None:
     good = fixture_model("tiny", "f16")
     data = good.read_bytes()
-    (tmp_path / "corrupt.gguf").write_bytes(
-        data[:4096] + bytes(len(data) - 4096)
-    )  # valid header, zeroed rest
+    # A well-formed GGUF header that passes the fail-fast check but that llama.cpp itself rejects (no
+    # hyperparameters, no tensors): the engine's C++ exception must come back as a typed error.
+    key, arch = b"general.architecture", b"llama"
+    kv = struct.pack("<Q", len(key)) + key + struct.pack("<IQ", 8, len(arch)) + arch
+    (tmp_path / "corrupt.gguf").write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + kv)
+    (tmp_path / "garbage.gguf").write_bytes(data[:4096] + bytes(len(data) - 4096))  # header cut by zeros
     (tmp_path / "truncated.gguf").write_bytes(data[: len(data) // 2])
     (tmp_path / "app.py").write_text(APP, encoding="utf-8")
-    argv = [f"/models/{good.name}", "/files/corrupt.gguf", "/files/truncated.gguf"]
+    argv = [f"/models/{good.name}", "/files/corrupt.gguf", "/files/truncated.gguf", "/files/garbage.gguf"]
     proc = run_cli(["run", "--script", "app.py", *argv], cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     report = json.loads(proc.stdout.splitlines()[-1])
     assert report == {
         "before_load": "ModelNotLoadedError",
-        "missing": "NetworkError",
+        "missing": "ModelNotFoundError",
         "missing_last_stage": "error",
         "missing_loaded_after": False,
         "corrupt": "ModelInitializationError",
         "corrupt_last_stage": "error",
         "corrupt_loaded_after": False,
-        "truncated": "ModelInitializationError",
+        "truncated": "TruncatedModelError",
         "truncated_last_stage": "error",
         "truncated_loaded_after": False,
+        "garbage": "ModelCompatibilityError",
+        "garbage_last_stage": "error",
+        "garbage_loaded_after": False,
         "good_arch": "llama",
         "aborted_reason": "aborted",
         "aborted_tokens": 5,

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from typing import Any
 
 from py_runner._errors import BridgeError, LoadAbortedError
 from py_runner._transport import Transport
+
+
+def gguf_header(arch: str = "llama", *, magic: bytes = b"GGUF", version: int = 3) -> bytes:
+    """A minimal GGUF file: no tensors, one key (general.architecture)."""
+    key, value = b"general.architecture", arch.encode()
+    kv = struct.pack("<Q", len(key)) + key + struct.pack("<IQ", 8, len(value)) + value  # 8 = STRING
+    return magic + struct.pack("<IQQ", version, 0, 1) + kv
+
 
 METADATA: dict[str, Any] = {
     "meta": {
@@ -45,7 +54,13 @@ class FakeTransport(Transport):
         block_load: bool = False,
         block_generate_after: int | None = None,
         abort_lag: int = 0,
+        model_bytes: bytes | None = None,
+        prefix_error: BaseException | None = None,
     ) -> None:
+        self.model_bytes = gguf_header() if model_bytes is None else model_bytes
+        self.prefix_error = prefix_error
+        self.prefix_reads: list[int] = []
+        self.cache_entries: dict[str, dict[str, Any]] = {}  # url -> {url, size, complete, cached_at}
         self.progress = (
             progress
             if progress is not None
@@ -104,7 +119,13 @@ class FakeTransport(Transport):
             raise LoadAbortedError("AbortError (stage: loading)")
         if self.load_error is not None:
             raise self.load_error
-        return dict(self.metadata)
+        metadata = dict(self.metadata)
+        if isinstance(source, str) and options.get("cache", True):  # the worker's OPFS cache, in memory
+            metadata["cache_hit"] = source in self.cache_entries
+            size = metadata.get("file_size")
+            entry = {"url": source, "size": size, "complete": True, "cached_at": "2026-01-01T00:00:00Z"}
+            self.cache_entries.setdefault(source, entry)
+        return metadata
 
     async def generate(self, prompt, options, on_token):
         self.generate_calls.append((prompt, dict(options)))
@@ -133,6 +154,27 @@ class FakeTransport(Transport):
             "timings": {"prompt_ms": 50.0, "gen_ms": 100.0},
             "finish_reason": reason,
         }
+
+    async def read_prefix(self, source: Any, length: int) -> tuple[bytes, int | None]:
+        self.prefix_reads.append(length)
+        if self.prefix_error is not None:
+            raise self.prefix_error
+        await asyncio.sleep(0)
+        return self.model_bytes[:length], len(self.model_bytes)
+
+    async def cache_list(self) -> list[dict[str, Any]]:
+        await asyncio.sleep(0)
+        return [dict(e) for _, e in sorted(self.cache_entries.items())]
+
+    async def cache_delete(self, url: str) -> bool:
+        await asyncio.sleep(0)
+        return self.cache_entries.pop(url, None) is not None
+
+    async def cache_clear(self) -> int:
+        await asyncio.sleep(0)
+        count = len(self.cache_entries)
+        self.cache_entries.clear()
+        return count
 
     def abort(self, kind: str) -> None:
         self.aborts.append(kind)

@@ -1,0 +1,55 @@
+"""The browser's model cache, seen from Python: `LlamaRunner.cache`.
+
+Models loaded from URLs are stored by the engine worker in the Origin Private File System
+(web/model_cache.js), one entry per absolute URL. A second load of the same URL mounts the stored file
+and makes no network request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._runner import LlamaRunner
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    url: str
+    size: int | None  # bytes; None while a download's total is unknown
+    complete: bool  # False: an interrupted download that the next load of the URL resumes
+    cached_at: str | None  # ISO 8601 time the download completed
+
+
+def _cached_model(entry: dict[str, Any]) -> CachedModel:
+    size = entry.get("size")
+    return CachedModel(
+        url=str(entry.get("url") or ""),
+        size=None if size is None else int(size),
+        complete=bool(entry.get("complete")),
+        cached_at=entry.get("cached_at") or None,
+    )
+
+
+class ModelCache:
+    """List and delete cached models. Starts the engine if needed; like loads and generations, these raise
+    RunnerBusyError while the runner is loading or generating (the engine does one thing at a time)."""
+
+    def __init__(self, runner: LlamaRunner) -> None:
+        self._runner = runner
+
+    async def list(self) -> list[CachedModel]:
+        """Every entry, complete or not, sorted by URL."""
+        transport = await self._runner._cache_transport("list the cache")
+        return [_cached_model(dict(e)) for e in await transport.cache_list()]
+
+    async def delete(self, url: str) -> bool:
+        """Delete the entry of `url` (resolved against the page URL); True if there was one."""
+        transport = await self._runner._cache_transport("delete from the cache")
+        return bool(await transport.cache_delete(url))
+
+    async def clear(self) -> int:
+        """Delete every entry; returns how many there were."""
+        transport = await self._runner._cache_transport("clear the cache")
+        return int(await transport.cache_clear() or 0)

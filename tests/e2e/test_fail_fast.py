@@ -1,0 +1,53 @@
+"""A wrong file or a missing URL fails after a few hundred KB at most, never after the whole download."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from py_runner._fixtures import fixture_model
+
+pytestmark = pytest.mark.e2e
+
+LOAD = """
+import json
+from py_runner import LlamaRunner, LocalWebAIError
+
+runner = LlamaRunner(build="st")
+stages = []
+try:
+    await runner.load_model(URL, progress_callback=lambda info: stages.append(info.stage.value))
+    outcome = "loaded"
+except LocalWebAIError as err:
+    outcome = f"{type(err).__name__}: {err}"
+runner.terminate()
+json.dumps({"outcome": outcome, "stages": stages})
+"""
+
+
+def load(pyodide_page, url: str) -> dict:
+    return json.loads(pyodide_page.run(LOAD.replace("URL", repr(url))))
+
+
+def test_bad_magic_and_404_fail_before_the_download(require_builds, pyodide_page, tmp_path) -> None:
+    size = 32 * 1024 * 1024
+    # e.g. a login page saved as .gguf
+    (tmp_path / "page.gguf").write_bytes(b"<!doctype html>" + bytes(size - 15))
+    result = load(pyodide_page, "/files/page.gguf")
+    assert result["outcome"].startswith("ModelCompatibilityError: /files/page.gguf: not a GGUF file")
+    assert result["stages"][-1] == "error" and "downloading" not in result["stages"]
+    sent = pyodide_page.server.bytes_sent["/files/page.gguf"]
+    assert 0 < sent <= 1024 * 1024 < size  # only the probe crossed the wire
+
+    result = load(pyodide_page, "/files/missing.gguf")
+    assert result["outcome"].startswith("ModelNotFoundError: fetching ")
+    assert "HTTP 404" in result["outcome"] and result["stages"][-1] == "error"
+
+
+def test_truncated_download_is_detected_from_the_header(require_builds, pyodide_page, tmp_path) -> None:
+    data = fixture_model("tiny", "f16").read_bytes()
+    (tmp_path / "half.gguf").write_bytes(data[: len(data) // 2])
+    result = load(pyodide_page, "/files/half.gguf")
+    assert result["outcome"].startswith("TruncatedModelError: /files/half.gguf has ")
+    assert pyodide_page.server.bytes_sent["/files/half.gguf"] < len(data) // 2

@@ -1,0 +1,276 @@
+"""The OPFS model cache (web/model_cache.js) in real Chromium with the real engine: a cached URL loads with no
+network request, a dropped download resumes with a Range request, entries are listed and deleted from Python,
+sha256 is verified, and a full quota is a typed error that leaves no entry."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from py_runner._fixtures import fixture_model
+from py_runner._headless import chromium_executable
+from py_runner._server import start_server, stop_server
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Page:
+    page: Any
+    server: Any
+    base_url: str
+    model_requests: list[dict[str, str]] = field(default_factory=list)  # {url, range} of *.gguf requests
+
+    def py(self, code: str) -> Any:
+        """Run Python in the page (top-level await allowed); the code's last expression must be a JSON str."""
+        out = self.page.evaluate(
+            "async (code) => await window.__pyRunnerPyodide.runPythonAsync(code)", textwrap.dedent(code)
+        )
+        return json.loads(out)
+
+
+@contextlib.contextmanager
+def _open(drop_after: dict[str, int] | None = None) -> Iterator[Page]:
+    from playwright.sync_api import sync_playwright
+
+    server, base_url = start_server("127.0.0.1", 0, drop_after=drop_after)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium_executable(),
+                headless=True,
+                args=["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"],
+            )
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(300_000)
+                handle = Page(page, server, base_url)
+
+                def on_request(request: Any) -> None:
+                    if ".gguf" in request.url:
+                        handle.model_requests.append(
+                            {"url": request.url, "range": request.headers.get("range", "")}
+                        )
+
+                page.on("request", on_request)
+                page.goto(base_url + "/web/run.html")
+                page.wait_for_function("window.__pyRunnerReady === true", timeout=180_000)
+                yield handle
+            finally:
+                browser.close()
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture
+def model():
+    return fixture_model("tiny", "f16")
+
+
+@pytest.fixture
+def cache_page(require_builds) -> Iterator[Page]:
+    with _open() as page:
+        yield page
+
+
+LOAD = """
+import dataclasses
+import json
+from py_runner import GenerateTextParams, LlamaRunner
+
+async def load_and_generate(url, **kwargs):
+    stages = []
+    runner = LlamaRunner(build="st")
+    try:
+        spec = await runner.load_model(url, lambda i: stages.append(i.stage.value), **kwargs)
+        out = await runner.generate_text("Once upon a time", GenerateTextParams(n_predict=12, temp=0, seed=0))
+    finally:
+        runner.terminate()
+    stages = [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s]
+    return {"cache_hit": spec.cache_hit, "stages": stages, "tokens": out.tokens, "file_size": spec.file_size,
+            "sha256": spec.sha256}
+"""
+
+
+def test_second_load_is_served_from_the_cache_with_no_network_request(cache_page: Page, model) -> None:
+    url = f"/models/{model.name}"
+    cache_page.py(LOAD + "json.dumps(None)")
+    first = cache_page.py(f"json.dumps(await load_and_generate({url!r}))")
+    assert first["cache_hit"] is False and first["file_size"] == model.stat().st_size
+    assert "cache" in first["stages"] and "downloading" in first["stages"]
+    assert cache_page.model_requests, "the request log sees the worker's model download"
+    sent = cache_page.server.bytes_sent[url]
+    assert sent >= model.stat().st_size
+
+    cache_page.model_requests.clear()
+    second = cache_page.py(f"json.dumps(await load_and_generate({url!r}))")  # a fresh runner and worker
+    assert cache_page.model_requests == []
+    assert cache_page.server.bytes_sent[url] == sent
+    assert second["cache_hit"] is True
+    assert second["tokens"] == first["tokens"] and len(first["tokens"]) == 12
+    assert "downloading" not in second["stages"]
+    assert second["stages"][-3:] == ["cache", "loading", "ready"]
+
+    # cache=False downloads again (into memory) and leaves the entry alone.
+    third = cache_page.py(f"json.dumps(await load_and_generate({url!r}, cache=False))")
+    assert third["cache_hit"] is False and third["tokens"] == first["tokens"]
+    assert any(r["range"] == "" for r in cache_page.model_requests)
+
+
+def test_a_dropped_download_resumes_with_a_range_request(require_builds, model) -> None:
+    url = f"/models/{model.name}"
+    size = model.stat().st_size
+    with _open(drop_after={url: size // 2}) as page:
+        page.py(LOAD + "json.dumps(None)")
+        result = page.py(f"json.dumps(await load_and_generate({url!r}))")
+        assert result["cache_hit"] is False and len(result["tokens"]) == 12
+        assert page.server.drop_after == {}, "the server did drop the connection"
+        # Bytes of the download itself: less the GGUF header probes (closed ranges "bytes=0-N") made
+        # before it. Starting over would be >= 1.5x; what the connection lost in flight is re-sent.
+        probes = sum(
+            min(int(m.group(1)) + 1, size)
+            for r in page.model_requests
+            if (m := re.fullmatch(r"bytes=0-(\d+)", r["range"]))
+        )
+        assert page.server.bytes_sent[url] - probes < 1.2 * size, (page.server.bytes_sent[url], probes)
+        resumed = [r["range"] for r in page.model_requests if r["range"].startswith("bytes=")]
+        assert any(int(r[len("bytes=") :].split("-")[0]) > 0 for r in resumed), page.model_requests
+        entries = page.py("json.dumps([dataclasses.asdict(e) for e in await LlamaRunner().cache.list()])")
+        assert [(e["size"], e["complete"]) for e in entries] == [(size, True)]
+
+
+def test_cache_list_and_delete_from_python(cache_page: Page, model) -> None:
+    url = f"/models/{model.name}"
+    size = model.stat().st_size
+    report = cache_page.py(
+        LOAD
+        + f"""
+url = {url!r}
+runner = LlamaRunner(build="st")
+report = {{"empty": [dataclasses.asdict(e) for e in await runner.cache.list()]}}
+await load_and_generate(url)
+report["listed"] = [dataclasses.asdict(e) for e in await runner.cache.list()]
+report["deleted"] = await runner.cache.delete(url)
+report["after_delete"] = [dataclasses.asdict(e) for e in await runner.cache.list()]
+report["deleted_again"] = await runner.cache.delete(url)
+report["reload_hit"] = (await load_and_generate(url))["cache_hit"]
+report["cleared"] = await runner.cache.clear()
+report["after_clear"] = [dataclasses.asdict(e) for e in await runner.cache.list()]
+try:
+    await load_and_generate("/models/no-such-model.gguf")
+except Exception as err:
+    report["missing"] = [type(err).__name__, [dataclasses.asdict(e) for e in await runner.cache.list()]]
+runner.terminate()
+json.dumps(report)
+"""
+    )
+    listed = report["listed"]
+    assert report["empty"] == []
+    assert len(listed) == 1
+    assert listed[0]["url"] == cache_page.base_url + url
+    assert listed[0]["size"] == size and listed[0]["complete"] is True and listed[0]["cached_at"]
+    assert report["deleted"] is True and report["after_delete"] == [] and report["deleted_again"] is False
+    assert report["reload_hit"] is False  # deleted: downloaded again
+    assert report["cleared"] == 1 and report["after_clear"] == []
+    assert report["missing"][0] in ("ModelNotFoundError", "NetworkError")
+    assert report["missing"][1] == []  # a failed download leaves no entry
+
+
+def test_sha256_is_verified(cache_page: Page, model) -> None:
+    url = f"/models/{model.name}"
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    report = cache_page.py(
+        LOAD
+        + f"""
+from py_runner import ModelIntegrityError
+report = {{}}
+try:
+    await load_and_generate({url!r}, sha256="00" * 32)
+except ModelIntegrityError as err:
+    report["wrong"] = type(err).__name__
+report["after_wrong"] = [dataclasses.asdict(e) for e in await LlamaRunner().cache.list()]
+good = await load_and_generate({url!r}, sha256={digest!r})
+report["good"] = [good["sha256"], good["cache_hit"], "verifying" in good["stages"]]
+again = await load_and_generate({url!r}, sha256={digest!r})
+report["again"] = [again["sha256"], again["cache_hit"], "verifying" in again["stages"]]
+try:
+    await load_and_generate({url!r}, sha256="11" * 32, cache=False)
+except ModelIntegrityError as err:
+    report["uncached_wrong"] = type(err).__name__
+uncached = await load_and_generate({url!r}, sha256={digest!r}, cache=False)
+report["uncached"] = [uncached["sha256"], uncached["cache_hit"], "verifying" in uncached["stages"]]
+json.dumps(report)
+"""
+    )
+    assert report["wrong"] == "ModelIntegrityError"
+    assert report["after_wrong"] == []  # no entry left behind
+    assert report["good"] == [digest, False, True]
+    assert report["again"] == [digest, True, False]  # the digest is stored with the entry
+    assert report["uncached_wrong"] == "ModelIntegrityError"
+    assert report["uncached"] == [digest, False, True]  # cache=False: hashed in memory
+
+
+def test_quota_exceeded_is_a_typed_error_and_leaves_no_entry(cache_page: Page, model) -> None:
+    # Chromium's DevTools protocol can shrink this origin's quota below the model's size.
+    cdp = cache_page.page.context.new_cdp_session(cache_page.page)
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": cache_page.base_url, "quotaSize": 1 << 20})
+    url = f"/models/{model.name}"
+    report = cache_page.py(
+        LOAD
+        + f"""
+from py_runner import CacheQuotaError
+report = {{}}
+try:
+    await load_and_generate({url!r})
+    report["error"] = None
+except CacheQuotaError as err:
+    report["error"] = type(err).__name__
+report["entries"] = [dataclasses.asdict(e) for e in await LlamaRunner().cache.list()]
+report["uncached"] = (await load_and_generate({url!r}, cache=False))["cache_hit"]
+json.dumps(report)
+"""
+    )
+    assert report == {"error": "CacheQuotaError", "entries": [], "uncached": False}
+
+
+def test_an_aborted_download_keeps_its_partial_entry_and_the_next_load_completes_it(
+    cache_page: Page, model
+) -> None:
+    url = f"/models/{model.name}"
+    report = cache_page.py(
+        LOAD
+        + f"""
+from py_runner import LoadAbortedError
+runner = LlamaRunner(build="st")
+
+def on_progress(info):
+    if info.stage.value == "downloading":
+        runner.cancel_loading()
+
+report = {{}}
+try:
+    await runner.load_model({url!r}, on_progress)
+except LoadAbortedError:
+    report["aborted"] = True
+report["partial"] = [dataclasses.asdict(e)["complete"] for e in await runner.cache.list()]
+spec = await runner.load_model({url!r})
+report["reloaded"] = [spec.cache_hit, spec.file_size]
+report["after"] = [dataclasses.asdict(e)["complete"] for e in await runner.cache.list()]
+runner.terminate()
+json.dumps(report)
+"""
+    )
+    assert report == {
+        "aborted": True,
+        "partial": [False],
+        "reloaded": [False, model.stat().st_size],
+        "after": [True],
+    }

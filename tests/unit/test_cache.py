@@ -1,0 +1,116 @@
+"""The model cache's Python side: LlamaRunner.cache, load options, cache_hit/sha256, stages, errors."""
+
+import asyncio
+
+import pytest
+from fake_transport import FakeTransport
+
+from py_runner import (
+    CachedModel,
+    CacheQuotaError,
+    LlamaRunner,
+    LoadingStage,
+    ModelIntegrityError,
+    ModelLoadError,
+    RunnerBusyError,
+)
+from py_runner._errors import error_from_js
+
+URL = "https://example.test/tiny.gguf"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_second_load_reports_a_cache_hit_and_the_entry_is_listed_and_deleted():
+    async def main():
+        t = FakeTransport()
+        r = LlamaRunner(transport=t)
+        assert await r.cache.list() == []
+        first = await r.load_model(URL)
+        second = await r.load_model(URL)
+        listed = await r.cache.list()
+        deleted, again = await r.cache.delete(URL), await r.cache.delete(URL)
+        await r.load_model(URL)
+        cleared = await r.cache.clear()
+        return t, first, second, listed, deleted, again, cleared, await r.cache.list()
+
+    t, first, second, listed, deleted, again, cleared, after = run(main())
+    assert first.cache_hit is False and second.cache_hit is True
+    assert listed == [CachedModel(URL, 250000, True, "2026-01-01T00:00:00Z")]
+    assert (deleted, again, cleared, after) == (True, False, 1, [])
+    assert all(opts["cache"] is True and "sha256" not in opts for _, opts in t.load_calls)
+
+
+def test_cache_false_and_sha256_go_to_the_worker():
+    t = FakeTransport(metadata={**FakeTransport().metadata, "sha256": "ab" * 32})
+    r = LlamaRunner(transport=t)
+    spec = run(r.load_model(URL, cache=False, sha256=" " + "AB" * 32))
+    assert t.load_calls[0][1]["cache"] is False and t.load_calls[0][1]["sha256"] == "ab" * 32
+    assert spec.sha256 == "ab" * 32 and spec.cache_hit is False
+    assert run(r.cache.list()) == []  # cache=False: nothing stored
+
+
+def test_cache_hit_uses_the_cached_date():
+    t = FakeTransport(metadata={**FakeTransport().metadata, "cached_at": "2020-05-01T00:00:00Z"})
+    spec = run(LlamaRunner(transport=t).load_model(URL))
+    assert spec.download_date == "2020-05-01T00:00:00Z"  # when the cached file was downloaded
+
+
+def test_cache_and_verifying_stages_are_reported():
+    progress = [
+        {"stage": "cache", "loaded": 0, "total": None},
+        {"stage": "downloading", "loaded": 100, "total": 100},
+        {"stage": "verifying", "loaded": 100, "total": 100},
+        {"stage": "loading", "loaded": 100, "total": 100},
+    ]
+    stages = []
+    run(
+        LlamaRunner(transport=FakeTransport(progress=progress)).load_model(
+            URL, lambda i: stages.append(i.stage)
+        )
+    )
+    assert [s for s in stages if s != LoadingStage.PREPARING] == [
+        LoadingStage.CHECKING_CACHE,
+        LoadingStage.DOWNLOADING,
+        LoadingStage.VERIFYING,
+        LoadingStage.LOADING_INTO_ENGINE,
+        LoadingStage.READY,
+    ]
+    assert LoadingStage("cache") is LoadingStage.CHECKING_CACHE
+
+
+def test_cache_calls_are_refused_while_loading():
+    async def main():
+        r = LlamaRunner(transport=FakeTransport(block_load=True))
+        task = asyncio.ensure_future(r.load_model(URL))
+        while not r.is_loading_model:
+            await asyncio.sleep(0)
+        with pytest.raises(RunnerBusyError):
+            await r.cache.list()
+        with pytest.raises(RunnerBusyError):
+            await r.cache.clear()
+        r.cancel_loading()
+        with pytest.raises(ModelLoadError):
+            await task
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "name, cls", [("CacheQuotaError", CacheQuotaError), ("ModelIntegrityError", ModelIntegrityError)]
+)
+def test_cache_errors_map_from_the_worker(name, cls):
+    err = error_from_js(name, "no room to cache http://x/m.gguf: QuotaExceededError", "downloading")
+    assert type(err) is cls and isinstance(err, ModelLoadError)
+    assert str(err).endswith("(stage: downloading)")
+
+
+def test_load_error_from_quota_reaches_the_caller():
+    errors = []
+    t = FakeTransport(load_error=error_from_js("CacheQuotaError", "no room", "downloading"))
+    r = LlamaRunner(transport=t, on_model_load_error=errors.append)
+    with pytest.raises(CacheQuotaError):
+        run(r.load_model(URL))
+    assert isinstance(errors[0], CacheQuotaError) and not r.is_model_loaded

@@ -1,0 +1,73 @@
+"""load_model() checks the GGUF header from the first bytes and fails before any download."""
+
+import asyncio
+import struct
+
+import pytest
+from fake_transport import FakeTransport, gguf_header
+
+from py_runner import (
+    LlamaRunner,
+    LoadingStage,
+    ModelCompatibilityError,
+    ModelNotFoundError,
+    TruncatedModelError,
+)
+
+URL = "https://example.test/model.gguf"
+
+
+def load(transport: FakeTransport, events: list | None = None):
+    runner = LlamaRunner(transport=transport)
+    return asyncio.run(runner.load_model(URL, progress_callback=None if events is None else events.append))
+
+
+@pytest.mark.parametrize(
+    "model_bytes, error, text",
+    [
+        (b"<!doctype html><html>" + bytes(100), ModelCompatibilityError, "not a GGUF file"),
+        (gguf_header(version=4), ModelCompatibilityError, "version 4"),
+        (gguf_header("not-an-arch"), ModelCompatibilityError, "not-an-arch"),
+        (gguf_header()[:30], TruncatedModelError, "inside its GGUF header"),
+    ],
+)
+def test_bad_files_fail_before_the_download(model_bytes: bytes, error: type, text: str) -> None:
+    transport = FakeTransport(model_bytes=model_bytes)
+    events: list = []
+    with pytest.raises(error, match=text) as info:
+        load(transport, events)
+    assert URL in str(info.value)
+    assert transport.load_calls == []  # the worker never started downloading
+    assert events[-1].stage is LoadingStage.ERROR
+
+
+def test_http_error_of_the_header_read_is_typed() -> None:
+    transport = FakeTransport(prefix_error=ModelNotFoundError(f"fetching {URL} failed: HTTP 404", status=404))
+    with pytest.raises(ModelNotFoundError):
+        load(transport)
+    assert transport.load_calls == []
+
+
+def test_a_large_header_is_read_in_growing_prefixes() -> None:
+    big = "x" * 600_000  # a chat template / vocabulary larger than the first probe
+    key = b"general.description"
+    extra = struct.pack("<Q", len(key)) + key + struct.pack("<IQ", 8, len(big)) + big.encode()
+    header = bytearray(gguf_header())
+    header[16:24] = struct.pack("<Q", 2)  # kv_count 1 -> 2
+    transport = FakeTransport(model_bytes=bytes(header) + extra)
+    spec = load(transport)
+    assert spec.architecture == "llama"
+    assert len(transport.prefix_reads) == 2 and transport.prefix_reads[1] > 600_000
+    assert len(transport.load_calls) == 1
+
+
+def test_a_file_shorter_than_its_header_says_is_truncated() -> None:
+    # One F32 tensor of 1024 floats: the header promises 4 KiB of data that are not there.
+    name = b"token_embd.weight"
+    tensor = struct.pack("<Q", len(name)) + name + struct.pack("<IQIQ", 1, 1024, 0, 0)
+    header = bytearray(gguf_header())
+    header[8:16] = struct.pack("<Q", 1)  # tensor_count 0 -> 1
+    transport = FakeTransport(model_bytes=bytes(header) + tensor + bytes(64))
+    with pytest.raises(TruncatedModelError, match="describes"):
+        load(transport)
+    assert transport.load_calls == []
