@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=900.0, help="seconds before the browser run is abandoned")
     p.add_argument("--verbose", action="store_true", help="log server requests")
 
+    p = sub.add_parser("bench", help="measure: `bench load` (throughput from network and cache, peak memory)")
+    p.add_argument("what", choices=("load",))
+    p.add_argument("--model", type=Path, help="GGUF path (default: the s135 q8_0 fixture model)")
+    p.add_argument("--build", choices=("st", "mt"), default="st")
+    p.add_argument("--runs", type=int, default=2, help="loads of each kind; the best time is reported")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
     p = sub.add_parser("make-model", help="write a random-weight fixture model")
     p.add_argument("out", type=Path)
     p.add_argument("--preset", choices=("tiny", "s135"), required=True)
@@ -92,6 +99,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ._server import serve_forever
 
     serve_forever(args.host, args.port, models_dir=args.models_dir, verbose=args.verbose)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from ._bench import bench_load, format_load_report
+
+    model = args.model or _default_model()
+    report = bench_load(Path(model), build=args.build, runs=args.runs)
+    print(json.dumps(report) if args.json else format_load_report(report))
     return 0
 
 
@@ -244,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_serve(args)
         if args.command == "make-model":
             return _cmd_make_model(args)
+        if args.command == "bench":
+            return _cmd_bench(args)
         if args.script is not None:
             return _cmd_run_script(args, script_args)
         return _cmd_run_prompt(args)
