@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -285,6 +286,51 @@ def fixture_model(preset: str, qtype: str, seed: int = 0) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def split_model(src: Path, out: Path, n_shards: int) -> list[Path]:
+    """Split `src` into `n_shards` files named like llama.cpp's gguf-split (`<stem>-00001-of-0000N.gguf`
+    beside `out`); gguf's writer adds the `split.*` keys llama.cpp reads. Returns the shard paths."""
+    reader = gguf.GGUFReader(src)
+    per_shard = -(-len(reader.tensors) // n_shards)
+    w = gguf.GGUFWriter(out, ARCH, split_max_tensors=per_shard)
+    for key, value, vtype, sub_type in read_kvs(src):
+        if key != "general.architecture":  # the writer adds it itself
+            w.add_key_value(key, value, vtype, sub_type)
+    for t in reader.tensors:
+        shape = [int(x) for x in reversed(t.shape)]
+        w.add_tensor(t.name, t.data, raw_shape=shape, raw_dtype=t.tensor_type)
+    try:
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+    finally:
+        w.close()
+    shards = [out.with_name(f"{out.stem}-{i:05d}-of-{n_shards:05d}.gguf") for i in range(1, n_shards + 1)]
+    missing = [p for p in shards if not p.is_file()]
+    if missing:
+        raise RuntimeError(f"gguf wrote an unexpected number of shards: {missing[0]} is missing")
+    return shards
+
+
+def split_fixture_model(preset: str, qtype: str, n_shards: int = 3) -> list[Path]:
+    """The cached `n_shards`-way split of fixture_model(preset, qtype), in a folder of its own."""
+    single = fixture_model(preset, qtype)
+    folder = models_dir() / f"split-{single.stem}-{n_shards}"
+    stem = f"{preset}-{qtype}"
+    shards = [folder / f"{stem}-{i:05d}-of-{n_shards:05d}.gguf" for i in range(1, n_shards + 1)]
+    if all(p.is_file() for p in shards):
+        return shards
+    tmp = Path(tempfile.mkdtemp(dir=models_dir(), prefix=".split-"))
+    try:
+        split_model(single, tmp / f"{stem}.gguf", n_shards)
+        for p in tmp.iterdir():
+            p.chmod(0o644)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return shards
 
 
 def default_model() -> Path:

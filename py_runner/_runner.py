@@ -25,6 +25,7 @@ from ._errors import (
 from ._gguf import SUPPORTED_ARCHITECTURES, GGUFHeader, NeedMoreData, check_compatibility, parse_header
 from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressCallback, ProgressReporter
+from ._sources import describe, expand_split, first_part
 from ._spec import ModelSpecification
 from ._transport import Transport
 from ._utf8 import Utf8Stream
@@ -214,8 +215,15 @@ class LlamaRunner:
                     reporter.report(stage, p.get("loaded") or 0, p.get("total"))
 
             reporter.report(LoadingStage.PREPARING, 0, None, "checking the GGUF header")
-            await self._check_header(transport, source)
+            header = await self._check_header(transport, source)
+            source = expand_split(source, header.split_no, header.split_count)
             options: dict[str, Any] = {"n_ctx": ctx_size, "n_batch": batch_size, "cache": bool(cache)}
+            if isinstance(source, list) and len(source) > 1:
+                if sha256 is not None:
+                    raise InvalidParameterError("sha256 checks a single-file model, not a split GGUF")
+                if isinstance(source[0], str):  # every shard's size (a missing shard fails here, early)
+                    options["sizes"] = [(await transport.read_prefix(url, 1))[1] for url in source]
+                    self._raise_if_cancelled()
             if sha256 is not None:
                 options["sha256"] = sha256.strip().lower()
             if self._n_threads is not None:
@@ -224,7 +232,8 @@ class LlamaRunner:
             self._raise_if_cancelled()
             spec = ModelSpecification.from_metadata(
                 metadata,
-                source_url=source if isinstance(source, str) else None,
+                source_url=describe(source) if describe(source) != "the model file" else None,
+                source_urls=tuple(source) if isinstance(source, list) and isinstance(source[0], str) else (),
                 download_date=metadata.get("cached_at") or datetime.now(UTC).isoformat(),
             )
             spec.validate()
@@ -256,10 +265,10 @@ class LlamaRunner:
     async def _check_header(self, transport: Transport, source: Any) -> GGUFHeader:
         """Fail fast: parse the GGUF header from the model's first bytes, before any download, so a
         wrong or unsupported file costs a few hundred KB, not the whole model."""
-        label = source if isinstance(source, str) else "the model file"
+        label = describe(source)
         length = _HEADER_PROBE_BYTES
         while True:
-            data, total = await transport.read_prefix(source, length)
+            data, total = await transport.read_prefix(first_part(source), length)
             self._raise_if_cancelled()
             try:
                 header = parse_header(data)

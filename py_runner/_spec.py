@@ -94,10 +94,12 @@ class ModelSpecification:
     # provenance
     source_url: str | None = None
     file_name: str | None = None
-    file_size: int | None = None
+    file_size: int | None = None  # all shards together for a split GGUF
     download_date: str | None = None
     sha256: str | None = None
     cache_hit: bool = False
+    source_urls: tuple[str, ...] = ()  # every shard's URL for a split GGUF loaded from URLs
+    file_names: tuple[str, ...] = ()  # every shard's file name
 
     @classmethod
     def from_metadata(
@@ -108,6 +110,7 @@ class ModelSpecification:
         file_name: str | None = None,
         file_size: int | None = None,
         download_date: str | None = None,
+        source_urls: tuple[str, ...] = (),
     ) -> ModelSpecification:
         """Build from the worker's load result (pr_metadata_json + file_name/file_size/gguf_version/
         tensor_count). Top-level numbers win over the GGUF keys; the keys are the fallback."""
@@ -155,11 +158,13 @@ class ModelSpecification:
             download_date=download_date,
             sha256=metadata.get("sha256") or None,
             cache_hit=bool(metadata.get("cache_hit")),
+            source_urls=tuple(source_urls) or ((source_url,) if source_url else ()),
+            file_names=tuple(metadata.get("file_names") or ([n] if (n := metadata.get("file_name")) else [])),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serializable) with the snake_case field names."""
-        return dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     def validate(self) -> None:
         """Raise ModelCompatibilityError if the GGUF version is outside what we support.

@@ -78,8 +78,11 @@ export class Bridge {
   /** source: a URL string, a Blob/File, or an Array of Blobs/Files (split GGUF). Resolves with the metadata. */
   load(source, options = {}, onProgress = null) {
     const fields = { n_ctx: options.n_ctx, n_batch: options.n_batch, n_threads: options.n_threads };
-    if (typeof source === "string") {
-      fields.url = new URL(source, location.href).href;
+    const urls = typeof source === "string" ? [source] : Array.isArray(source) && typeof source[0] === "string" ? source : null;
+    if (urls) {
+      // One URL, or all shards of a split GGUF (llama.cpp finds shards 2..N beside the first by name).
+      fields.urls = urls.map((u) => new URL(u, location.href).href);
+      fields.sizes = options.sizes || null;
       fields.cache = options.cache !== false; // the worker's OPFS model cache (web/model_cache.js)
       fields.sha256 = options.sha256 || null;
     } else {

@@ -103,24 +103,22 @@ async function load(msg, state, reply) {
   let cacheHit = false;
   let sha256 = null;
   let cachedAt = null;
-  if (msg.url && msg.cache !== false) {
-    // Cache on: a complete entry is mounted with no network request at all; else the download streams into OPFS.
-    progress("cache", 0, null, true);
-    let entry = await self.PyRunnerModelCache.lookup(msg.url, state, progress, { sha256: msg.sha256 });
-    cacheHit = Boolean(entry);
-    if (entry) progress("cache", entry.data.size, entry.data.size, true);
-    if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "cache");
-    if (!entry) entry = await self.PyRunnerModelCache.download(msg.url, state, progress, { sha256: msg.sha256 });
-    sha256 = entry.meta.sha256 || null;
-    cachedAt = entry.meta.cached_at || null;
-    files = [{ name: entry.name, data: entry.data }];
-  } else if (msg.url) {
-    files = [await download(msg.url, state, progress)];
-    if (msg.sha256) {
-      sha256 = await self.PyRunnerModelCache.sha256File(files[0].data, state, progress);
-      if (sha256 !== String(msg.sha256).toLowerCase()) {
-        throw new WorkerError("ModelIntegrityError", `${msg.url}: sha256 is ${sha256}, expected ${msg.sha256}`, "verifying");
-      }
+  if (msg.urls) {
+    // One URL, or the shards of a split GGUF: progress counts over all of them (sizes from the header check).
+    const sizes = msg.sizes || [];
+    const grandTotal = sizes.length === msg.urls.length && sizes.every((n) => n > 0) ? sizes.reduce((a, b) => a + b, 0) : null;
+    let before = 0;
+    files = [];
+    cacheHit = true;
+    for (const url of msg.urls) {
+      const shardProgress = (stage, loaded, total, force) =>
+        progress(stage, before + (loaded || 0), grandTotal ?? (total == null ? null : before + total), force);
+      const fetched = await fetchUrl(url, msg, state, shardProgress);
+      files.push(fetched.file);
+      cacheHit = cacheHit && fetched.cacheHit;
+      sha256 = fetched.sha256;
+      cachedAt = fetched.cachedAt;
+      before += fetched.file.data.size;
     }
   } else {
     files = msg.blobs.map((blob, i) => ({ name: blob.name || (i === 0 ? msg.name || "model.gguf" : `part-${i}.gguf`), data: blob }));
@@ -160,12 +158,41 @@ async function load(msg, state, reply) {
   }
   const metadata = JSON.parse(Module.UTF8ToString(Module._pr_metadata_json(session)));
   metadata.file_name = files[0].name;
+  metadata.file_names = files.map((f) => f.name);
   metadata.file_size = fileSize;
   metadata.threads = threads;
   metadata.cache_hit = cacheHit;
   metadata.sha256 = sha256;
   if (cacheHit) metadata.cached_at = cachedAt; // when the cached file was downloaded
   return metadata;
+}
+
+// One model file from a URL: from the cache (or into it), or into memory with cache off.
+async function fetchUrl(url, msg, state, progress) {
+  if (msg.cache !== false) {
+    // Cache on: a complete entry is mounted with no network request at all; else the download streams into OPFS.
+    progress("cache", 0, null, true);
+    let entry = await self.PyRunnerModelCache.lookup(url, state, progress, { sha256: msg.sha256 });
+    const cacheHit = Boolean(entry);
+    if (entry) progress("cache", entry.data.size, entry.data.size, true);
+    if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "cache");
+    if (!entry) entry = await self.PyRunnerModelCache.download(url, state, progress, { sha256: msg.sha256 });
+    return {
+      file: { name: entry.name, data: entry.data },
+      cacheHit,
+      sha256: entry.meta.sha256 || null,
+      cachedAt: entry.meta.cached_at || null,
+    };
+  }
+  const file = await download(url, state, progress);
+  let sha256 = null;
+  if (msg.sha256) {
+    sha256 = await self.PyRunnerModelCache.sha256File(file.data, state, progress);
+    if (sha256 !== String(msg.sha256).toLowerCase()) {
+      throw new WorkerError("ModelIntegrityError", `${url}: sha256 is ${sha256}, expected ${msg.sha256}`, "verifying");
+    }
+  }
+  return { file, cacheHit: false, sha256, cachedAt: null };
 }
 
 async function download(url, state, progress) {

@@ -71,3 +71,31 @@ def test_a_file_shorter_than_its_header_says_is_truncated() -> None:
     with pytest.raises(TruncatedModelError, match="describes"):
         load(transport)
     assert transport.load_calls == []
+
+
+def _split_header(no: int, count: int) -> bytes:
+    def kv_u16(key: bytes, value: int) -> bytes:
+        return struct.pack("<Q", len(key)) + key + struct.pack("<IH", 2, value)  # 2 = UINT16
+
+    header = bytearray(gguf_header())
+    header[16:24] = struct.pack("<Q", 3)  # kv_count 1 -> 3
+    return bytes(header) + kv_u16(b"split.no", no) + kv_u16(b"split.count", count)
+
+
+def test_split_gguf_first_shard_url_loads_all_shards() -> None:
+    transport = FakeTransport(model_bytes=_split_header(0, 3))
+    runner = LlamaRunner(transport=transport)
+    spec = asyncio.run(runner.load_model("/m/x-00001-of-00003.gguf"))
+    source, options = transport.load_calls[0]
+    assert source == [f"/m/x-{i:05d}-of-00003.gguf" for i in (1, 2, 3)]
+    assert (
+        options["sizes"] == [len(transport.model_bytes)] * 3
+    )  # every shard's size, asked before the download
+    assert spec.source_urls == tuple(source)
+
+
+def test_a_later_shard_alone_is_refused() -> None:
+    transport = FakeTransport(model_bytes=_split_header(1, 3))
+    with pytest.raises(ModelCompatibilityError, match="shard 2 of 3"):
+        asyncio.run(LlamaRunner(transport=transport).load_model("/m/x-00002-of-00003.gguf"))
+    assert transport.load_calls == []

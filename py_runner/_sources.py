@@ -1,0 +1,66 @@
+"""What a model source is, and how a split GGUF's first shard names the others.
+
+llama.cpp names shards `<prefix>-00001-of-00003.gguf` (llama_split_path) and loads the rest from the first
+one's folder; a URL to the first shard therefore implies the URLs of all of them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ._errors import ModelCompatibilityError
+
+_SHARD_RE = re.compile(r"^(?P<prefix>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
+
+
+def is_bytes(source: Any) -> bool:
+    return isinstance(source, bytes | bytearray | memoryview)
+
+
+def describe(source: Any) -> str:
+    """A short name for messages: the URL, or the first URL of a list, or 'the model file'."""
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list | tuple) and source and isinstance(source[0], str):
+        return source[0]
+    return "the model file"
+
+
+def first_part(source: Any) -> Any:
+    """The part that carries the GGUF header (the first shard of a split model)."""
+    return source[0] if isinstance(source, list | tuple) else source
+
+
+def shard_urls(first_url: str, count: int) -> list[str]:
+    """All shard URLs of a split GGUF from its first shard's URL (query and fragment kept per shard)."""
+    path, sep, rest = first_url.partition("?")
+    path, hash_sep, fragment = path.partition("#") if not sep else (path, "", "")
+    match = _SHARD_RE.match(path)
+    if not match or int(match["no"]) != 1 or int(match["count"]) != count:
+        raise ModelCompatibilityError(
+            f"{first_url} is shard 1 of a {count}-part split GGUF, but its name does not end with "
+            f"-00001-of-{count:05d}.gguf: pass the list of all shard URLs instead"
+        )
+    tail = (sep + rest) if sep else (hash_sep + fragment)
+    return [f"{match['prefix']}-{i:05d}-of-{count:05d}.gguf{tail}" for i in range(1, count + 1)]
+
+
+def expand_split(source: Any, split_no: int | None, split_count: int | None) -> Any:
+    """The source to load: for a split GGUF all shards (checked against the header), else unchanged."""
+    label = describe(source)
+    if split_count is None or split_count <= 1:
+        if isinstance(source, list | tuple) and len(source) > 1:
+            raise ModelCompatibilityError(f"{label}: {len(source)} files given but the model is not split")
+        return source
+    if split_no not in (None, 0):
+        raise ModelCompatibilityError(
+            f"{label} is shard {split_no + 1} of {split_count}: load the first shard (or all of them)"
+        )
+    if isinstance(source, str):
+        return shard_urls(source, split_count)
+    if isinstance(source, list | tuple):
+        if len(source) != split_count:
+            raise ModelCompatibilityError(f"{label}: the model has {split_count} shards, {len(source)} given")
+        return list(source)
+    raise ModelCompatibilityError(f"{label} is shard 1 of {split_count}: pass all {split_count} files")

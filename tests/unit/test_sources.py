@@ -1,0 +1,38 @@
+import pytest
+
+from py_runner import ModelCompatibilityError
+from py_runner._sources import expand_split, shard_urls
+
+
+def test_shard_urls_from_the_first() -> None:
+    assert shard_urls("https://h/m/model-00001-of-00003.gguf", 3) == [
+        "https://h/m/model-00001-of-00003.gguf",
+        "https://h/m/model-00002-of-00003.gguf",
+        "https://h/m/model-00003-of-00003.gguf",
+    ]
+    assert shard_urls("/m/a-b-00001-of-00002.gguf?token=x", 2)[1] == "/m/a-b-00002-of-00002.gguf?token=x"
+
+
+@pytest.mark.parametrize(
+    "url", ["/m/model.gguf", "/m/model-00002-of-00003.gguf", "/m/model-00001-of-00004.gguf"]
+)
+def test_shard_urls_need_the_llama_cpp_naming(url: str) -> None:
+    with pytest.raises(ModelCompatibilityError, match="-00001-of-00003.gguf"):
+        shard_urls(url, 3)
+
+
+def test_expand_split() -> None:
+    assert expand_split("/m.gguf", None, None) == "/m.gguf"
+    assert expand_split("/x-00001-of-00002.gguf", 0, 2) == [
+        "/x-00001-of-00002.gguf",
+        "/x-00002-of-00002.gguf",
+    ]
+    assert expand_split(["/a", "/b"], 0, 2) == ["/a", "/b"]
+    with pytest.raises(ModelCompatibilityError, match="shard 2 of 3"):
+        expand_split("/x-00002-of-00003.gguf", 1, 3)
+    with pytest.raises(ModelCompatibilityError, match="3 shards, 2 given"):
+        expand_split(["/a", "/b"], 0, 3)
+    with pytest.raises(ModelCompatibilityError, match="pass all 2 files"):
+        expand_split(b"GGUF", 0, 2)
+    with pytest.raises(ModelCompatibilityError, match="not split"):
+        expand_split(["/a", "/b"], None, None)
