@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 if TYPE_CHECKING:
     from ._runner import LlamaRunner
@@ -20,6 +21,7 @@ class CachedModel:
     size: int | None  # bytes; None while a download's total is unknown
     complete: bool  # False: an interrupted download that the next load of the URL resumes
     cached_at: str | None  # ISO 8601 time the download completed
+    sha256: str | None = None  # hex, when it was computed (load_model(..., sha256=...))
 
 
 def _cached_model(entry: dict[str, Any]) -> CachedModel:
@@ -29,6 +31,7 @@ def _cached_model(entry: dict[str, Any]) -> CachedModel:
         size=None if size is None else int(size),
         complete=bool(entry.get("complete")),
         cached_at=entry.get("cached_at") or None,
+        sha256=entry.get("sha256") or None,
     )
 
 
@@ -43,6 +46,13 @@ class ModelCache:
         """Every entry, complete or not, sorted by URL."""
         transport = await self._runner._cache_transport("list the cache")
         return [_cached_model(dict(e)) for e in await transport.cache_list()]
+
+    async def inspect(self, url: str) -> CachedModel | None:
+        """The entry of `url` (resolved against the page URL, as loads resolve it), or None."""
+        entries = await self.list()
+        page_url = (self._runner._start_info or {}).get("pageUrl") or ""
+        absolute = urljoin(page_url, url)
+        return next((e for e in entries if e.url == absolute), None)
 
     async def delete(self, url: str) -> bool:
         """Delete the entry of `url` (resolved against the page URL); True if there was one."""

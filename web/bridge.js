@@ -72,7 +72,12 @@ export class Bridge {
   }
 
   info() {
-    return { build: this.build, threads: this.threads, crossOriginIsolated: Boolean(globalThis.crossOriginIsolated) };
+    return {
+      build: this.build,
+      threads: this.threads,
+      crossOriginIsolated: Boolean(globalThis.crossOriginIsolated),
+      pageUrl: location.href, // what relative model URLs are resolved against
+    };
   }
 
   /** source: a URL string, a Blob/File, or an Array of Blobs/Files (split GGUF). Resolves with the metadata. */

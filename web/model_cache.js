@@ -295,7 +295,13 @@ self.PyRunnerModelCache = (() => {
       if (handle.kind !== "file" || !name.endsWith(".json")) continue;
       const meta = await readMeta(dir, name.slice(0, -5));
       if (!meta) continue;
-      entries.push({ url: meta.url, size: meta.size, complete: Boolean(meta.complete), cached_at: meta.cached_at });
+      entries.push({
+        url: meta.url,
+        size: meta.size,
+        complete: Boolean(meta.complete),
+        cached_at: meta.cached_at,
+        sha256: meta.sha256 || null,
+      });
     }
     entries.sort((a, b) => String(a.url).localeCompare(String(b.url)));
     return entries;

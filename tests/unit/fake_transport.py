@@ -103,7 +103,12 @@ class FakeTransport(Transport):
     async def start(self) -> dict[str, Any]:
         self.starts += 1
         self._dead = asyncio.Event()
-        return {"build": "st", "threads": 1, "crossOriginIsolated": False}
+        return {
+            "build": "st",
+            "threads": 1,
+            "crossOriginIsolated": False,
+            "pageUrl": "https://example.test/app/",
+        }
 
     async def load(self, source, options, on_progress):
         self.load_calls.append((source, dict(options)))

@@ -43,6 +43,17 @@ def test_second_load_reports_a_cache_hit_and_the_entry_is_listed_and_deleted():
     assert all(opts["cache"] is True and "sha256" not in opts for _, opts in t.load_calls)
 
 
+def test_inspect_resolves_the_url_like_a_load():
+    async def main():
+        r = LlamaRunner(transport=FakeTransport())
+        await r.load_model(URL)
+        return [await r.cache.inspect(url) for url in ("/tiny.gguf", "../tiny.gguf", "x")]
+
+    by_path, relative, missing = run(main())
+    assert by_path is not None and by_path.url == URL and by_path.complete
+    assert relative == by_path and missing is None
+
+
 def test_cache_false_and_sha256_go_to_the_worker():
     t = FakeTransport(metadata={**FakeTransport().metadata, "sha256": "ab" * 32})
     r = LlamaRunner(transport=t)
