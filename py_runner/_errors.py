@@ -21,6 +21,12 @@ class ModelInitializationError(ModelLoadError):
     """llama.cpp could not create the model or its context (bad file, out of memory, ...)."""
 
 
+class EngineOutOfMemoryError(ModelInitializationError):
+    """The engine ran out of memory (the 4 GB wasm32 address space, or the browser's limit) while loading
+    the model or creating its context: try a smaller model, quantization or ctx_size. The runner restarts
+    its engine on the next call."""
+
+
 class NetworkError(ModelLoadError):
     """Fetching the model failed; `url` and HTTP `status` (when known) say where and how."""
 
@@ -83,6 +89,11 @@ class BridgeError(LocalWebAIError):
     """The JS side failed: the bridge or worker crashed, was terminated, or replied nonsense."""
 
 
+class EngineCrashedError(BridgeError):
+    """llama.cpp aborted inside the worker; that engine instance is gone. The runner starts a fresh
+    engine on the next call."""
+
+
 class RunnerBusyError(LocalWebAIError):
     """A load or generation is already running; the runner does one operation at a time and
     rejects (rather than queues) a second one, so callers never wait on hidden work."""
@@ -99,6 +110,8 @@ _BY_JS_NAME: dict[str, type[LocalWebAIError]] = {
     "ModelCompatibilityError": ModelCompatibilityError,
     "GenerationError": GenerationError,
     "BridgeError": BridgeError,
+    "EngineOutOfMemoryError": EngineOutOfMemoryError,
+    "EngineCrashedError": EngineCrashedError,
 }
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from ._cache import ModelCache
 from ._errors import (
     BridgeError,
+    EngineCrashedError,
+    EngineOutOfMemoryError,
     GenerationError,
     InvalidParameterError,
     LoadAbortedError,
@@ -243,6 +245,7 @@ class LlamaRunner:
             raise
         except BaseException as exc:
             err = self._as_error(exc, BridgeError)
+            self._drop_dead_engine(err)
             if isinstance(err, LoadAbortedError):
                 reporter.report(LoadingStage.ABORTED, message=str(err))
             else:
@@ -376,6 +379,7 @@ class LlamaRunner:
             raise
         except BaseException as exc:
             err = self._as_error(exc, GenerationError)
+            self._drop_dead_engine(err)
             if err is exc:
                 raise
             raise err from exc
@@ -451,6 +455,15 @@ class LlamaRunner:
                 self._transport.abort(kind)
             except Exception:
                 log.exception("transport.abort(%r) failed", kind)
+
+    def _drop_dead_engine(self, err: BaseException) -> None:
+        """After llama.cpp aborted, its wasm instance is unusable: kill the worker so that the next call
+        starts a fresh engine instead of failing forever."""
+        if isinstance(err, EngineOutOfMemoryError | EngineCrashedError) and self._transport is not None:
+            self._spec = None
+            self._loaded_ctx = None
+            self._start_info = None
+            self._transport.terminate()
 
     @staticmethod
     def _as_error(exc: BaseException, fallback: type[LocalWebAIError]) -> BaseException:

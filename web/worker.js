@@ -52,10 +52,37 @@ async function handle(msg, state) {
     const value = await handler(msg, state, reply);
     reply({ type: "result", value });
   } catch (err) {
+    if (isEngineAbort(err)) {
+      // llama.cpp hit abort() (e.g. an allocation it cannot survive): the module's state is gone for good.
+      engineDead = true;
+      const cause = lastEngineError() || String(err.message || err);
+      const oom = /failed to allocate|out of memory|not enough space|OOM/i.test(cause);
+      const name = oom ? "EngineOutOfMemoryError" : "EngineCrashedError";
+      reply({ type: "error", name, message: `the engine aborted: ${cause}`, stage: msg.type === "load" ? "loading" : msg.type });
+      return;
+    }
     const known = err instanceof WorkerError || err instanceof self.PyRunnerModelCache.CacheError;
     const name = known ? err.name : err && err.name === "AbortError" ? "AbortError" : "BridgeError";
     reply({ type: "error", name, message: String((err && err.message) || err), stage: err && err.stage });
   }
+}
+
+let engineDead = false;
+
+function isEngineAbort(err) {
+  return err instanceof WebAssembly.RuntimeError || /^Aborted\(/.test(String((err && err.message) || ""));
+}
+
+const recentStderr = [];
+
+function lastEngineError() {
+  let glueError = "";
+  try {
+    glueError = Module.UTF8ToString(Module._pr_last_error());
+  } catch (_) {
+    // the module may be too broken to answer
+  }
+  return [glueError, ...recentStderr].filter(Boolean).join(" / ");
 }
 
 // --- init: load the Emscripten module ------------------------------------------------------------------------
@@ -67,7 +94,11 @@ async function init(msg) {
     locateFile: (path) => new URL(path, moduleUrl).href,
     mainScriptUrlOrBlob: moduleUrl, // pthread workers must load pr_glue.js, not this worker script
     print: (text) => console.log(text),
-    printErr: (text) => console.warn(text),
+    printErr: (text) => {
+      recentStderr.push(text); // the engine's last words before an abort() explain it
+      if (recentStderr.length > 4) recentStderr.shift();
+      console.warn(text);
+    },
   });
   build = msg.build;
   maxThreads = build === "mt" ? Math.max(1, Math.min(msg.threads || 1, PTHREAD_POOL_SIZE)) : 1;
@@ -79,6 +110,7 @@ async function init(msg) {
 
 function requireModule() {
   if (!Module) throw new WorkerError("BridgeError", "the engine is not initialised");
+  if (engineDead) throw new WorkerError("EngineCrashedError", "the engine aborted earlier; start a new runner");
 }
 
 function threadsFor(requested) {
@@ -149,7 +181,9 @@ async function load(msg, state, reply) {
   if (!session) {
     unmountModels();
     if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "loading");
-    throw new WorkerError("ModelInitializationError", Module.UTF8ToString(Module._pr_last_error()), "loading");
+    const cause = Module.UTF8ToString(Module._pr_last_error());
+    const oom = /failed to allocate|out of memory|not enough space/i.test(cause);
+    throw new WorkerError(oom ? "EngineOutOfMemoryError" : "ModelInitializationError", cause, "loading");
   }
   if (state.aborted) {
     // The abort arrived while the engine load (one synchronous call) ran: undo it.

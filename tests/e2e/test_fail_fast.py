@@ -51,3 +51,25 @@ def test_truncated_download_is_detected_from_the_header(require_builds, pyodide_
     result = load(pyodide_page, "/files/half.gguf")
     assert result["outcome"].startswith("TruncatedModelError: /files/half.gguf has ")
     assert pyodide_page.server.bytes_sent["/files/half.gguf"] < len(data) // 2
+
+
+def test_engine_out_of_memory_is_typed_and_the_engine_restarts(require_builds, pyodide_page) -> None:
+    model = fixture_model("tiny", "f16")
+    code = f"""
+import json
+from py_runner import EngineOutOfMemoryError, GenerateTextParams, LlamaRunner
+
+runner = LlamaRunner(build="st")
+try:
+    await runner.load_model("/models/{model.name}", ctx_size=4_000_000, cache=False)  # a KV cache of GBs
+    outcome = "loaded"
+except EngineOutOfMemoryError as err:
+    outcome = str(err)
+spec = await runner.load_model("/models/{model.name}", cache=False)
+result = await runner.generate_text("Hello", GenerateTextParams(n_predict=4, temp=0))
+runner.terminate()
+json.dumps({{"outcome": outcome, "tokens": len(result.tokens)}})
+"""
+    result = json.loads(pyodide_page.run(code))
+    assert "allocate" in result["outcome"] or "not enough space" in result["outcome"], result["outcome"]
+    assert result["tokens"] == 4
