@@ -25,8 +25,9 @@ if {clear_cache}:
 start = time.perf_counter()
 spec = await runner.load_model({url!r}, cache={cache})
 seconds = time.perf_counter() - start
+heap = runner.load_details.get("wasm_heap_bytes")
 runner.terminate()
-json.dumps({{"seconds": seconds, "cache_hit": spec.cache_hit, "file_size": spec.file_size}})
+json.dumps({{"seconds": seconds, "cache_hit": spec.cache_hit, "file_size": spec.file_size, "heap": heap}})
 """
 
 
@@ -115,6 +116,7 @@ def bench_load(model: Path, *, build: str = "st", runs: int = 2) -> dict:
             "seconds": best["seconds"],
             "cache_hit": best["cache_hit"],
             "peak_memory_ratio": max(r["peak_extra_bytes"] for r in runs_of_kind) / size,
+            "wasm_heap_ratio": (best["heap"] or 0) / size,
         }
     return report
 
@@ -125,6 +127,7 @@ def format_load_report(report: dict) -> str:
         r = report[kind]
         lines.append(
             f"  {kind:17}: {r['mb_per_s']:7.1f} MB/s ({r['seconds']:.2f} s, cache hit {r['cache_hit']}), "
-            f"peak browser memory +{r['peak_memory_ratio']:.2f}x the model size"
+            f"peak browser memory +{r['peak_memory_ratio']:.2f}x the model size "
+            f"(wasm heap after load {r['wasm_heap_ratio']:.2f}x)"
         )
     return "\n".join(lines)

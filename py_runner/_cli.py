@@ -231,6 +231,7 @@ def _run_native(args: argparse.Namespace, model: str | Path) -> int:
         "--top-p", repr(args.top_p),
         "--seed", str(args.seed),
         "--ctx-size", str(args.ctx_size),
+        "--batch-size", "256",  # the runner's default, so long prompts are split the same way
     ]  # fmt: skip
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
     if proc.returncode != 0:

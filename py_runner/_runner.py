@@ -124,6 +124,7 @@ class LlamaRunner:
         self._spec: ModelSpecification | None = None
         self._loaded_ctx: int | None = None
         self._generation_cancelled = False
+        self._load_details: dict[str, Any] = {}
 
     # ---- state -------------------------------------------------------------------------------
     @property
@@ -141,6 +142,12 @@ class LlamaRunner:
 
     def get_model_metadata(self) -> ModelSpecification | None:
         return self._spec
+
+    @property
+    def load_details(self) -> dict[str, Any]:
+        """The engine's raw report of the last load (every GGUF key/value, threads, wasm heap size, ...):
+        for diagnostics; ModelSpecification is the stable view."""
+        return dict(self._load_details)
 
     @property
     def cache(self) -> ModelCache:
@@ -179,7 +186,7 @@ class LlamaRunner:
         signal: Any = None,
         *,
         ctx_size: int = 2048,
-        batch_size: int = 512,
+        batch_size: int = 256,
         cache: bool = True,
         sha256: str | None = None,
     ) -> ModelSpecification:
@@ -231,6 +238,7 @@ class LlamaRunner:
             if self._n_threads is not None:
                 options["n_threads"] = self._n_threads
             metadata = await transport.load(source, options, on_progress)
+            self._load_details = dict(metadata)
             self._raise_if_cancelled()
             spec = ModelSpecification.from_metadata(
                 metadata,

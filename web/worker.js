@@ -8,6 +8,7 @@ importScripts("./model_cache.js"); // self.PyRunnerModelCache: the OPFS cache of
 const MODEL_DIR = "/models";
 const PTHREAD_POOL_SIZE = 4; // build_wasm.sh: ggml must never wait for a pthread worker that is not there
 const PROGRESS_INTERVAL_MS = 100;
+const BLOB_PART_BYTES = 8 * 1024 * 1024;
 
 let Module = null;
 let build = null;
@@ -195,6 +196,7 @@ async function load(msg, state, reply) {
   metadata.file_names = files.map((f) => f.name);
   metadata.file_size = fileSize;
   metadata.threads = threads;
+  metadata.wasm_heap_bytes = Module.HEAPU8.length; // weights + KV cache + compute buffers + allocator slack
   metadata.cache_hit = cacheHit;
   metadata.sha256 = sha256;
   if (cacheHit) metadata.cached_at = cachedAt; // when the cached file was downloaded
@@ -242,7 +244,10 @@ async function download(url, state, progress) {
     throw new WorkerError("NetworkError", `fetching ${url} failed: HTTP ${response.status}`, "downloading");
   }
   const total = Number(response.headers.get("Content-Length")) || null;
-  const chunks = [];
+  // Chunks move into Blob parts every few MB, so the JS heap never holds more than that of the model.
+  const parts = [];
+  let chunks = [];
+  let pending = 0;
   let loaded = 0;
   progress("downloading", 0, total, true);
   const reader = response.body.getReader();
@@ -251,7 +256,13 @@ async function download(url, state, progress) {
       const { done, value } = await reader.read();
       if (done) break;
       chunks.push(value);
+      pending += value.byteLength;
       loaded += value.byteLength;
+      if (pending >= BLOB_PART_BYTES) {
+        parts.push(new Blob(chunks));
+        chunks = [];
+        pending = 0;
+      }
       progress("downloading", loaded, total, false);
     }
   } catch (err) {
@@ -263,8 +274,8 @@ async function download(url, state, progress) {
   }
   progress("downloading", loaded, total, true);
   const name = decodeURIComponent(new URL(url, self.location.href).pathname.split("/").pop()) || "model.gguf";
-  // The Blob holds the bytes outside the JS heap; the chunk array is dropped here.
-  return { name, data: new Blob(chunks) };
+  parts.push(new Blob(chunks));
+  return { name, data: new Blob(parts) }; // a Blob of Blobs references its parts, it does not copy them
 }
 
 // --- generate: tokenize, evaluate the prompt, stream tokens --------------------------------------------------

@@ -11,7 +11,7 @@ def test_defaults_validate_and_bridge_options():
     opts = p.to_bridge_options()
     assert set(opts) == {"n_predict", "temp", "top_k", "top_p", "seed"}  # n_threads None -> bridge default
     assert 0 <= opts["seed"] < 2**32 and isinstance(opts["seed"], int)
-    assert p.load_options() == {"n_ctx": 2048, "n_batch": 512}
+    assert p.load_options() == {"n_ctx": 2048, "n_batch": 256}
 
 
 def test_explicit_values_pass_through():
