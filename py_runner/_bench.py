@@ -17,13 +17,14 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 LOAD_PROGRAM = """
 import json, time
+import js
 from py_runner import LlamaRunner
 
 runner = LlamaRunner(build={build!r})
 if {clear_cache}:
     await runner.cache.clear()
 start = time.perf_counter()
-spec = await runner.load_model({url!r}, cache={cache})
+spec = await runner.load_model({source}, cache={cache})
 seconds = time.perf_counter() - start
 heap = runner.load_details.get("wasm_heap_bytes")
 runner.terminate()
@@ -84,22 +85,35 @@ class _PeakSampler:
 
 
 def bench_load(model: Path, *, build: str = "st", runs: int = 2) -> dict:
-    """Load `model` from the local server over HTTP (cache cleared, then written) and from the browser
-    cache, `runs` times each; returns the best throughputs and the peak memory ratio."""
+    """Load `model` from the local server over HTTP (cache off; cache cleared, then written), from the
+    browser cache and as a File (as a file picker gives it), `runs` times each; returns the best
+    throughputs and the peak memory ratios."""
     from ._headless import harness_page
     from ._server import start_server, stop_server
 
     size = model.stat().st_size
     url = f"/local-model/{model.name}"
     server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
-    # (label, cache=, clear the cache first)
-    kinds = [("network, no cache", False, False), ("network, to cache", True, True), ("cache", True, False)]
-    results: dict[str, list[dict]] = {label: [] for label, _, _ in kinds}
+    url_source = repr(url)
+    file_source = 'js.document.getElementById("bench-file").files.item(0)'  # a File, as from a file picker
+    # (label, source expression, cache=, clear the cache first)
+    kinds = [
+        ("network, no cache", url_source, False, False),
+        ("network, to cache", url_source, True, True),
+        ("cache", url_source, True, False),
+        ("file", file_source, True, False),
+    ]
+    results: dict[str, list[dict]] = {label: [] for label, *_ in kinds}
     try:
         with harness_page(base_url) as page:
+            page.page.evaluate(
+                "() => { const i = document.createElement('input'); i.type = 'file'; i.id = 'bench-file';"
+                " document.body.appendChild(i); }"
+            )
+            page.page.set_input_files("#bench-file", str(model))
             for _ in range(runs):
-                for kind, cache, clear in kinds:
-                    program = LOAD_PROGRAM.format(build=build, url=url, cache=cache, clear_cache=clear)
+                for kind, source, cache, clear in kinds:
+                    program = LOAD_PROGRAM.format(build=build, source=source, cache=cache, clear_cache=clear)
                     baseline = _rss_bytes(_descendants(os.getpid()))
                     with _PeakSampler() as sampler:
                         run = json.loads(page.run(program))
@@ -123,7 +137,7 @@ def bench_load(model: Path, *, build: str = "st", runs: int = 2) -> dict:
 
 def format_load_report(report: dict) -> str:
     lines = [f"model {report['model']} ({report['file_size'] / 1e6:.1f} MB), {report['build']} build"]
-    for kind in ("network, no cache", "network, to cache", "cache"):
+    for kind in ("network, no cache", "network, to cache", "cache", "file"):
         r = report[kind]
         lines.append(
             f"  {kind:17}: {r['mb_per_s']:7.1f} MB/s ({r['seconds']:.2f} s, cache hit {r['cache_hit']}), "

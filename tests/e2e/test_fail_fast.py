@@ -73,3 +73,12 @@ json.dumps({{"outcome": outcome, "tokens": len(result.tokens)}})
     result = json.loads(pyodide_page.run(code))
     assert "allocate" in result["outcome"] or "not enough space" in result["outcome"], result["outcome"]
     assert result["tokens"] == 4
+
+
+def test_cross_origin_url_without_cors_is_a_typed_error(require_builds, pyodide_page, tmp_path) -> None:
+    (tmp_path / "model.gguf").write_bytes(fixture_model("tiny", "f16").read_bytes())
+    port = pyodide_page.base_url.rsplit(":", 1)[1]
+    url = f"http://localhost:{port}/files/model.gguf"  # the page is on 127.0.0.1: another origin
+    result = load(pyodide_page, url)
+    assert result["outcome"].startswith(f"CorsBlockedError: fetching {url} failed"), result["outcome"]
+    assert result["stages"][-1] == "error"
