@@ -124,6 +124,12 @@ class PyRunnerServer(ThreadingHTTPServer):
                     return None
             return self._resolved[prefix]
 
+    def handle_error(self, request, client_address) -> None:
+        # A browser that cancels a download (an aborted load, a header probe) resets its connection: normal.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def server_close(self) -> None:
         super().server_close()
         for d in self._cleanup_dirs:

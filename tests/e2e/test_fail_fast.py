@@ -55,13 +55,15 @@ def test_truncated_download_is_detected_from_the_header(require_builds, pyodide_
 
 def test_engine_out_of_memory_is_typed_and_the_engine_restarts(require_builds, pyodide_page) -> None:
     model = fixture_model("tiny", "f16")
+    big = fixture_model("s135", "q8_0")
     code = f"""
 import json
 from py_runner import EngineOutOfMemoryError, GenerateTextParams, LlamaRunner
 
 runner = LlamaRunner(build="st")
 try:
-    await runner.load_model("/models/{model.name}", ctx_size=4_000_000, cache=False)  # a KV cache of GBs
+    # A 1M-token context: its KV cache (23 GB) cannot exist in a 4 GB wasm32 address space.
+    await runner.load_model("/models/{big.name}", ctx_size=1_000_000, cache=False)
     outcome = "loaded"
 except EngineOutOfMemoryError as err:
     outcome = str(err)
