@@ -24,7 +24,7 @@ runner = LlamaRunner(build={build!r})
 if {clear_cache}:
     await runner.cache.clear()
 start = time.perf_counter()
-spec = await runner.load_model({source}, cache={cache})
+spec = await runner.load_model({source}, cache={cache}, ctx_size={ctx_size})
 seconds = time.perf_counter() - start
 heap = runner.load_details.get("wasm_heap_bytes")
 runner.terminate()
@@ -84,7 +84,7 @@ class _PeakSampler:
         self._thread.join()
 
 
-def bench_load(model: Path, *, build: str = "st", runs: int = 2) -> dict:
+def bench_load(model: Path, *, build: str = "st", runs: int = 2, ctx_size: int = 2048) -> dict:
     """Load `model` from the local server over HTTP (cache off; cache cleared, then written), from the
     browser cache and as a File (as a file picker gives it), `runs` times each; returns the best
     throughputs and the peak memory ratios."""
@@ -113,7 +113,9 @@ def bench_load(model: Path, *, build: str = "st", runs: int = 2) -> dict:
             page.page.set_input_files("#bench-file", str(model))
             for _ in range(runs):
                 for kind, source, cache, clear in kinds:
-                    program = LOAD_PROGRAM.format(build=build, source=source, cache=cache, clear_cache=clear)
+                    program = LOAD_PROGRAM.format(
+                        build=build, source=source, cache=cache, clear_cache=clear, ctx_size=ctx_size
+                    )
                     baseline = _rss_bytes(_descendants(os.getpid()))
                     with _PeakSampler() as sampler:
                         run = json.loads(page.run(program))
@@ -123,6 +125,7 @@ def bench_load(model: Path, *, build: str = "st", runs: int = 2) -> dict:
     finally:
         stop_server(server)
     report: dict = {"model": str(model), "file_size": size, "build": build, "runs": runs}
+    report["ctx_size"] = ctx_size
     for kind, runs_of_kind in results.items():
         best = min(runs_of_kind, key=lambda r: r["seconds"])
         report[kind] = {
@@ -136,7 +139,10 @@ def bench_load(model: Path, *, build: str = "st", runs: int = 2) -> dict:
 
 
 def format_load_report(report: dict) -> str:
-    lines = [f"model {report['model']} ({report['file_size'] / 1e6:.1f} MB), {report['build']} build"]
+    lines = [
+        f"model {report['model']} ({report['file_size'] / 1e6:.1f} MB), {report['build']} build, "
+        f"ctx_size {report['ctx_size']} (its KV cache is part of the load)"
+    ]
     for kind in ("network, no cache", "network, to cache", "cache", "file"):
         r = report[kind]
         lines.append(

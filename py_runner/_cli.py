@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="GGUF path (default: the s135 q8_0 fixture model)")
     p.add_argument("--build", choices=("st", "mt"), default="st")
     p.add_argument("--runs", type=int, default=2, help="loads of each kind; the best time is reported")
+    p.add_argument("--ctx-size", type=int, default=2048, help="context size (the runner's default)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("make-model", help="write a random-weight fixture model")
@@ -106,7 +107,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from ._bench import bench_load, format_load_report
 
     model = args.model or _default_model()
-    report = bench_load(Path(model), build=args.build, runs=args.runs)
+    report = bench_load(Path(model), build=args.build, runs=args.runs, ctx_size=args.ctx_size)
     print(json.dumps(report) if args.json else format_load_report(report))
     return 0
 
