@@ -33,6 +33,15 @@ def chromium_executable() -> str:
     return os.environ.get("PY_RUNNER_CHROMIUM") or DEFAULT_CHROMIUM
 
 
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, resolving nothing but the local server (Playwright's own browser
+    download cannot work here)."""
+    executable = chromium_executable()
+    if not Path(executable).exists():
+        raise HeadlessError(f"Chromium not found at {executable} (set PY_RUNNER_CHROMIUM)")
+    return playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+
+
 def harness_url(server_base_url: str, script_url_path: str, argv: list[str]) -> str:
     query = f"script={quote(script_url_path, safe='/')}&argv={quote(json.dumps(list(argv)), safe='')}"
     return f"{server_base_url.rstrip('/')}/web/run.html?{query}"
@@ -63,9 +72,6 @@ def run_in_browser(
     """
     on_stdout = on_stdout or _write(sys.stdout)
     on_stderr = on_stderr or _write(sys.stderr)
-    executable = chromium_executable()
-    if not Path(executable).exists():
-        raise HeadlessError(f"Chromium not found at {executable} (set PY_RUNNER_CHROMIUM)")
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
@@ -99,10 +105,10 @@ def run_in_browser(
 
     with sync_playwright() as pw:
         try:
-            browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
         except PlaywrightError as exc:
             raise HeadlessError(
-                f"cannot launch Chromium ({executable}): {exc.message.splitlines()[0]}"
+                f"cannot launch Chromium ({chromium_executable()}): {exc.message.splitlines()[0]}"
             ) from exc
         try:
             page = browser.new_page()
@@ -143,13 +149,10 @@ def run_in_browser(
 def harness_page(server_base_url: str, *, timeout_s: float = 120.0) -> Iterator[HarnessPage]:
     """A headless page with Pyodide and py_runner ready (web/run.html without a script), for driving
     Python in the browser step by step from CPython (tests, benchmarks)."""
-    executable = chromium_executable()
-    if not Path(executable).exists():
-        raise HeadlessError(f"Chromium not found at {executable} (set PY_RUNNER_CHROMIUM)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page()
             page.goto(f"{server_base_url.rstrip('/')}/web/run.html")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from py_runner._fixtures import fixture_model
-from py_runner._headless import chromium_executable
+from py_runner._headless import launch_chromium
 from py_runner._server import start_server, stop_server
 
 pytestmark = pytest.mark.e2e
@@ -18,11 +18,7 @@ def test_demo_page_loads_a_picked_file_and_generates(require_builds) -> None:
     server, base_url = start_server("127.0.0.1", 0)
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium_executable(),
-                headless=True,
-                args=["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"],
-            )
+            browser = launch_chromium(playwright)
             try:
                 page = browser.new_page()
                 model_requests = []

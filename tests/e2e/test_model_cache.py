@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from py_runner._fixtures import fixture_model
-from py_runner._headless import chromium_executable
+from py_runner._headless import harness_page
 from py_runner._server import start_server, stop_server
 
 pytestmark = pytest.mark.e2e
@@ -39,33 +39,19 @@ class Page:
 
 @contextlib.contextmanager
 def _open(drop_after: dict[str, int] | None = None) -> Iterator[Page]:
-    from playwright.sync_api import sync_playwright
-
     server, base_url = start_server("127.0.0.1", 0, drop_after=drop_after)
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium_executable(),
-                headless=True,
-                args=["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"],
-            )
-            try:
-                page = browser.new_page()
-                page.set_default_timeout(300_000)
-                handle = Page(page, server, base_url)
+        with harness_page(base_url, timeout_s=180) as harness:
+            harness.page.set_default_timeout(300_000)
+            handle = Page(harness.page, server, base_url)
 
-                def on_request(request: Any) -> None:
-                    if ".gguf" in request.url:
-                        handle.model_requests.append(
-                            {"url": request.url, "range": request.headers.get("range", "")}
-                        )
+            def on_request(request: Any) -> None:
+                if ".gguf" in request.url:
+                    entry = {"url": request.url, "range": request.headers.get("range", "")}
+                    handle.model_requests.append(entry)
 
-                page.on("request", on_request)
-                page.goto(base_url + "/web/run.html")
-                page.wait_for_function("window.__pyRunnerReady === true", timeout=180_000)
-                yield handle
-            finally:
-                browser.close()
+            harness.page.on("request", on_request)
+            yield handle
     finally:
         stop_server(server)
 
