@@ -81,6 +81,11 @@ class GenerationError(LocalWebAIError):
     """Text generation failed inside the engine (decode failure, tokenizer error, ...)."""
 
 
+class ChatTemplateError(GenerationError):
+    """The model has no chat template (pass chatml=True for ChatML), or llama.cpp does not support its
+    template."""
+
+
 class InvalidParameterError(LocalWebAIError, ValueError):
     """A parameter is out of range; also a ValueError so generic validation code catches it."""
 
@@ -109,6 +114,9 @@ _BY_JS_NAME: dict[str, type[LocalWebAIError]] = {
     "ModelInitializationError": ModelInitializationError,
     "ModelCompatibilityError": ModelCompatibilityError,
     "GenerationError": GenerationError,
+    "ChatTemplateError": ChatTemplateError,
+    "InvalidParameterError": InvalidParameterError,
+    "ModelNotLoadedError": ModelNotLoadedError,
     "BridgeError": BridgeError,
     "EngineOutOfMemoryError": EngineOutOfMemoryError,
     "EngineCrashedError": EngineCrashedError,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import InvalidParameterError
@@ -25,14 +26,23 @@ class GenerateTextParams:
 
     n_predict: int = 128
     ctx_size: int = 2048
-    batch_size: int = (
-        256  # prompt tokens per decode: 256 runs as fast as 512 in wasm with a smaller compute buffer
-    )
+    # prompt tokens per decode: 256 runs as fast as 512 in wasm, with a smaller compute buffer
+    batch_size: int = 256
     n_threads: int | None = None
     temp: float = 0.8
     top_k: int = 40
     top_p: float = 0.95
+    min_p: float = 0.05
+    typical_p: float = 1.0
+    repeat_penalty: float = 1.0
+    repeat_last_n: int = 64  # -1 = the whole context, 0 = no penalties
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
     seed: int | None = None
+    stop: list[str] = field(default_factory=list)  # generation ends before any of these strings
+    ignore_eos: bool = False
+    logit_bias: dict[int, float] = field(default_factory=dict)  # token id -> bias (float("-inf") bans it)
+    grammar: str | None = None  # GBNF (llama.cpp grammars/README.md), start symbol "root"
     n_gpu_layers: int | None = None
     no_display_prompt: bool = True
     chatml: bool = False
@@ -69,6 +79,35 @@ class GenerateTextParams:
             is_int(self.top_k) and self.top_k >= 0, f"top_k must be an int >= 0 (0 = off), got {self.top_k!r}"
         )
         need(is_num(self.top_p) and 0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p!r}")
+        need(is_num(self.min_p) and 0 <= self.min_p <= 1, f"min_p must be in [0, 1], got {self.min_p!r}")
+        need(
+            is_num(self.typical_p) and 0 < self.typical_p <= 1,
+            f"typical_p must be in (0, 1], got {self.typical_p!r}",
+        )
+        need(
+            is_num(self.repeat_penalty) and self.repeat_penalty > 0,
+            f"repeat_penalty must be > 0 (1 = off), got {self.repeat_penalty!r}",
+        )
+        need(
+            is_int(self.repeat_last_n) and self.repeat_last_n >= -1,
+            f"repeat_last_n must be an int >= -1, got {self.repeat_last_n!r}",
+        )
+        for name in ("presence_penalty", "frequency_penalty"):
+            value = getattr(self, name)
+            need(is_num(value) and math.isfinite(value), f"{name} must be a finite number, got {value!r}")
+        need(
+            isinstance(self.stop, list | tuple) and all(isinstance(x, str) and x for x in self.stop),
+            f"stop must be a list of non-empty strings, got {self.stop!r}",
+        )
+        need(
+            isinstance(self.logit_bias, dict)
+            and all(is_int(k) and k >= 0 and is_num(v) and v == v for k, v in self.logit_bias.items()),
+            "logit_bias must map token ids (int >= 0) to numbers",
+        )
+        need(
+            self.grammar is None or (isinstance(self.grammar, str) and self.grammar.strip() != ""),
+            "grammar must be None or a non-empty GBNF string",
+        )
         need(
             self.seed is None or (is_int(self.seed) and 0 <= self.seed <= _U32_MAX),
             f"seed must be None or an int in 0..{_U32_MAX}, got {self.seed!r}",
@@ -97,7 +136,18 @@ class GenerateTextParams:
             "top_k": self.top_k,
             "top_p": float(self.top_p),
             "seed": self.seed if self.seed is not None else random.getrandbits(32),
+            "min_p": float(self.min_p),
+            "typical_p": float(self.typical_p),
+            "repeat_penalty": float(self.repeat_penalty),
+            "repeat_last_n": self.repeat_last_n,
+            "presence_penalty": float(self.presence_penalty),
+            "frequency_penalty": float(self.frequency_penalty),
+            "ignore_eos": bool(self.ignore_eos),
         }
+        if self.logit_bias:
+            opts["logit_bias"] = [[int(k), float(v)] for k, v in sorted(self.logit_bias.items())]
+        if self.grammar:
+            opts["grammar"] = self.grammar
         if self.n_threads is not None:
             opts["n_threads"] = self.n_threads
         return opts

@@ -125,6 +125,30 @@ class PyodideTransport(Transport):
         total = result.total
         return result.bytes.to_bytes(), None if total is None or total is ffi.jsnull else int(total)
 
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        bridge = self._require_bridge()
+        return [int(t) for t in await self._call(lambda: bridge.tokenize(text, add_special, parse_special))]
+
+    async def detokenize(self, tokens: list[int], remove_special: bool, unparse_special: bool) -> bytes:
+        ffi = _ffi()
+        bridge = self._require_bridge()
+        ids = ffi.to_js([int(t) for t in tokens])
+        try:
+            result = await bridge.detokenize(ids, remove_special, unparse_special)
+        except ffi.JsException as exc:
+            raise _convert(exc) from exc
+        return result.to_bytes()
+
+    async def chat_format(
+        self, messages: list[dict[str, str]], add_assistant: bool, template: str | None
+    ) -> str:
+        import js
+
+        ffi = _ffi()
+        bridge = self._require_bridge()
+        js_messages = ffi.to_js([dict(m) for m in messages], dict_converter=js.Object.fromEntries)
+        return str(await self._call(lambda: bridge.chatFormat(js_messages, add_assistant, template)))
+
     async def generate(
         self, prompt: str, options: dict[str, Any], on_token: Callable[[int, bytes], None]
     ) -> dict[str, Any]:

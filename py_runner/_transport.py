@@ -50,6 +50,21 @@ class Transport(ABC):
         """Delete every cache entry; returns how many there were."""
 
     @abstractmethod
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        """Token ids of `text` with the loaded model's tokenizer."""
+
+    @abstractmethod
+    async def detokenize(self, tokens: list[int], remove_special: bool, unparse_special: bool) -> bytes:
+        """The bytes of a token sequence's text."""
+
+    @abstractmethod
+    async def chat_format(
+        self, messages: list[dict[str, str]], add_assistant: bool, template: str | None
+    ) -> str:
+        """The chat as a prompt, formatted by llama.cpp with the model's template (or `template`).
+        Raises ChatTemplateError when the template is missing or unsupported."""
+
+    @abstractmethod
     def abort(self, kind: str) -> None:
         """Abort the running request of this kind ("load" | "generate"); no-op if none runs."""
 

@@ -5,6 +5,7 @@
 
 #include "llama.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -17,7 +18,8 @@ struct pr_session {
     llama_sampler * sampler = nullptr;
     const llama_vocab * vocab = nullptr;
     int n_batch = 0;
-    int n_past = 0;             // tokens in the KV cache
+    std::vector<llama_token> cached;  // the tokens in the KV cache, in order (its positions 0..n-1)
+    int reused = 0;             // how many of the last prompt's tokens came from the cache
     llama_token pending = -1;   // sampled but not yet decoded (decoded lazily by the next pr_next_token)
     bool has_logits = false;    // a prompt was evaluated, so there are logits to sample from
     std::string metadata_json;
@@ -216,36 +218,18 @@ int pr_detokenize(pr_session * s, const int32_t * tokens, int n, char * buf, int
 }
 
 int pr_sampler_init(pr_session * s, float temp, int top_k, float top_p, uint32_t seed) {
-    if (s->sampler) {
-        llama_sampler_free(s->sampler);
-    }
-    llama_sampler_chain_params chain_params = llama_sampler_chain_default_params();
-    chain_params.no_perf = true;
-    s->sampler = llama_sampler_chain_init(chain_params);
-    if (temp <= 0.0f) {
-        llama_sampler_chain_add(s->sampler, llama_sampler_init_greedy());
-    } else {
-        if (top_k > 0) {
-            llama_sampler_chain_add(s->sampler, llama_sampler_init_top_k(top_k));
-        }
-        if (top_p < 1.0f) {
-            llama_sampler_chain_add(s->sampler, llama_sampler_init_top_p(top_p, 1));
-        }
-        llama_sampler_chain_add(s->sampler, llama_sampler_init_temp(temp));
-        llama_sampler_chain_add(s->sampler, llama_sampler_init_dist(seed));
-    }
-    return 0;
+    return pr_sampler_configure(s, temp, top_k, top_p, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, seed, nullptr, nullptr, 0,
+                                nullptr);
 }
 
 int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n) {
     g_last_error.clear();
     g_last_log_error.clear();
     try {
-        llama_memory_clear(llama_get_memory(s->ctx), true);
         llama_sampler_reset(s->sampler);
-        s->n_past = 0;
         s->pending = -1;
         s->has_logits = false;
+        s->reused = 0;
         if (n <= 0) {
             set_error("the prompt is empty");
             return PR_ERR_NO_PROMPT;
@@ -255,14 +239,30 @@ int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n) {
                       std::to_string(llama_n_ctx(s->ctx)) + ")");
             return PR_ERR_CONTEXT_FULL;
         }
-        for (int i = 0; i < n; i += s->n_batch) {
+        // Keep the longest common prefix in the KV cache; at least the last token is decoded again so that there
+        // are logits to sample from.
+        int keep = 0;
+        const int limit = std::min((int) s->cached.size(), n - 1);
+        while (keep < limit && s->cached[keep] == tokens[keep]) {
+            ++keep;
+        }
+        llama_memory_t memory = llama_get_memory(s->ctx);
+        if (keep == 0 || !llama_memory_seq_rm(memory, 0, keep, -1)) {
+            llama_memory_clear(memory, true);  // some caches (recurrent, SWA) cannot drop a suffix
+            keep = 0;
+        }
+        s->cached.assign(tokens, tokens + keep);
+        for (int i = keep; i < n; i += s->n_batch) {
             const int n_eval = n - i < s->n_batch ? n - i : s->n_batch;
             if (llama_decode(s->ctx, llama_batch_get_one(const_cast<int32_t *>(tokens) + i, n_eval)) != 0) {
                 set_error("llama_decode failed on the prompt");
+                s->cached.clear();
+                llama_memory_clear(memory, true);
                 return PR_ERR_DECODE;
             }
-            s->n_past += n_eval;
+            s->cached.insert(s->cached.end(), tokens + i, tokens + i + n_eval);
         }
+        s->reused = keep;
         s->has_logits = true;
         return 0;
     } catch (const std::exception & e) {
@@ -274,7 +274,7 @@ int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n) {
 int32_t pr_next_token(pr_session * s) {
     try {
         if (s->pending >= 0) {
-            if (s->n_past >= (int) llama_n_ctx(s->ctx)) {
+            if ((int) s->cached.size() >= (int) llama_n_ctx(s->ctx)) {
                 set_error("the context is full");
                 return PR_ERR_CONTEXT_FULL;
             }
@@ -285,7 +285,7 @@ int32_t pr_next_token(pr_session * s) {
                 s->has_logits = false;
                 return PR_ERR_DECODE;
             }
-            s->n_past += 1;
+            s->cached.push_back(token);
         }
         if (!s->has_logits) {
             set_error("no prompt was evaluated");
@@ -300,6 +300,97 @@ int32_t pr_next_token(pr_session * s) {
         set_error(std::string("generation failed: ") + e.what());
     }
     return PR_ERR_DECODE;
+}
+
+int pr_reused_tokens(pr_session * s) {
+    return s->reused;
+}
+
+int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, float min_p, float typical_p,
+                         float repeat_penalty, int repeat_last_n, float frequency_penalty, float presence_penalty,
+                         uint32_t seed, const int32_t * bias_tokens, const float * bias_values, int n_bias,
+                         const char * grammar) {
+    g_last_error.clear();
+    g_last_log_error.clear();
+    llama_sampler_chain_params chain_params = llama_sampler_chain_default_params();
+    chain_params.no_perf = true;
+    llama_sampler * chain = llama_sampler_chain_init(chain_params);
+    const int32_t n_vocab = llama_vocab_n_tokens(s->vocab);
+    if (n_bias > 0) {
+        std::vector<llama_logit_bias> bias(n_bias);
+        for (int i = 0; i < n_bias; ++i) {
+            bias[i] = {bias_tokens[i], bias_values[i]};
+        }
+        llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(n_vocab, n_bias, bias.data()));
+    }
+    if (repeat_last_n != 0 && (repeat_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f)) {
+        const int32_t last_n = repeat_last_n < 0 ? (int32_t) llama_n_ctx(s->ctx) : repeat_last_n;
+        llama_sampler_chain_add(
+            chain, llama_sampler_init_penalties(n_vocab, last_n, repeat_penalty, frequency_penalty, presence_penalty));
+    }
+    if (grammar && grammar[0]) {
+        llama_sampler * constrained = nullptr;
+        try {
+            constrained = llama_sampler_init_grammar(s->vocab, grammar, "root");
+        } catch (const std::exception & e) {
+            set_error(std::string("invalid grammar: ") + e.what());
+        }
+        if (!constrained) {
+            if (g_last_error.empty()) {
+                set_error("invalid grammar");
+            }
+            llama_sampler_free(chain);
+            return -1;
+        }
+        llama_sampler_chain_add(chain, constrained);
+    }
+    if (temp <= 0.0f) {
+        llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+    } else {
+        if (top_k > 0) {
+            llama_sampler_chain_add(chain, llama_sampler_init_top_k(top_k));
+        }
+        if (typical_p < 1.0f) {
+            llama_sampler_chain_add(chain, llama_sampler_init_typical(typical_p, 1));
+        }
+        if (top_p < 1.0f) {
+            llama_sampler_chain_add(chain, llama_sampler_init_top_p(top_p, 1));
+        }
+        if (min_p > 0.0f) {
+            llama_sampler_chain_add(chain, llama_sampler_init_min_p(min_p, 1));
+        }
+        llama_sampler_chain_add(chain, llama_sampler_init_temp(temp));
+        llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
+    }
+    if (s->sampler) {
+        llama_sampler_free(s->sampler);
+    }
+    s->sampler = chain;
+    return 0;
+}
+
+int pr_chat_format(pr_session * s, const char * tmpl, const char ** roles, const char ** contents, int n,
+                   int add_assistant, char * buf, int len) {
+    const char * chosen = tmpl ? tmpl : llama_model_chat_template(s->model, nullptr);
+    if (!chosen) {
+        set_error("the model has no chat template");
+        return PR_ERR_TEMPLATE;
+    }
+    std::vector<llama_chat_message> chat(n);
+    for (int i = 0; i < n; ++i) {
+        chat[i] = {roles[i], contents[i]};
+    }
+    try {
+        const int32_t needed = llama_chat_apply_template(chosen, chat.data(), chat.size(), add_assistant != 0, buf, len);
+        if (needed < 0) {
+            set_error("the chat template is not supported by llama.cpp's built-in templates");
+            return PR_ERR_TEMPLATE;
+        }
+        return needed <= len ? needed : -needed;
+    } catch (const std::exception & e) {
+        set_error(std::string("chat template failed: ") + e.what());
+    }
+    return PR_ERR_TEMPLATE;
 }
 
 int pr_is_eog(pr_session * s, int32_t token) {

@@ -34,7 +34,21 @@ PR_API int pr_detokenize(pr_session * s, const int32_t * tokens, int n, char * b
                          int unparse_special);
 
 PR_API int pr_sampler_init(pr_session * s, float temp, int top_k, float top_p, uint32_t seed);
+// The full chain, in llama.cpp's order: logit bias, penalties, grammar (GBNF, root "root"; NULL or "" = none),
+// top-k, typical-p, top-p, min-p, temperature, then dist(seed) — or greedy when temp <= 0.
+// Returns 0, or -1 when the grammar does not parse (pr_last_error says why).
+PR_API int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, float min_p, float typical_p,
+                                float repeat_penalty, int repeat_last_n, float frequency_penalty,
+                                float presence_penalty, uint32_t seed, const int32_t * bias_tokens,
+                                const float * bias_values, int n_bias, const char * grammar);
+// Formats a chat with the model's own template (or `tmpl`, a template name or Jinja string, when not NULL):
+// byte count, -(needed) if len is too small, or PR_ERR_TEMPLATE if the template is not supported.
+PR_API int pr_chat_format(pr_session * s, const char * tmpl, const char ** roles, const char ** contents, int n,
+                          int add_assistant, char * buf, int len);
+// Evaluates a prompt, reusing the KV cache for the longest prefix it shares with what the cache holds (the last
+// prompt + the tokens generated after it): only the rest is decoded. pr_reused_tokens() tells how many were kept.
 PR_API int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n);
+PR_API int pr_reused_tokens(pr_session * s);
 PR_API int32_t pr_next_token(pr_session * s);
 PR_API int pr_is_eog(pr_session * s, int32_t token);
 PR_API void pr_set_threads(pr_session * s, int n_threads);
@@ -46,6 +60,7 @@ PR_API int pr_quantize(const char * in_path, const char * out_path, const char *
 #define PR_ERR_DECODE (-1)
 #define PR_ERR_CONTEXT_FULL (-2)
 #define PR_ERR_NO_PROMPT (-3)
+#define PR_ERR_TEMPLATE (-4)
 
 #ifdef __cplusplus
 }

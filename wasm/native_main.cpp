@@ -2,6 +2,7 @@
 //   pr_native generate --model PATH --prompt TEXT [--n-predict N] [--threads N] [--temp T] [--top-k K]
 //                      [--top-p P] [--seed S] [--ctx-size N] [--batch-size N]
 //       prints one JSON object: {"tokens", "pieces_hex", "finish_reason", "metadata", "timings"}
+//   pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]
 //   pr_native quantize IN OUT TYPE        (TYPE: q8_0 | q4_k_m)
 // It runs exactly the loop of web/worker.js: tokenize (add_special, parse_special), eval prompt, next token.
 
@@ -24,6 +25,7 @@ static int usage() {
     fprintf(stderr,
             "usage: pr_native generate --model PATH --prompt TEXT [--n-predict N] [--threads N] [--temp T]\n"
             "                          [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--batch-size N]\n"
+            "       pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]\n"
             "       pr_native quantize IN OUT q8_0|q4_k_m\n");
     return 2;
 }
@@ -125,10 +127,59 @@ static int generate(int argc, char ** argv) {
     return 0;
 }
 
+// pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]
+//     prints {"tokens": [...], "detokenized_hex": "..."}: the reference for the browser's tokenize/detokenize.
+static int tokenize(int argc, char ** argv) {
+    std::string model_path, text;
+    int add_special = 1, parse_special = 0;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const std::string arg = argv[i];
+        if (arg == "--model") model_path = argv[i + 1];
+        else if (arg == "--text") text = argv[i + 1];
+        else if (arg == "--add-special") add_special = atoi(argv[i + 1]);
+        else if (arg == "--parse-special") parse_special = atoi(argv[i + 1]);
+        else return usage();
+    }
+    pr_init();
+    pr_session * s = pr_load(model_path.c_str(), 64, 64, 1);
+    if (!s) {
+        fprintf(stderr, "error: %s\n", pr_last_error());
+        return 1;
+    }
+    std::vector<int32_t> tokens(text.size() + 8);
+    int n = pr_tokenize(s, text.c_str(), add_special, parse_special, tokens.data(), (int) tokens.size());
+    if (n < 0) {
+        tokens.resize(-n);
+        n = pr_tokenize(s, text.c_str(), add_special, parse_special, tokens.data(), (int) tokens.size());
+    }
+    tokens.resize(n);
+    std::vector<char> buf(text.size() * 4 + 64);
+    int len = pr_detokenize(s, tokens.data(), n, buf.data(), (int) buf.size(), 0, parse_special);
+    if (len < 0) {
+        buf.resize(-len);
+        len = pr_detokenize(s, tokens.data(), n, buf.data(), (int) buf.size(), 0, parse_special);
+    }
+    std::string ids, hex;
+    for (int i = 0; i < n; ++i) {
+        ids += (i ? "," : "") + std::to_string(tokens[i]);
+    }
+    for (int i = 0; i < len; ++i) {
+        char b[3];
+        snprintf(b, sizeof(b), "%02x", (unsigned char) buf[i]);
+        hex += b;
+    }
+    printf("{\"tokens\":[%s],\"detokenized_hex\":\"%s\"}\n", ids.c_str(), hex.c_str());
+    pr_free(s);
+    return 0;
+}
+
 int main(int argc, char ** argv) {
     std::setlocale(LC_NUMERIC, "C");
     if (argc >= 2 && strcmp(argv[1], "generate") == 0) {
         return generate(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "tokenize") == 0) {
+        return tokenize(argc, argv);
     }
     if (argc == 5 && strcmp(argv[1], "quantize") == 0) {
         pr_init();

@@ -158,6 +158,23 @@ export class Bridge {
     return this._request("generate", { ...options, prompt }, { onToken });
   }
 
+  /** Token ids of `text` with the loaded model's tokenizer. */
+  async tokenize(text, addSpecial = true, parseSpecial = false) {
+    return (await this._request("tokenize", { text, add_special: addSpecial, parse_special: parseSpecial })).tokens;
+  }
+
+  /** The bytes of a token sequence's text (may end inside a UTF-8 character). */
+  async detokenize(tokens, removeSpecial = false, unparseSpecial = false) {
+    const fields = { tokens: Array.from(tokens), remove_special: removeSpecial, unparse_special: unparseSpecial };
+    return (await this._request("detokenize", fields)).bytes;
+  }
+
+  /** A chat formatted with the model's template (or `template`): messages [{role, content}] -> prompt string. */
+  async chatFormat(messages, addAssistant = true, template = null) {
+    const fields = { messages: Array.from(messages), add_assistant: addAssistant, template };
+    return (await this._request("chat_format", fields)).prompt;
+  }
+
   unload() {
     return this._request("unload", {});
   }

@@ -47,8 +47,8 @@ self.onmessage = (event) => {
 async function handle(msg, state) {
   const reply = (fields, transfer) => self.postMessage({ id: msg.id, ...fields }, transfer || []);
   try {
-    const handlers = { init, load, generate, unload, cache_list: cacheList, cache_delete: cacheDelete };
-    const handler = { ...handlers, cache_clear: cacheClear }[msg.type];
+    const handlers = { init, load, generate, unload, cache_list: cacheList, cache_delete: cacheDelete, chat_format: chatFormat };
+    const handler = { ...handlers, cache_clear: cacheClear, tokenize: tokenizeText, detokenize: detokenizeTokens }[msg.type];
     if (!handler) throw new WorkerError("BridgeError", `unknown request type ${msg.type}`);
     const value = await handler(msg, state, reply);
     reply({ type: "result", value });
@@ -287,7 +287,7 @@ async function generate(msg, state, reply) {
     Module._pr_set_threads(session, sessionThreads);
   }
   const promptTokens = tokenize(msg.prompt, true, true);
-  Module._pr_sampler_init(session, msg.temp ?? 0.8, msg.top_k ?? 40, msg.top_p ?? 0.95, (msg.seed ?? 0) >>> 0);
+  configureSampler(msg);
 
   const t0 = performance.now();
   const tokensPtr = Module._malloc(promptTokens.length * 4);
@@ -321,9 +321,12 @@ async function generate(msg, state, reply) {
     await nextTask(); // lets an "abort" message in between two tokens
   }
   const t2 = performance.now();
+  const reused = Module._pr_reused_tokens(session);
   return {
     tokens,
     prompt_tokens: promptTokens.length,
+    prompt_tokens_reused: reused, // already in the KV cache from the previous call: not evaluated again
+    prompt_tokens_evaluated: promptTokens.length - reused,
     finish_reason: finishReason,
     threads: sessionThreads,
     timings: { prompt_ms: t1 - t0, gen_ms: t2 - t1 },
@@ -341,6 +344,113 @@ async function cacheDelete(msg) {
 
 async function cacheClear() {
   return self.PyRunnerModelCache.clear();
+}
+
+// The sampler chain for one generate request (glue: pr_sampler_configure). ignore_eos bans every end-of-generation
+// token with a -inf logit bias, as llama.cpp's own tools do.
+function configureSampler(msg) {
+  const bias = new Map((msg.logit_bias || []).map(([token, value]) => [token, value]));
+  if (msg.ignore_eos) for (const token of eogTokens()) bias.set(token, -Infinity);
+  const n = bias.size;
+  const tokensPtr = Module._malloc(Math.max(1, n) * 4);
+  const valuesPtr = Module._malloc(Math.max(1, n) * 4);
+  const values = new Float32Array(Module.HEAPU8.buffer, valuesPtr, n); // HEAPU8 is exported by every Emscripten
+  let i = 0;
+  for (const [token, value] of bias) {
+    Module.HEAP32[(tokensPtr >> 2) + i] = token;
+    values[i] = value;
+    i += 1;
+  }
+  const grammarPtr = msg.grammar ? allocString(msg.grammar) : 0;
+  try {
+    const rc = Module._pr_sampler_configure(
+      session, msg.temp ?? 0.8, msg.top_k ?? 40, msg.top_p ?? 0.95, msg.min_p ?? 0.05, msg.typical_p ?? 1.0,
+      msg.repeat_penalty ?? 1.0, msg.repeat_last_n ?? 64, msg.frequency_penalty ?? 0.0, msg.presence_penalty ?? 0.0,
+      (msg.seed ?? 0) >>> 0, tokensPtr, valuesPtr, n, grammarPtr,
+    );
+    if (rc !== 0) throw new WorkerError("InvalidParameterError", Module.UTF8ToString(Module._pr_last_error()));
+  } finally {
+    Module._free(tokensPtr);
+    Module._free(valuesPtr);
+    if (grammarPtr) Module._free(grammarPtr);
+  }
+}
+
+let eogCache = null; // [session, token ids]
+function eogTokens() {
+  if (!eogCache || eogCache[0] !== session) {
+    const ids = [];
+    const nVocab = JSON.parse(Module.UTF8ToString(Module._pr_metadata_json(session))).n_vocab;
+    for (let t = 0; t < nVocab; t++) if (Module._pr_is_eog(session, t)) ids.push(t);
+    eogCache = [session, ids];
+  }
+  return eogCache[1];
+}
+
+// --- tokenizer and chat template -----------------------------------------------------------------------------
+function requireSession() {
+  requireModule();
+  if (!session) throw new WorkerError("ModelNotLoadedError", "no model is loaded");
+}
+
+async function tokenizeText(msg) {
+  requireSession();
+  return { tokens: Array.from(tokenize(msg.text, msg.add_special !== false, Boolean(msg.parse_special))) };
+}
+
+async function detokenizeTokens(msg) {
+  requireSession();
+  const tokens = Int32Array.from(msg.tokens);
+  const tokensPtr = Module._malloc(Math.max(1, tokens.length) * 4);
+  Module.HEAP32.set(tokens, tokensPtr >> 2);
+  let capacity = tokens.length * 16 + 64;
+  try {
+    for (;;) {
+      const buf = Module._malloc(capacity);
+      const n = Module._pr_detokenize(session, tokensPtr, tokens.length, buf, capacity, msg.remove_special ? 1 : 0, msg.unparse_special ? 1 : 0);
+      const bytes = n >= 0 ? Module.HEAPU8.slice(buf, buf + n) : null;
+      Module._free(buf);
+      if (bytes) return { bytes };
+      capacity = -n;
+    }
+  } finally {
+    Module._free(tokensPtr);
+  }
+}
+
+async function chatFormat(msg) {
+  requireSession();
+  const strings = [];
+  const alloc = (text) => {
+    const ptr = allocString(text);
+    strings.push(ptr);
+    return ptr;
+  };
+  const count = msg.messages.length;
+  const rolesPtr = Module._malloc(Math.max(1, count) * 4);
+  const contentsPtr = Module._malloc(Math.max(1, count) * 4);
+  msg.messages.forEach((m, i) => {
+    Module.HEAP32[(rolesPtr >> 2) + i] = alloc(String(m.role));
+    Module.HEAP32[(contentsPtr >> 2) + i] = alloc(String(m.content));
+  });
+  const templatePtr = msg.template ? alloc(msg.template) : 0;
+  const total = msg.messages.reduce((sum, m) => sum + Module.lengthBytesUTF8(String(m.content)), 0);
+  let capacity = 2 * total + 1024;
+  try {
+    for (;;) {
+      const buf = Module._malloc(capacity);
+      const n = Module._pr_chat_format(session, templatePtr, rolesPtr, contentsPtr, count, msg.add_assistant ? 1 : 0, buf, capacity);
+      const text = n >= 0 ? new TextDecoder().decode(Module.HEAPU8.slice(buf, buf + n)) : null;
+      Module._free(buf);
+      if (text !== null) return { prompt: text };
+      if (n === -4) throw new WorkerError("ChatTemplateError", Module.UTF8ToString(Module._pr_last_error()));
+      capacity = -n;
+    }
+  } finally {
+    strings.forEach((ptr) => Module._free(ptr));
+    Module._free(rolesPtr);
+    Module._free(contentsPtr);
+  }
 }
 
 async function unload() {

@@ -6,7 +6,7 @@ import asyncio
 import struct
 from typing import Any
 
-from py_runner._errors import BridgeError, LoadAbortedError
+from py_runner._errors import BridgeError, ChatTemplateError, LoadAbortedError
 from py_runner._transport import Transport
 
 
@@ -60,6 +60,7 @@ class FakeTransport(Transport):
         self.model_bytes = gguf_header() if model_bytes is None else model_bytes
         self.prefix_error = prefix_error
         self.prefix_reads: list[int] = []
+        self.chat_calls: list[tuple[list[dict[str, str]], str | None]] = []
         self.cache_entries: dict[str, dict[str, Any]] = {}  # url -> {url, size, complete, cached_at}
         self.progress = (
             progress
@@ -159,6 +160,24 @@ class FakeTransport(Transport):
             "timings": {"prompt_ms": 50.0, "gen_ms": 100.0},
             "finish_reason": reason,
         }
+
+    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        await asyncio.sleep(0)
+        return ([1] if add_special else []) + list(text.encode())  # BOS, then one token per byte
+
+    async def detokenize(self, tokens: list[int], remove_special: bool, unparse_special: bool) -> bytes:
+        await asyncio.sleep(0)
+        return bytes(t for t in tokens if t >= 32)
+
+    async def chat_format(
+        self, messages: list[dict[str, str]], add_assistant: bool, template: str | None
+    ) -> str:
+        await asyncio.sleep(0)
+        self.chat_calls.append((list(messages), template))
+        if template == "unsupported":
+            raise ChatTemplateError("the chat template is not supported")
+        turns = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages)
+        return turns + ("<assistant>" if add_assistant else "")
 
     async def read_prefix(self, source: Any, length: int) -> tuple[bytes, int | None]:
         self.prefix_reads.append(length)

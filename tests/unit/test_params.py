@@ -9,13 +9,31 @@ def test_defaults_validate_and_bridge_options():
     p = GenerateTextParams()
     p.validate()
     opts = p.to_bridge_options()
-    assert set(opts) == {"n_predict", "temp", "top_k", "top_p", "seed"}  # n_threads None -> bridge default
+    sampling = {"temp", "top_k", "top_p", "min_p", "typical_p", "repeat_penalty", "repeat_last_n"}
+    penalties = {"presence_penalty", "frequency_penalty", "ignore_eos"}
+    # n_threads None -> the bridge's default; no grammar, no logit bias -> left out
+    assert set(opts) == {"n_predict", "seed"} | sampling | penalties
     assert 0 <= opts["seed"] < 2**32 and isinstance(opts["seed"], int)
     assert p.load_options() == {"n_ctx": 2048, "n_batch": 256}
 
 
 def test_explicit_values_pass_through():
-    p = GenerateTextParams(n_threads=4, seed=0, temp=0, top_k=0, top_p=1)
+    p = GenerateTextParams(
+        n_threads=4,
+        seed=0,
+        temp=0,
+        top_k=0,
+        top_p=1,
+        min_p=0.1,
+        typical_p=0.9,
+        repeat_penalty=1.1,
+        repeat_last_n=-1,
+        presence_penalty=0.5,
+        frequency_penalty=-0.5,
+        ignore_eos=True,
+        logit_bias={7: float("-inf"), 3: 2},
+        grammar='root ::= "a"',
+    )
     p.validate()
     assert p.to_bridge_options() == {
         "n_predict": 128,
@@ -24,6 +42,15 @@ def test_explicit_values_pass_through():
         "top_p": 1.0,
         "seed": 0,
         "n_threads": 4,
+        "min_p": 0.1,
+        "typical_p": 0.9,
+        "repeat_penalty": 1.1,
+        "repeat_last_n": -1,
+        "presence_penalty": 0.5,
+        "frequency_penalty": -0.5,
+        "ignore_eos": True,
+        "logit_bias": [[3, 2.0], [7, float("-inf")]],
+        "grammar": 'root ::= "a"',
     }
 
 
@@ -38,6 +65,16 @@ def test_explicit_values_pass_through():
         {"temp": -0.1},
         {"top_k": -1},
         {"top_p": 0},
+        {"min_p": 1.5},
+        {"typical_p": 0},
+        {"repeat_penalty": 0},
+        {"repeat_last_n": -2},
+        {"presence_penalty": float("inf")},
+        {"stop": ["ok", ""]},
+        {"stop": "END"},
+        {"logit_bias": {-1: 1.0}},
+        {"logit_bias": {1: float("nan")}},
+        {"grammar": "  "},
         {"top_p": 1.01},
         {"seed": -1},
         {"seed": 2**32},

@@ -226,10 +226,9 @@ def test_generate_text_utf8_tokens_callbacks_and_seed():
     assert done == [res] and res.finish_reason == "eos" and res.seed == 42
     assert res.generated_tokens == 6 and res.prompt_tokens == 5
     assert res.gen_tok_s == pytest.approx(60.0) and res.prompt_tok_s == pytest.approx(100.0)
-    assert t.generate_calls[0] == (
-        "p",
-        {"n_predict": 128, "temp": 0.8, "top_k": 40, "top_p": 0.95, "seed": 42},
-    )
+    prompt, options = t.generate_calls[0]
+    assert prompt == "p"
+    assert options | {"n_predict": 128, "temp": 0.8, "top_k": 40, "top_p": 0.95, "seed": 42} == options
 
 
 def test_random_seed_recorded_and_dangling_bytes_flushed():
@@ -403,3 +402,20 @@ def test_terminate_during_load_fails_with_bridge_error():
 
     run(main())
     assert not r.is_loading_model and not r.is_model_loaded
+
+
+def test_stop_string_ends_generation_and_is_not_in_the_text():
+    pieces = [(1, b"Hello"), (2, b" <|e"), (3, b"nd|> tail"), (4, b"never")]
+    r, t = loaded_runner(pieces=pieces, abort_lag=1)
+
+    async def main():
+        await r.load_model(URL)
+        seen = []
+        params = GenerateTextParams(stop=["<|end|>"], seed=1)
+        return await r.generate_text("p", params, token_callback=seen.append), seen
+
+    res, seen = run(main())
+    assert res.text == "Hello " and res.finish_reason == "stop"
+    assert res.tokens == [1, 2, 3]  # the token that completed the stop string is the last one
+    assert [c.text for c in seen] == ["Hello", " ", ""]
+    assert t.aborts == ["generate"]

@@ -1,0 +1,65 @@
+import asyncio
+
+import pytest
+from fake_transport import METADATA, FakeTransport
+
+from py_runner import ChatTemplateError, GenerateTextParams, LlamaRunner, ModelNotLoadedError
+
+URL = "https://example.test/tiny.gguf"
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+
+
+def loaded(template: str | None = "{{ messages }}") -> tuple[LlamaRunner, FakeTransport]:
+    metadata = {**METADATA, "meta": {**METADATA["meta"]}}
+    if template:
+        metadata["meta"]["tokenizer.chat_template"] = template
+    transport = FakeTransport(metadata=metadata)
+    runner = LlamaRunner(transport=transport)
+    asyncio.run(runner.load_model(URL))
+    return runner, transport
+
+
+def test_chat_formats_with_the_model_template_then_generates() -> None:
+    runner, transport = loaded()
+    result = asyncio.run(runner.chat(MESSAGES, GenerateTextParams(chatml=True)))
+    prompt, _ = transport.generate_calls[0]
+    assert prompt == "<system>Be brief.</system><user>Hi</user><assistant>"  # not wrapped in ChatML again
+    assert transport.chat_calls == [(MESSAGES, None)] and result.text == "Hi there"
+
+
+def test_chatml_is_an_explicit_fallback_only() -> None:
+    runner, transport = loaded(template=None)
+    assert runner.chat_template is None
+    with pytest.raises(ChatTemplateError, match="no chat template"):
+        asyncio.run(runner.chat(MESSAGES))
+    asyncio.run(runner.chat(MESSAGES, GenerateTextParams(chatml=True)))
+    assert transport.chat_calls[-1][1] == "chatml"
+
+
+def test_unsupported_template_and_bad_messages() -> None:
+    runner, _ = loaded()
+    with pytest.raises(ChatTemplateError):
+        asyncio.run(runner.chat(MESSAGES, template="unsupported"))
+    with pytest.raises(ValueError):
+        asyncio.run(runner.chat([{"content": "no role"}]))
+
+
+def test_stream_chat_yields_the_chunks_of_chat() -> None:
+    runner, _ = loaded()
+
+    async def main():
+        return [chunk async for chunk in runner.stream_chat(MESSAGES)]
+
+    assert [c.text for c in asyncio.run(main())] == ["Hi", " there"]
+
+
+def test_tokenize_and_detokenize_go_to_the_engine() -> None:
+    runner, _ = loaded()
+    assert asyncio.run(runner.tokenize("ab")) == [1, 97, 98]
+    assert asyncio.run(runner.tokenize("ab", add_special=False)) == [97, 98]
+    assert asyncio.run(runner.detokenize([1, 97, 98])) == "ab"
+
+
+def test_tokenize_needs_a_model() -> None:
+    with pytest.raises(ModelNotLoadedError):
+        asyncio.run(LlamaRunner(transport=FakeTransport()).tokenize("x"))
