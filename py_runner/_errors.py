@@ -81,6 +81,11 @@ class GenerationError(LocalWebAIError):
     """Text generation failed inside the engine (decode failure, tokenizer error, ...)."""
 
 
+class ContextOverflowError(GenerationError):
+    """The prompt does not fit the context (load_model's ctx_size); generation that fills the context ends
+    with finish_reason "context_full" instead."""
+
+
 class ChatTemplateError(GenerationError):
     """The model has no chat template (pass chatml=True for ChatML), or llama.cpp does not support its
     template."""
@@ -115,6 +120,7 @@ _BY_JS_NAME: dict[str, type[LocalWebAIError]] = {
     "ModelCompatibilityError": ModelCompatibilityError,
     "GenerationError": GenerationError,
     "ChatTemplateError": ChatTemplateError,
+    "ContextOverflowError": ContextOverflowError,
     "InvalidParameterError": InvalidParameterError,
     "ModelNotLoadedError": ModelNotLoadedError,
     "BridgeError": BridgeError,

@@ -294,7 +294,10 @@ async function generate(msg, state, reply) {
   Module.HEAP32.set(promptTokens, tokensPtr >> 2);
   const rc = Module._pr_eval_prompt(session, tokensPtr, promptTokens.length);
   Module._free(tokensPtr);
-  if (rc !== 0) throw new WorkerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
+  if (rc !== 0) {
+    const name = rc === -2 ? "ContextOverflowError" : "GenerationError"; // -2: PR_ERR_CONTEXT_FULL
+    throw new WorkerError(name, Module.UTF8ToString(Module._pr_last_error()));
+  }
   const t1 = performance.now();
 
   const tokens = [];

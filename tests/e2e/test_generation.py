@@ -64,7 +64,7 @@ def test_generation_features(require_builds, pyodide_page) -> None:
     llama3 = (llama_cpp_source_dir() / "models/templates/meta-llama-Llama-3.1-8B-Instruct.jinja").read_text()
     code = f"""
 import json
-from py_runner import ChatTemplateError, GenerateTextParams, LlamaRunner
+from py_runner import ChatTemplateError, ContextOverflowError, GenerateTextParams, LlamaRunner
 
 url = "/models/{model.name}"
 prompt = "Once upon a time, in a land far away,"
@@ -129,6 +129,21 @@ try:
     report["bad_template"] = "formatted?!"
 except ChatTemplateError:
     report["bad_template"] = "ChatTemplateError"
+
+# Multi-byte text streams whole: a grammar makes the model spell an emoji and CJK, byte token by byte token.
+chunks = []
+forced = await runner.generate_text(prompt, GenerateTextParams(n_predict=24, temp=0, seed=0,
+    grammar='root ::= "😀中文 ok"'), token_callback=chunks.append)
+report["utf8"] = [forced.text, len(forced.tokens), [c.text for c in chunks]]
+
+# A prompt longer than the context is a typed error, and the runner generates again at once.
+try:
+    await runner.generate_text("word " * 600, GenerateTextParams(n_predict=4, temp=0))
+    report["overflow"] = "generated?!"
+except ContextOverflowError:
+    report["overflow"] = "ContextOverflowError"
+again = await runner.generate_text(prompt, GenerateTextParams(n_predict=3, temp=0))
+report["after_overflow"] = len(again.tokens)
 runner.terminate()
 json.dumps(report)
 """
@@ -149,3 +164,8 @@ json.dumps(report)
     assert "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>" in report["llama3"]
     assert report["no_template"] == "ChatTemplateError" and report["bad_template"] == "ChatTemplateError"
     assert report["chat_tokens"] == 6
+    text, n_tokens, chunk_texts = report["utf8"]
+    assert text == "😀中文 ok" and "".join(chunk_texts) == text and n_tokens >= 4
+    assert all("\ufffd" not in t for t in chunk_texts)  # no half character was ever shown
+    assert "" in chunk_texts  # some tokens were bytes of a character still incomplete
+    assert report["overflow"] == "ContextOverflowError" and report["after_overflow"] == 3
