@@ -64,14 +64,20 @@ def llama_cpp_source_dir() -> Path:
     return cache_root() / "src" / f"llama-cpp-python-{LLAMA_CPP_PYTHON_VERSION}" / "vendor" / "llama.cpp"
 
 
-def vocab_file() -> Path:
-    path = llama_cpp_source_dir() / "models" / "ggml-vocab-llama-spm.gguf"
+def vocab_file(vocab: str = "llama-spm") -> Path:
+    """llama.cpp's `models/ggml-vocab-<vocab>.gguf` (e.g. llama-spm: SentencePiece, llama-bpe: BPE)."""
+    path = llama_cpp_source_dir() / "models" / f"ggml-vocab-{vocab}.gguf"
     if not path.is_file():
         raise FileNotFoundError(
-            f"llama SPM vocabulary not found at {path}; run build_wasm.sh to unpack the llama.cpp source "
+            f"vocabulary {vocab!r} not found at {path}; run build_wasm.sh to unpack the llama.cpp source "
             "(or set PY_RUNNER_LLAMA_SRC to a llama.cpp tree)"
         )
     return path
+
+
+def template_file(name: str) -> Path:
+    """A real model's chat template from llama.cpp's `models/templates/<name>.jinja`."""
+    return llama_cpp_source_dir() / "models" / "templates" / f"{name}.jinja"
 
 
 def quantizer_binary() -> Path:
@@ -197,9 +203,9 @@ def _tensor_data(name: str, shape: tuple[int, ...], std: float, seed: int) -> np
     return w.astype(np.float16)
 
 
-def _write_f16(out: Path, preset: str, seed: int) -> None:
+def _write_f16(out: Path, preset: str, seed: int, vocab: str, chat_template: str | None) -> None:
     p = PRESETS[preset]
-    tok_kvs = _tokenizer_kvs(vocab_file())
+    tok_kvs = _tokenizer_kvs(vocab_file(vocab))
     n_vocab = next(len(v) for k, v, _, _ in tok_kvs if k == "tokenizer.ggml.tokens")  # type: ignore[arg-type]
 
     w = gguf.GGUFWriter(out, ARCH)
@@ -217,6 +223,8 @@ def _write_f16(out: Path, preset: str, seed: int) -> None:
     w.add_vocab_size(n_vocab)
     for key, value, vtype, sub_type in tok_kvs:
         w.add_key_value(key, value, vtype, sub_type)
+    if chat_template is not None:
+        w.add_chat_template(template_file(chat_template).read_text(encoding="utf-8"))
 
     # Stream tensors one by one (info first, then data) so the s135 preset never sits whole in memory.
     specs = _tensor_specs(p, n_vocab)
@@ -233,22 +241,32 @@ def _write_f16(out: Path, preset: str, seed: int) -> None:
         w.close()
 
 
-def make_model(out: Path, preset: str, qtype: str = "f16", seed: int = 0) -> Path:
-    """Write a random-weight llama model of `preset` to `out`; same arguments give a byte-identical file."""
+def make_model(
+    out: Path,
+    preset: str,
+    qtype: str = "f16",
+    seed: int = 0,
+    *,
+    vocab: str = "llama-spm",
+    chat_template: str | None = None,
+) -> Path:
+    """Write a random-weight llama model of `preset` to `out` with the tokenizer of llama.cpp's
+    `ggml-vocab-<vocab>.gguf` and, if given, the chat template `models/templates/<chat_template>.jinja`;
+    the same arguments give a byte-identical file."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     if qtype not in QTYPES:
         raise ValueError(f"unknown qtype {qtype!r}; choose one of {QTYPES}")
     out = Path(out)
     if qtype == "f16":
-        _write_f16(out, preset, seed)
+        _write_f16(out, preset, seed, vocab, chat_template)
         return out
 
     # llama.cpp's own quantizer, so the quantized layout is exactly what the runtime expects.
     binary = quantizer_binary()
     f16 = out.with_name(out.name + ".f16.tmp")
     try:
-        _write_f16(f16, preset, seed)
+        _write_f16(f16, preset, seed, vocab, chat_template)
         proc = subprocess.run(
             [str(binary), "quantize", str(f16), str(out), qtype], capture_output=True, text=True
         )
@@ -261,17 +279,23 @@ def make_model(out: Path, preset: str, qtype: str = "f16", seed: int = 0) -> Pat
     return out
 
 
-def _cache_key(preset: str, qtype: str, seed: int) -> str:
+def _cache_key(preset: str, qtype: str, seed: int, vocab: str, chat_template: str | None) -> str:
     h = hashlib.sha256()
     h.update(Path(__file__).read_bytes())
-    h.update(hashlib.sha256(vocab_file().read_bytes()).hexdigest().encode())
-    h.update(f"\0{preset}\0{qtype}\0{seed}".encode())
+    h.update(hashlib.sha256(vocab_file(vocab).read_bytes()).hexdigest().encode())
+    if chat_template is not None:
+        h.update(template_file(chat_template).read_bytes())
+    h.update(f"\0{preset}\0{qtype}\0{seed}\0{vocab}\0{chat_template}".encode())
     return h.hexdigest()[:12]
 
 
-def fixture_model(preset: str, qtype: str, seed: int = 0) -> Path:
-    """The cached model for (generator source, vocab, preset, qtype, seed), built on first use."""
-    target = models_dir() / f"{preset}-{qtype}-{_cache_key(preset, qtype, seed)}.gguf"
+def fixture_model(
+    preset: str, qtype: str, seed: int = 0, *, vocab: str = "llama-spm", chat_template: str | None = None
+) -> Path:
+    """The cached model for (generator source, vocab, template, preset, qtype, seed), built on first use."""
+    key = _cache_key(preset, qtype, seed, vocab, chat_template)
+    variant = "" if vocab == "llama-spm" and chat_template is None else f"-{vocab}"
+    target = models_dir() / f"{preset}-{qtype}{variant}-{key}.gguf"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -280,7 +304,7 @@ def fixture_model(preset: str, qtype: str, seed: int = 0) -> Path:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        make_model(tmp, preset, qtype, seed)
+        make_model(tmp, preset, qtype, seed, vocab=vocab, chat_template=chat_template)
         tmp.chmod(0o644)  # mkstemp makes 0600; the cache is shared like any other download
         os.replace(tmp, target)
     finally:

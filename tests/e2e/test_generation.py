@@ -33,8 +33,9 @@ def native_tokens(model, text: str, add_special: bool, parse_special: bool) -> d
     return json.loads(proc.stdout)
 
 
-def test_tokenize_and_detokenize_match_native(require_builds, pyodide_page) -> None:
-    model = fixture_model("tiny", "f16")
+@pytest.mark.parametrize("vocab", ["llama-spm", "llama-bpe"])  # SentencePiece and byte-level BPE
+def test_tokenize_and_detokenize_match_native(require_builds, pyodide_page, vocab: str) -> None:
+    model = fixture_model("tiny", "f16", vocab=vocab)
     cases = [(text, add, parse) for text in CORPUS for add, parse in [(True, False), (False, True)]]
     code = f"""
 import json
@@ -53,10 +54,36 @@ json.dumps(out)
         native = native_tokens(model, text, add, parse)
         assert tokens == native["tokens"], text
         assert detok == bytes.fromhex(native["detokenized_hex"]).decode("utf-8", "replace"), text
-    specials = [
-        t for (text, add, parse), (t, _) in zip(cases, browser, strict=True) if parse and "<s>" in text
-    ]
-    assert 1 in specials[0]  # "<s>" became the BOS token when special tokens are parsed
+    if vocab == "llama-spm":
+        pairs = zip(cases, browser, strict=True)
+        specials = [t for (text, _, parse), (t, _) in pairs if parse and "<s>" in text]
+        assert 1 in specials[0]  # "<s>" became the BOS token when special tokens are parsed
+
+
+def test_chat_uses_the_template_the_model_carries(require_builds, pyodide_page) -> None:
+    model = fixture_model("tiny", "f16", vocab="llama-bpe", chat_template="meta-llama-Llama-3.1-8B-Instruct")
+    code = f"""
+import json
+from py_runner import GenerateTextParams, LlamaRunner
+runner = LlamaRunner(build="st")
+await runner.load_model("/models/{model.name}", cache=False)
+messages = [{{"role": "user", "content": "Hi!"}}]
+prompt = await runner.format_chat(messages)
+first = await runner.chat(messages, GenerateTextParams(n_predict=6, temp=0))
+messages += [{{"role": "assistant", "content": first.text}}, {{"role": "user", "content": "More."}}]
+second = await runner.chat(messages, GenerateTextParams(n_predict=6, temp=0))
+direct = await runner.generate_text(prompt, GenerateTextParams(n_predict=6, temp=0))
+has_template = runner.chat_template is not None
+runner.terminate()
+json.dumps({{"has_template": has_template, "prompt": prompt, "first": first.tokens,
+             "direct": direct.tokens, "second_reused": second.prompt_tokens_reused}})
+"""
+    report = json.loads(pyodide_page.run(code))
+    assert report["has_template"] is True
+    assert report["prompt"].startswith("<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>")
+    assert report["prompt"].endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+    assert report["first"] == report["direct"]  # chat() is the template + generate_text()
+    assert report["second_reused"] > 5  # the next turn reuses the first turn's KV cache
 
 
 def test_generation_features(require_builds, pyodide_page) -> None:
