@@ -151,3 +151,104 @@ def format_load_report(report: dict) -> str:
             f"(wasm heap after load {r['wasm_heap_ratio']:.2f}x)"
         )
     return "\n".join(lines)
+
+
+# Python side: one runner kept in Pyodide's globals between steps (setup, one run, teardown).
+GENERATE_PYTHON_SETUP = """
+from py_runner import GenerateTextParams, LlamaRunner
+
+bench_runner = LlamaRunner(build={build!r}, n_threads={threads})
+await bench_runner.load_model({url!r}, cache=False, ctx_size=512)
+bench_params = GenerateTextParams(n_predict={n_predict}, temp=0, seed=0, n_threads={threads})
+await bench_runner.generate_text("warm-up: " + {prompt!r}, bench_params)  # V8 tiers the wasm up on first use
+"""
+
+GENERATE_PYTHON_RUN = """
+import json
+streamed = []
+r = await bench_runner.generate_text({prompt!r}, bench_params, token_callback=streamed.append)
+json.dumps({{"prompt_tok_s": r.prompt_tok_s, "gen_tok_s": r.gen_tok_s, "tokens": len(streamed),
+             "build": bench_runner.build, "threads": r.threads}})
+"""
+
+# The same requests straight from JavaScript (no Python, no Pyodide proxies): the baseline for streaming.
+GENERATE_JS_SETUP = """
+async ({build, threads, url, prompt, nPredict}) => {
+  const { Bridge } = await import("/web/bridge.js");
+  const bridge = new Bridge(
+    { st: { js: "/build/st/pr_glue.js" }, mt: { js: "/build/mt/pr_glue.js" }, worker: "/web/worker.js" },
+    { build, threads },
+  );
+  await bridge.start();
+  await bridge.load(url, { n_ctx: 512, n_batch: 256, n_threads: threads, cache: false });
+  // The Python side's defaults, so both runs do the same work.
+  window.__benchOptions = { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads, min_p: 0.05, top_k: 40,
+    top_p: 0.95, typical_p: 1, repeat_penalty: 1, repeat_last_n: 64 };
+  await bridge.generate("warm-up: " + prompt, window.__benchOptions, () => {});
+  window.__benchBridge = bridge;
+}
+"""
+
+GENERATE_JS_RUN = """
+async (prompt) => {
+  let streamed = 0;
+  const r = await window.__benchBridge.generate(prompt, window.__benchOptions, () => { streamed += 1; });
+  return {
+    prompt_tok_s: (r.prompt_tokens_evaluated * 1000) / r.timings.prompt_ms,
+    gen_tok_s: (r.tokens.length * 1000) / r.timings.gen_ms,
+    tokens: streamed, threads: r.threads,
+  };
+}
+"""
+
+
+def bench_generate(
+    model: Path, *, builds=("st", "mt"), threads: int = 1, n_predict: int = 64, runs: int = 3
+) -> dict:
+    """Prompt and generation tok/s for each build, streamed through Python (LlamaRunner) and driven from
+    JavaScript alone (the bridge), in the same page, runs alternating; best of `runs` after a warm-up. Each
+    run's prompt starts differently, so the KV cache cannot shorten the prompt."""
+    from ._headless import harness_page
+    from ._server import start_server, stop_server
+
+    url = f"/local-model/{model.name}"
+    text = "Once upon a time, in a land far away, there lived a young princess who loved to read. " * 3
+    server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
+    report: dict = {"model": str(model), "threads": threads, "n_predict": n_predict, "builds": {}}
+    try:
+        with harness_page(base_url) as page:
+            for build in builds:
+                common = {"build": build, "threads": threads, "url": url, "prompt": text}
+                page.run(GENERATE_PYTHON_SETUP.format(n_predict=n_predict, **common))
+                page.page.evaluate(GENERATE_JS_SETUP, {**common, "nPredict": n_predict})
+                python_runs, js_runs = [], []
+                for i in range(runs):
+                    prompt = f"Story {i + 1}. {text}"
+                    python_runs.append(json.loads(page.run(GENERATE_PYTHON_RUN.format(prompt=prompt))))
+                    js_runs.append(page.page.evaluate(GENERATE_JS_RUN, f"Tale {i + 1}. {text}"))
+                page.run("bench_runner.terminate()")
+                page.page.evaluate("() => window.__benchBridge.terminate()")
+                best = {
+                    name: {key: max(r[key] for r in rs) for key in ("prompt_tok_s", "gen_tok_s")}
+                    for name, rs in (("python", python_runs), ("js", js_runs))
+                }
+                best["python_over_js"] = best["python"]["gen_tok_s"] / best["js"]["gen_tok_s"]
+                best["tokens"] = python_runs[0]["tokens"]
+                report["builds"][build] = best
+    finally:
+        stop_server(server)
+    return report
+
+
+def format_generate_report(report: dict) -> str:
+    lines = [
+        f"model {report['model']}, {report['threads']} thread(s), {report['n_predict']} tokens, best of runs"
+    ]
+    for build, r in report["builds"].items():
+        lines.append(
+            f"  {build}: prompt {r['python']['prompt_tok_s']:6.1f} tok/s, "
+            f"generation {r['python']['gen_tok_s']:6.1f} tok/s through Python; "
+            f"JS alone {r['js']['gen_tok_s']:6.1f} tok/s; "
+            f"Python/JS {r['python_over_js']:.3f}"
+        )
+    return "\n".join(lines)

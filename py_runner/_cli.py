@@ -65,10 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=900.0, help="seconds before the browser run is abandoned")
     p.add_argument("--verbose", action="store_true", help="log server requests")
 
-    p = sub.add_parser("bench", help="measure: `bench load` (throughput from network and cache, peak memory)")
-    p.add_argument("what", choices=("load",))
+    p = sub.add_parser(
+        "bench", help="measure: `bench load` (MB/s, peak memory) or `bench generate` (tok/s, Python vs JS)"
+    )
+    p.add_argument("what", choices=("load", "generate"))
+    p.add_argument("--threads", type=int, default=1, help="generate: threads (mt)")
+    p.add_argument("--n-predict", type=int, default=64, help="generate: tokens per run")
     p.add_argument("--model", type=Path, help="GGUF path (default: the s135 q8_0 fixture model)")
-    p.add_argument("--build", choices=("st", "mt"), default="st")
+    p.add_argument("--build", choices=("st", "mt"), default=None, help="default: load st; generate both")
     p.add_argument("--runs", type=int, default=2, help="loads of each kind; the best time is reported")
     p.add_argument("--ctx-size", type=int, default=2048, help="context size (the runner's default)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -104,10 +108,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ._bench import bench_load, format_load_report
+    from ._bench import bench_generate, bench_load, format_generate_report, format_load_report
 
-    model = args.model or _default_model()
-    report = bench_load(Path(model), build=args.build, runs=args.runs, ctx_size=args.ctx_size)
+    model = Path(args.model or _default_model())
+    if args.what == "generate":
+        builds = (args.build,) if args.build else ("st", "mt")
+        report = bench_generate(
+            model, builds=builds, threads=args.threads, n_predict=args.n_predict, runs=args.runs
+        )
+        print(json.dumps(report) if args.json else format_generate_report(report))
+        return 0
+    report = bench_load(model, build=args.build or "st", runs=args.runs, ctx_size=args.ctx_size)
     print(json.dumps(report) if args.json else format_load_report(report))
     return 0
 
