@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import InvalidParameterError
+from ._json_schema import schema_to_gbnf
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ class GenerateTextParams:
     ignore_eos: bool = False
     logit_bias: dict[int, float] = field(default_factory=dict)  # token id -> bias (float("-inf") bans it)
     grammar: str | None = None  # GBNF (llama.cpp grammars/README.md), start symbol "root"
+    json_schema: dict[str, Any] | None = (
+        None  # output that parses as JSON valid against it (see _json_schema)
+    )
     n_gpu_layers: int | None = None
     no_display_prompt: bool = True
     chatml: bool = False
@@ -108,6 +112,9 @@ class GenerateTextParams:
             self.grammar is None or (isinstance(self.grammar, str) and self.grammar.strip() != ""),
             "grammar must be None or a non-empty GBNF string",
         )
+        need(self.grammar is None or self.json_schema is None, "give grammar or json_schema, not both")
+        if self.json_schema is not None:
+            schema_to_gbnf(self.json_schema)  # unsupported schemas fail here, before anything runs
         need(
             self.seed is None or (is_int(self.seed) and 0 <= self.seed <= _U32_MAX),
             f"seed must be None or an int in 0..{_U32_MAX}, got {self.seed!r}",
@@ -148,6 +155,8 @@ class GenerateTextParams:
             opts["logit_bias"] = [[int(k), float(v)] for k, v in sorted(self.logit_bias.items())]
         if self.grammar:
             opts["grammar"] = self.grammar
+        elif self.json_schema is not None:
+            opts["grammar"] = schema_to_gbnf(self.json_schema)
         if self.n_threads is not None:
             opts["n_threads"] = self.n_threads
         return opts

@@ -196,3 +196,65 @@ json.dumps(report)
     assert all("\ufffd" not in t for t in chunk_texts)  # no half character was ever shown
     assert "" in chunk_texts  # some tokens were bytes of a character still incomplete
     assert report["overflow"] == "ContextOverflowError" and report["after_overflow"] == 3
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 8},
+        "age": {"type": "integer"},
+        "score": {"type": "number"},
+        "tags": {"type": "array", "items": {"enum": ["red", "green", "blue"]}, "minItems": 1, "maxItems": 3},
+        "ok": {"type": ["boolean", "null"]},
+    },
+    "required": ["name", "age", "tags"],
+}
+
+
+def _valid(value, schema) -> bool:
+    """A check of exactly the keywords SCHEMA uses."""
+    kinds = schema.get("type")
+    if isinstance(kinds, list):
+        return any(_valid(value, {**schema, "type": k}) for k in kinds)
+    if "enum" in schema:
+        return value in schema["enum"]
+    checks = {
+        "object": lambda v: (
+            isinstance(v, dict)
+            and set(schema["required"]) <= set(v)
+            and all(_valid(v[k], s) for k, s in schema["properties"].items() if k in v)
+        ),
+        "array": lambda v: (
+            isinstance(v, list)
+            and schema["minItems"] <= len(v) <= schema["maxItems"]
+            and all(_valid(x, schema["items"]) for x in v)
+        ),
+        "string": lambda v: isinstance(v, str) and schema["minLength"] <= len(v) <= schema["maxLength"],
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "null": lambda v: v is None,
+    }
+    return checks[kinds](value)
+
+
+def test_json_schema_output_parses_and_validates(require_builds, pyodide_page) -> None:
+    model = fixture_model("s135", "q8_0")
+    code = f"""
+import json
+from py_runner import GenerateTextParams, LlamaRunner
+runner = LlamaRunner(build="st")
+await runner.load_model("/models/{model.name}", cache=False, ctx_size=512)
+out = []
+for seed, temp in [(0, 0.0), (1, 0.9), (2, 0.9)]:
+    r = await runner.generate_text("Describe a person as JSON:", GenerateTextParams(
+        n_predict=200, temp=temp, seed=seed, json_schema={SCHEMA!r}))
+    out.append([r.text, r.finish_reason])
+runner.terminate()
+json.dumps(out)
+"""
+    for text, finish_reason in json.loads(pyodide_page.run(code)):
+        assert finish_reason == "eos", (
+            text
+        )  # the grammar closed the object, then only end-of-text was allowed
+        assert _valid(json.loads(text), SCHEMA), text
