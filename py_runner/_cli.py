@@ -5,6 +5,7 @@ py-runner run [--model PATH_OR_URL] --prompt TEXT [--n-predict N] [--threads N] 
               [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--build auto|st|mt|native] [--json]
 py-runner run --script app.py [args...]
 py-runner make-model OUT.gguf --preset tiny|s135 --type f16|q8_0|q4_k_m [--seed N]
+py-runner make-model OUT.gguf --preset bert-tiny [--pooling mean|cls|last] [--seed N]   (an embedding model)
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-model", help="write a random-weight fixture model")
     p.add_argument("out", type=Path)
-    p.add_argument("--preset", choices=("tiny", "s135"), required=True)
-    p.add_argument("--type", dest="qtype", choices=("f16", "q8_0", "q4_k_m"), required=True)
+    p.add_argument("--preset", choices=("tiny", "s135", "bert-tiny"), required=True)
+    p.add_argument("--type", dest="qtype", choices=("f16", "q8_0", "q4_k_m"), default="f16")
+    p.add_argument("--pooling", choices=("mean", "cls", "last"), default="mean", help="bert-tiny only")
     p.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -124,9 +126,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_make_model(args: argparse.Namespace) -> int:
-    from ._fixtures import make_model
+    from ._fixtures import BERT_PRESETS, make_embedding_model, make_model
 
-    out = make_model(args.out, args.preset, args.qtype, seed=args.seed)
+    if args.preset in BERT_PRESETS:
+        if args.qtype != "f16":
+            print("py-runner make-model: error: embedding presets are written in f16 only", file=sys.stderr)
+            return 2
+        out = make_embedding_model(args.out, args.preset, args.pooling, seed=args.seed)
+    else:
+        out = make_model(args.out, args.preset, args.qtype, seed=args.seed)
     print(out)
     return 0
 

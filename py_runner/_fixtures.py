@@ -357,6 +357,128 @@ def split_fixture_model(preset: str, qtype: str, n_shards: int = 3) -> list[Path
     return shards
 
 
+# --- embedding models ---------------------------------------------------------------------------------------
+
+POOLING_TYPES = {"mean": 1, "cls": 2, "last": 3}  # llama.cpp's enum llama_pooling_type
+
+
+@dataclass(frozen=True)
+class BertPreset:
+    n_embd: int
+    n_layer: int
+    n_head: int
+    n_ff: int
+    n_ctx: int
+    norm_eps: float = 1e-12
+
+
+# A BERT encoder (the architecture of all-MiniLM, bge, e5) small enough to build in a second.
+BERT_PRESETS: dict[str, BertPreset] = {
+    "bert-tiny": BertPreset(n_embd=128, n_layer=2, n_head=4, n_ff=512, n_ctx=512),
+}
+
+
+def _bert_tensor_specs(p: BertPreset, n_vocab: int) -> list[tuple[str, tuple[int, ...], str]]:
+    """(name, numpy shape (out, in), kind) in file order. kind: "weight" (F16), "table" (F16 lookup),
+    "norm" (F32, about 1), "bias" (F32, small), "f32" (F32 lookup)."""
+    specs: list[tuple[str, tuple[int, ...], str]] = [
+        ("token_embd.weight", (n_vocab, p.n_embd), "table"),
+        ("token_types.weight", (2, p.n_embd), "f32"),
+        ("position_embd.weight", (p.n_ctx, p.n_embd), "table"),
+        ("token_embd_norm.weight", (p.n_embd,), "norm"),
+        ("token_embd_norm.bias", (p.n_embd,), "bias"),
+    ]
+    for i in range(p.n_layer):
+        b = f"blk.{i}."
+        for proj in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            specs += [
+                (b + proj + ".weight", (p.n_embd, p.n_embd), "weight"),
+                (b + proj + ".bias", (p.n_embd,), "bias"),
+            ]
+        specs += [
+            (b + "attn_output_norm.weight", (p.n_embd,), "norm"),
+            (b + "attn_output_norm.bias", (p.n_embd,), "bias"),
+            (b + "ffn_up.weight", (p.n_ff, p.n_embd), "weight"),
+            (b + "ffn_up.bias", (p.n_ff,), "bias"),
+            (b + "ffn_down.weight", (p.n_embd, p.n_ff), "weight"),
+            (b + "ffn_down.bias", (p.n_embd,), "bias"),
+            (b + "layer_output_norm.weight", (p.n_embd,), "norm"),
+            (b + "layer_output_norm.bias", (p.n_embd,), "bias"),
+        ]
+    return specs
+
+
+def _bert_tensor_data(name: str, shape: tuple[int, ...], kind: str, seed: int) -> np.ndarray:
+    name_key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+    w = np.random.default_rng([seed, name_key]).standard_normal(shape, dtype=np.float32)
+    if kind == "norm":  # random gains and biases, so a reference that skips one of them cannot match
+        return (1.0 + 0.1 * w).astype(np.float32)
+    if kind == "bias":
+        return (0.1 * w).astype(np.float32)
+    if kind == "f32":
+        return w
+    if kind == "weight":
+        w *= np.float32(shape[1] ** -0.5)
+    return w.astype(np.float16)
+
+
+def make_embedding_model(out: Path, preset: str = "bert-tiny", pooling: str = "mean", seed: int = 0) -> Path:
+    """Write a random-weight BERT embedding model with llama.cpp's bert-bge WordPiece vocabulary; it declares
+    `pooling` (mean, cls or last) as its pooling type, as converted sentence-embedding models do."""
+    if preset not in BERT_PRESETS:
+        raise ValueError(f"unknown embedding preset {preset!r}; choose one of {sorted(BERT_PRESETS)}")
+    if pooling not in POOLING_TYPES:
+        raise ValueError(f"unknown pooling {pooling!r}; choose one of {sorted(POOLING_TYPES)}")
+    p = BERT_PRESETS[preset]
+    tok_kvs = _tokenizer_kvs(vocab_file("bert-bge"))
+    n_vocab = next(len(v) for k, v, _, _ in tok_kvs if k == "tokenizer.ggml.tokens")  # type: ignore[arg-type]
+
+    w = gguf.GGUFWriter(Path(out), "bert")
+    w.add_name(f"py_runner-{preset}-{pooling}")
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    w.add_context_length(p.n_ctx)
+    w.add_embedding_length(p.n_embd)
+    w.add_block_count(p.n_layer)
+    w.add_feed_forward_length(p.n_ff)
+    w.add_head_count(p.n_head)
+    w.add_layer_norm_eps(p.norm_eps)
+    w.add_causal_attention(False)
+    w.add_pooling_type(gguf.PoolingType(POOLING_TYPES[pooling]))
+    for key, value, vtype, sub_type in tok_kvs:
+        w.add_key_value(key, value, vtype, sub_type)
+    specs = _bert_tensor_specs(p, n_vocab)
+    for name, shape, kind in specs:
+        w.add_tensor(name, _bert_tensor_data(name, shape, kind, seed))
+    try:
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+    finally:
+        w.close()
+    return Path(out)
+
+
+def embedding_fixture_model(pooling: str = "mean", preset: str = "bert-tiny", seed: int = 0) -> Path:
+    """The cached embedding model for (generator source, preset, pooling, seed), built on first use."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update(hashlib.sha256(vocab_file("bert-bge").read_bytes()).digest())
+    h.update(f"\0{preset}\0{pooling}\0{seed}".encode())
+    target = models_dir() / f"{preset}-{pooling}-{h.hexdigest()[:12]}.gguf"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.stem + ".", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        make_embedding_model(tmp, preset, pooling, seed)
+        tmp.chmod(0o644)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
 def default_model() -> Path:
     """The model the headless runner uses when none is given."""
     return fixture_model("s135", "q8_0")

@@ -151,3 +151,22 @@ def test_fixture_model_caches(vocab: Path, tmp_path: Path, monkeypatch: pytest.M
     assert fx.fixture_model("tiny", "f16") == first
     assert first.stat().st_mtime_ns == mtime
     assert [p.name for p in (tmp_path / "models").iterdir()] == [first.name]
+
+
+def test_embedding_model_is_a_bert_that_declares_its_pooling(vocab: Path, tmp_path: Path) -> None:
+    from py_runner._gguf import parse_header
+
+    path = fx.make_embedding_model(tmp_path / "bert.gguf", "bert-tiny", "cls")
+    r = gguf.GGUFReader(path)
+    assert _value(r, "general.architecture") == "bert"
+    assert _value(r, "bert.pooling_type") == 2 and _value(r, "bert.attention.causal") is False
+    assert _value(r, "tokenizer.ggml.model") == "bert"  # WordPiece, from ggml-vocab-bert-bge.gguf
+    names = {t.name for t in r.tensors}
+    assert {"token_types.weight", "position_embd.weight", "blk.1.layer_output_norm.bias"} <= names
+    assert "output.weight" not in names  # no language-model head: it embeds, it does not generate
+    header = parse_header(path.read_bytes()[: 4 << 20])
+    assert header.architecture == "bert"
+    again = fx.make_embedding_model(tmp_path / "again.gguf", "bert-tiny", "cls")
+    assert again.read_bytes() == path.read_bytes()
+    with pytest.raises(ValueError, match="pooling"):
+        fx.make_embedding_model(tmp_path / "x.gguf", "bert-tiny", "max")
