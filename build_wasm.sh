@@ -132,7 +132,7 @@ build_wasm_variant() {
     case "$emcc_version" in *" 3.1.6 "* | *" 3.1.6") stack_flag="-sTOTAL_STACK=5MB" ;; esac
     local exported="_pr_init,_pr_last_error,_pr_load,_pr_metadata_json,_pr_tokenize,_pr_token_to_piece,_pr_detokenize"
     exported="$exported,_pr_sampler_init,_pr_sampler_configure,_pr_chat_format,_pr_eval_prompt,_pr_reused_tokens"
-    exported="$exported,_pr_next_token,_pr_is_eog,_pr_set_threads,_pr_free"
+    exported="$exported,_pr_next_token,_pr_is_eog,_pr_set_threads,_pr_free,_pr_embed,_pr_n_embd"
     exported="$exported,_malloc,_free"
 
     mkdir -p "$dest"

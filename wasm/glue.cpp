@@ -6,6 +6,8 @@
 #include "llama.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -22,6 +24,7 @@ struct pr_session {
     int reused = 0;             // how many of the last prompt's tokens came from the cache
     llama_token pending = -1;   // sampled but not yet decoded (decoded lazily by the next pr_next_token)
     bool has_logits = false;    // a prompt was evaluated, so there are logits to sample from
+    bool embedding_model = false;  // the model declares a pooling type: its context only computes embeddings
     std::string metadata_json;
 };
 
@@ -127,14 +130,17 @@ static std::string build_metadata_json(const pr_session * s, const char * path) 
     uint64_t n_tensors;
     read_gguf_header(path, gguf_version, n_tensors);
 
-    char buf[640];
+    char buf[768];
     snprintf(buf, sizeof(buf),
              "},\"n_vocab\":%d,\"n_ctx_train\":%d,\"n_embd\":%d,\"n_layer\":%d,\"n_head\":%d,\"n_head_kv\":%d,"
-             "\"n_params\":%llu,\"size\":%llu,\"n_ctx\":%u,\"gguf_version\":%u,\"tensor_count\":%llu,\"desc\":",
+             "\"n_params\":%llu,\"size\":%llu,\"n_ctx\":%u,\"n_batch\":%u,\"gguf_version\":%u,\"tensor_count\":%llu,"
+             "\"n_embd_out\":%d,\"pooling\":%d,\"embedding_model\":%s,\"desc\":",
              llama_vocab_n_tokens(s->vocab), llama_model_n_ctx_train(s->model), llama_model_n_embd(s->model),
              llama_model_n_layer(s->model), llama_model_n_head(s->model), llama_model_n_head_kv(s->model),
              (unsigned long long) llama_model_n_params(s->model), (unsigned long long) llama_model_size(s->model),
-             llama_n_ctx(s->ctx), gguf_version, (unsigned long long) n_tensors);
+             llama_n_ctx(s->ctx), llama_n_batch(s->ctx), gguf_version, (unsigned long long) n_tensors,
+             llama_model_n_embd_out(s->model), (int) llama_pooling_type(s->ctx),
+             s->embedding_model ? "true" : "false");
     json += buf;
     append_json_string(json, desc);
     json += '}';
@@ -153,7 +159,20 @@ const char * pr_last_error(void) {
     return g_last_error.c_str();
 }
 
-pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads) {
+// The pooling type the model's GGUF declares (<arch>.pooling_type), or PR_POOLING_MODEL when it declares none.
+static int declared_pooling(const llama_model * model) {
+    char arch[64], value[32];
+    if (llama_model_meta_val_str(model, "general.architecture", arch, sizeof(arch)) < 0) {
+        return PR_POOLING_MODEL;
+    }
+    const std::string key = std::string(arch) + ".pooling_type";
+    if (llama_model_meta_val_str(model, key.c_str(), value, sizeof(value)) < 0) {
+        return PR_POOLING_MODEL;
+    }
+    return atoi(value);
+}
+
+pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, int pooling) {
     g_last_error.clear();
     g_last_log_error.clear();
     pr_session * s = new pr_session();
@@ -173,6 +192,18 @@ pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads) {
 
         // 2. the context
         llama_context_params ctx_params = llama_context_default_params();
+        const int model_pooling = declared_pooling(s->model);
+        s->embedding_model = model_pooling > LLAMA_POOLING_TYPE_NONE;
+        if (s->embedding_model) {
+            // A pooled embedding is computed from one ubatch (llama_context::decode), and models with learned
+            // positions (BERT) have none past n_ctx_train: one text of up to n_ctx_train tokens per batch.
+            const int n_ctx_train = llama_model_n_ctx_train(s->model);
+            n_ctx = n_ctx_train > 0 && n_ctx > n_ctx_train ? n_ctx_train : n_ctx;
+            n_batch = n_ctx;
+            ctx_params.embeddings = true;
+        }
+        ctx_params.pooling_type =
+            pooling == PR_POOLING_MODEL ? LLAMA_POOLING_TYPE_UNSPECIFIED : (enum llama_pooling_type) pooling;
         ctx_params.n_ctx = n_ctx;
         ctx_params.n_batch = n_batch;
         ctx_params.n_ubatch = n_batch;
@@ -230,6 +261,10 @@ int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n) {
         s->pending = -1;
         s->has_logits = false;
         s->reused = 0;
+        if (s->embedding_model) {
+            set_error("this is an embedding model (it declares a pooling type): it computes embeddings, not text");
+            return PR_ERR_EMBEDDING_MODEL;
+        }
         if (n <= 0) {
             set_error("the prompt is empty");
             return PR_ERR_NO_PROMPT;
@@ -391,6 +426,90 @@ int pr_chat_format(pr_session * s, const char * tmpl, const char ** roles, const
         set_error(std::string("chat template failed: ") + e.what());
     }
     return PR_ERR_TEMPLATE;
+}
+
+int pr_embed(pr_session * s, const int32_t * tokens, int n, int normalize, float * out, int max) {
+    g_last_error.clear();
+    g_last_log_error.clear();
+    const enum llama_pooling_type pooling = llama_pooling_type(s->ctx);
+    if (pooling == LLAMA_POOLING_TYPE_NONE || pooling == LLAMA_POOLING_TYPE_RANK) {
+        set_error(pooling == LLAMA_POOLING_TYPE_RANK
+                      ? "this is a reranking model (pooling type rank): it scores, it does not embed"
+                      : "the model declares no pooling type (it is not an embedding model): load it with a pooling "
+                        "type (mean, cls or last) to embed with it");
+        return PR_ERR_NO_POOLING;
+    }
+    if (n <= 0) {
+        set_error("the text is empty (no tokens)");
+        return PR_ERR_NO_PROMPT;
+    }
+    const int n_ubatch = (int) llama_n_ubatch(s->ctx);
+    if (n > n_ubatch) {
+        set_error("the text (" + std::to_string(n) + " tokens) does not fit one batch (" + std::to_string(n_ubatch) +
+                  (s->embedding_model ? ", the context size" : ": load the model with a larger batch_size") + ")");
+        return PR_ERR_CONTEXT_FULL;
+    }
+    const int n_embd = llama_model_n_embd_out(s->model);
+    if (max < n_embd) {
+        set_error("the output buffer holds " + std::to_string(max) + " floats, the embedding has " +
+                  std::to_string(n_embd));
+        return PR_ERR_DECODE;
+    }
+    try {
+        // The sequence is evaluated alone: whatever the cache held (an earlier prompt) is dropped.
+        s->cached.clear();
+        s->pending = -1;
+        s->has_logits = false;
+        llama_memory_t memory = llama_get_memory(s->ctx);
+        if (memory) {
+            llama_memory_clear(memory, true);
+        }
+        if (!s->embedding_model) {
+            llama_set_embeddings(s->ctx, true);  // a generative model embeds only for this call
+        }
+        // Every token is an output, as pooling needs (and as llama.cpp's embedding example marks them).
+        llama_batch batch = llama_batch_init(n, 0, 1);
+        for (int i = 0; i < n; ++i) {
+            batch.token[i] = tokens[i];
+            batch.pos[i] = i;
+            batch.n_seq_id[i] = 1;
+            batch.seq_id[i][0] = 0;
+            batch.logits[i] = 1;
+        }
+        batch.n_tokens = n;
+        const int rc = llama_decode(s->ctx, batch);
+        llama_batch_free(batch);
+        const float * embd = rc == 0 ? llama_get_embeddings_seq(s->ctx, 0) : nullptr;
+        if (embd) {
+            // common_embd_normalize(..., 2): the Euclidean norm, as llama.cpp's embedding tool and server use.
+            double sum = 0.0;
+            for (int i = 0; i < n_embd; ++i) {
+                sum += (double) embd[i] * embd[i];
+            }
+            const float scale = normalize && sum > 0.0 ? (float) (1.0 / std::sqrt(sum)) : 1.0f;
+            for (int i = 0; i < n_embd; ++i) {
+                out[i] = embd[i] * scale;
+            }
+        }
+        if (!s->embedding_model) {
+            llama_set_embeddings(s->ctx, false);
+        }
+        if (memory) {
+            llama_memory_clear(memory, true);
+        }
+        if (!embd) {
+            set_error(rc == 0 ? "llama.cpp returned no sequence embedding" : "llama_decode failed on the text");
+            return PR_ERR_DECODE;
+        }
+        return n_embd;
+    } catch (const std::exception & e) {
+        set_error(std::string("embedding failed: ") + e.what());
+    }
+    return PR_ERR_DECODE;
+}
+
+int pr_n_embd(pr_session * s) {
+    return llama_model_n_embd_out(s->model);
 }
 
 int pr_is_eog(pr_session * s, int32_t token) {

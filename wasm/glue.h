@@ -23,7 +23,10 @@ typedef int (*pr_progress_fn)(float progress);
 PR_API int pr_init(void);
 PR_API const char * pr_last_error(void);
 
-PR_API pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads);
+// pooling: PR_POOLING_MODEL (-1) keeps the model's own pooling type, else a llama_pooling_type (1 mean, 2 cls,
+// 3 last) for embeddings of a model that declares none. A model that declares a pooling type is an embedding
+// model: its context computes embeddings only, holds at most n_ctx_train tokens and takes a whole text per batch.
+PR_API pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, int pooling);
 PR_API void pr_set_load_progress(pr_progress_fn fn);
 PR_API const char * pr_metadata_json(pr_session * s);
 
@@ -51,6 +54,13 @@ PR_API int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n);
 PR_API int pr_reused_tokens(pr_session * s);
 PR_API int32_t pr_next_token(pr_session * s);
 PR_API int pr_is_eog(pr_session * s, int32_t token);
+// The pooled embedding of one token sequence (llama_get_embeddings_seq), L2-normalised when `normalize`: writes
+// n_embd_out floats to out and returns their count; PR_ERR_NO_POOLING when the context has no pooling (a
+// generative model loaded without one), PR_ERR_CONTEXT_FULL when the text does not fit one batch. Clears the KV
+// cache: the next prompt is evaluated in full.
+PR_API int pr_embed(pr_session * s, const int32_t * tokens, int n, int normalize, float * out, int max);
+// The length of an embedding (floats).
+PR_API int pr_n_embd(pr_session * s);
 PR_API void pr_set_threads(pr_session * s, int n_threads);
 PR_API void pr_free(pr_session * s);
 
@@ -61,6 +71,10 @@ PR_API int pr_quantize(const char * in_path, const char * out_path, const char *
 #define PR_ERR_CONTEXT_FULL (-2)
 #define PR_ERR_NO_PROMPT (-3)
 #define PR_ERR_TEMPLATE (-4)
+#define PR_ERR_NO_POOLING (-5)
+#define PR_ERR_EMBEDDING_MODEL (-6)  // generation asked of an embedding model
+
+#define PR_POOLING_MODEL (-1)
 
 #ifdef __cplusplus
 }

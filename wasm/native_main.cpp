@@ -3,6 +3,9 @@
 //                      [--top-p P] [--seed S] [--ctx-size N] [--batch-size N]
 //       prints one JSON object: {"tokens", "pieces_hex", "finish_reason", "metadata", "timings"}
 //   pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]
+//   pr_native embed --model PATH --text TEXT [--text TEXT ...] [--pooling -1|1|2|3] [--normalize 0|1]
+//                   [--ctx-size N] [--batch-size N] [--threads N]
+//       prints {"embeddings": [[...], ...], "n_tokens": [...], "metadata"}: one pooled vector per text
 //   pr_native quantize IN OUT TYPE        (TYPE: q8_0 | q4_k_m)
 // It runs exactly the loop of web/worker.js: tokenize (add_special, parse_special), eval prompt, next token.
 
@@ -26,6 +29,8 @@ static int usage() {
             "usage: pr_native generate --model PATH --prompt TEXT [--n-predict N] [--threads N] [--temp T]\n"
             "                          [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--batch-size N]\n"
             "       pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]\n"
+            "       pr_native embed --model PATH --text TEXT [--text TEXT ...] [--pooling -1|1|2|3]\n"
+            "                       [--normalize 0|1] [--ctx-size N] [--batch-size N] [--threads N]\n"
             "       pr_native quantize IN OUT q8_0|q4_k_m\n");
     return 2;
 }
@@ -61,7 +66,7 @@ static int generate(int argc, char ** argv) {
 
     // 1. load
     const double t_load = now_ms();
-    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads);
+    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads, PR_POOLING_MODEL);
     if (!s) {
         fprintf(stderr, "error: %s\n", pr_last_error());
         return 1;
@@ -141,7 +146,7 @@ static int tokenize(int argc, char ** argv) {
         else return usage();
     }
     pr_init();
-    pr_session * s = pr_load(model_path.c_str(), 64, 64, 1);
+    pr_session * s = pr_load(model_path.c_str(), 64, 64, 1, PR_POOLING_MODEL);
     if (!s) {
         fprintf(stderr, "error: %s\n", pr_last_error());
         return 1;
@@ -173,6 +178,68 @@ static int tokenize(int argc, char ** argv) {
     return 0;
 }
 
+static std::vector<int32_t> tokenize_all(pr_session * s, const std::string & text) {
+    std::vector<int32_t> tokens(text.size() + 8);
+    int n = pr_tokenize(s, text.c_str(), 1, 0, tokens.data(), (int) tokens.size());
+    if (n < 0) {
+        tokens.resize(-n);
+        n = pr_tokenize(s, text.c_str(), 1, 0, tokens.data(), (int) tokens.size());
+    }
+    tokens.resize(n);
+    return tokens;
+}
+
+// pr_native embed: the reference for the browser's embed(); texts are tokenized like the worker does
+// (add_special, no special-token parsing).
+static int embed(int argc, char ** argv) {
+    std::string model_path;
+    std::vector<std::string> texts;
+    int pooling = PR_POOLING_MODEL, normalize = 1, n_ctx = 2048, n_batch = 256, n_threads = 1;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const std::string arg = argv[i];
+        if (arg == "--model") model_path = argv[i + 1];
+        else if (arg == "--text") texts.push_back(argv[i + 1]);
+        else if (arg == "--pooling") pooling = atoi(argv[i + 1]);
+        else if (arg == "--normalize") normalize = atoi(argv[i + 1]);
+        else if (arg == "--ctx-size") n_ctx = atoi(argv[i + 1]);
+        else if (arg == "--batch-size") n_batch = atoi(argv[i + 1]);
+        else if (arg == "--threads") n_threads = atoi(argv[i + 1]);
+        else return usage();
+    }
+    if (model_path.empty() || texts.empty()) {
+        return usage();
+    }
+    pr_init();
+    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads, pooling);
+    if (!s) {
+        fprintf(stderr, "error: %s\n", pr_last_error());
+        return 1;
+    }
+    std::string vectors, counts;
+    std::vector<float> out(pr_n_embd(s));
+    for (size_t t = 0; t < texts.size(); ++t) {
+        std::vector<int32_t> tokens = tokenize_all(s, texts[t]);
+        const int n = pr_embed(s, tokens.data(), (int) tokens.size(), normalize, out.data(), (int) out.size());
+        if (n < 0) {
+            fprintf(stderr, "error: %s\n", pr_last_error());
+            pr_free(s);
+            return 1;
+        }
+        vectors += t ? ",[" : "[";
+        for (int i = 0; i < n; ++i) {
+            char b[32];
+            snprintf(b, sizeof(b), "%s%.9g", i ? "," : "", out[i]);
+            vectors += b;
+        }
+        vectors += "]";
+        counts += (t ? "," : "") + std::to_string(tokens.size());
+    }
+    printf("{\"embeddings\":[%s],\"n_tokens\":[%s],\"metadata\":%s}\n", vectors.c_str(), counts.c_str(),
+           pr_metadata_json(s));
+    pr_free(s);
+    return 0;
+}
+
 int main(int argc, char ** argv) {
     std::setlocale(LC_NUMERIC, "C");
     if (argc >= 2 && strcmp(argv[1], "generate") == 0) {
@@ -180,6 +247,9 @@ int main(int argc, char ** argv) {
     }
     if (argc >= 2 && strcmp(argv[1], "tokenize") == 0) {
         return tokenize(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "embed") == 0) {
+        return embed(argc, argv);
     }
     if (argc == 5 && strcmp(argv[1], "quantize") == 0) {
         pr_init();
