@@ -91,6 +91,29 @@ class ChatTemplateError(GenerationError):
     template."""
 
 
+class GenerationNotSupportedError(GenerationError):
+    """The loaded model is an embedding model (it declares a pooling type and has no language-model
+    head): use embed()."""
+
+
+class EmbeddingError(LocalWebAIError):
+    """Computing embeddings failed inside the engine (root of all embed() failures)."""
+
+
+class EmbeddingNotSupportedError(EmbeddingError):
+    """The model declares no pooling type (a generative model; load it with pooling="mean", "cls" or
+    "last" to embed with it), or it is a reranker (pooling type rank)."""
+
+
+class EmbeddingInputTooLongError(EmbeddingError, ContextOverflowError):
+    """A text has more tokens than one batch holds (an embedding model: its context, at most its training
+    context; a generative model: load_model's batch_size). Pass truncate=True to embed the first tokens."""
+
+
+class EmbeddingAbortedError(EmbeddingError):
+    """embed() was cancelled (cancel() or task cancellation) before every text was embedded."""
+
+
 class InvalidParameterError(LocalWebAIError, ValueError):
     """A parameter is out of range; also a ValueError so generic validation code catches it."""
 
@@ -105,7 +128,7 @@ class EngineCrashedError(BridgeError):
 
 
 class RunnerBusyError(LocalWebAIError):
-    """A load or generation is already running; the runner does one operation at a time and
+    """A load, generation or embedding is already running; the runner does one operation at a time and
     rejects (rather than queues) a second one, so callers never wait on hidden work."""
 
 
@@ -121,6 +144,11 @@ _BY_JS_NAME: dict[str, type[LocalWebAIError]] = {
     "GenerationError": GenerationError,
     "ChatTemplateError": ChatTemplateError,
     "ContextOverflowError": ContextOverflowError,
+    "GenerationNotSupportedError": GenerationNotSupportedError,
+    "EmbeddingError": EmbeddingError,
+    "EmbeddingNotSupportedError": EmbeddingNotSupportedError,
+    "EmbeddingInputTooLongError": EmbeddingInputTooLongError,
+    "EmbeddingAbortedError": EmbeddingAbortedError,
     "InvalidParameterError": InvalidParameterError,
     "ModelNotLoadedError": ModelNotLoadedError,
     "BridgeError": BridgeError,

@@ -6,6 +6,7 @@ Imports of js/pyodide are lazy so that `import py_runner` works in CPython.
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -162,6 +163,28 @@ class PyodideTransport(Transport):
             return await self._call(lambda: bridge.generate(prompt, opts, token))
         finally:
             token.destroy()
+
+    async def embed(
+        self, texts: list[str], options: dict[str, Any], on_progress: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        import js
+
+        ffi = _ffi()
+        bridge = self._require_bridge()
+        progress = ffi.create_proxy(lambda p: on_progress(p.to_py()))
+        try:
+            opts = ffi.to_js(options, dict_converter=js.Object.fromEntries)
+            result = await bridge.embed(ffi.to_js(list(texts)), opts, progress)
+        except ffi.JsException as exc:
+            raise _convert(exc) from exc
+        finally:
+            progress.destroy()
+        # One copy of the float32 block out of JS, then plain Python floats (no numpy in Pyodide here).
+        flat = array("f")
+        flat.frombytes(result.embeddings.to_bytes())
+        n_embd = int(result.n_embd)
+        vectors = [flat[i : i + n_embd].tolist() for i in range(0, len(flat), n_embd)]
+        return {"embeddings": vectors, "n_tokens": [int(n) for n in result.n_tokens.to_py()]}
 
     async def cache_list(self) -> list[dict[str, Any]]:
         bridge = self._require_bridge()

@@ -6,18 +6,21 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from ._cache import ModelCache
 from ._errors import (
     BridgeError,
     ChatTemplateError,
+    EmbeddingAbortedError,
+    EmbeddingError,
     EngineCrashedError,
     EngineOutOfMemoryError,
     GenerationError,
+    GenerationNotSupportedError,
     InvalidParameterError,
     LoadAbortedError,
     LocalWebAIError,
@@ -46,6 +49,7 @@ _WORKER_STAGES = {
 _SIGNAL_POLL_S = 0.05
 _HEADER_PROBE_BYTES = 256 * 1024  # most headers fit; a 32k-token vocabulary needs about 0.5 MB
 _HEADER_MAX_BYTES = 64 * 1024 * 1024
+_POOLING = {"mean": 1, "cls": 2, "last": 3}  # llama.cpp's enum llama_pooling_type
 
 
 @dataclass(frozen=True)
@@ -127,11 +131,12 @@ class LlamaRunner:
         self.on_model_loaded = on_model_loaded
         self.on_model_load_error = on_model_load_error
         self._start_info: dict[str, Any] | None = None
-        self._op: str | None = None  # None | "load" | "generate"
+        self._op: str | None = None  # None | "load" | "generate" | "embed"
         self._load_cancelled = False
         self._spec: ModelSpecification | None = None
         self._loaded_ctx: int | None = None
         self._generation_cancelled = False
+        self._embed_cancelled = False
         self._load_details: dict[str, Any] = {}
 
     # ---- state -------------------------------------------------------------------------------
@@ -197,6 +202,7 @@ class LlamaRunner:
         batch_size: int = 256,
         cache: bool = True,
         sha256: str | None = None,
+        pooling: str | None = None,
     ) -> ModelSpecification:
         """Load a model from a URL str, bytes-like object, or JS File/Blob; replaces any loaded model.
 
@@ -204,6 +210,11 @@ class LlamaRunner:
         of the same URL makes no network request (spec.cache_hit) and an interrupted download resumes.
         sha256 (URLs, hex): verify the file before it is loaded or cached; a mismatch raises
         ModelIntegrityError. A full storage quota raises CacheQuotaError.
+        pooling ("mean", "cls" or "last"): how embed() pools token embeddings into one vector; None keeps the
+        model's own pooling type. An embedding model (one that declares a pooling type, e.g. a BERT sentence
+        encoder) needs none; a generative model needs one to embed with, and then embeds texts of up to
+        batch_size tokens. An embedding model's context is capped at its training context and takes a whole
+        text per batch.
 
         signal: anything with a boolean `.aborted` (a JS AbortSignal or a Python object); it is
         polled while loading. Progress goes PREPARING -> DOWNLOADING (URLs) -> LOADING_INTO_ENGINE
@@ -211,6 +222,8 @@ class LlamaRunner:
         on cancel), BridgeError if the engine itself fails, RunnerBusyError if busy.
         """
         GenerateTextParams(ctx_size=ctx_size, batch_size=batch_size).validate()
+        if pooling is not None and pooling not in _POOLING:
+            raise InvalidParameterError(f"pooling must be None or one of {sorted(_POOLING)}, got {pooling!r}")
         self._begin("load")
         self._load_cancelled = False
         self._spec = None  # the worker replaces its model: the old one is gone whatever happens
@@ -235,6 +248,8 @@ class LlamaRunner:
             header = await self._check_header(transport, source)
             source = expand_split(source, header.split_no, header.split_count)
             options: dict[str, Any] = {"n_ctx": ctx_size, "n_batch": batch_size, "cache": bool(cache)}
+            if pooling is not None:
+                options["pooling"] = _POOLING[pooling]
             if isinstance(source, list) and len(source) > 1:
                 if sha256 is not None:
                     raise InvalidParameterError("sha256 checks a single-file model, not a split GGUF")
@@ -353,6 +368,11 @@ class LlamaRunner:
             raise RunnerBusyError(f"cannot generate: a {self._op} is already running")
         if self._spec is None or self._transport is None:
             raise ModelNotLoadedError("load a model before generating")
+        if self._spec.embedding_model:
+            raise GenerationNotSupportedError(
+                f"{self._spec.model_name or 'the model'} is an embedding model "
+                f"(pooling {self._spec.pooling_type}): it has no text to generate; use embed()"
+            )
         if self._loaded_ctx is not None and params.ctx_size != self._loaded_ctx:
             log.warning(
                 "ctx_size=%d ignored: the context (%d) is fixed at load_model()",
@@ -509,6 +529,77 @@ class LlamaRunner:
         )
         return data.decode("utf-8", errors="replace")
 
+    @overload
+    async def embed(
+        self,
+        texts: str,
+        *,
+        normalize: bool = ...,
+        truncate: bool = ...,
+        progress_callback: Callable[[int, int], None] | None = ...,
+    ) -> list[float]: ...
+
+    @overload
+    async def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        normalize: bool = ...,
+        truncate: bool = ...,
+        progress_callback: Callable[[int, int], None] | None = ...,
+    ) -> list[list[float]]: ...
+
+    async def embed(
+        self,
+        texts: str | Sequence[str],
+        *,
+        normalize: bool = True,
+        truncate: bool = False,
+        progress_callback: Callable[[int, int], None] | None = None,
+    ) -> list[float] | list[list[float]]:
+        """The pooled embedding of a text (a list of floats), or of each text in a list (a list of them), as
+        llama.cpp computes it with the context's pooling (the model's own, or load_model's `pooling`).
+
+        normalize: scale each vector to unit length (Euclidean), as llama.cpp's embedding tool and server
+        do, so that a dot product is the cosine similarity. Texts are tokenized with the model's special
+        tokens (BERT's [CLS] ... [SEP]). A text longer than one batch raises EmbeddingInputTooLongError, or
+        with truncate=True is cut to its first tokens. progress_callback(done, total) follows a list of
+        texts; cancel() stops between two texts with EmbeddingAbortedError. A model that declares no pooling
+        raises EmbeddingNotSupportedError. Embedding clears the KV cache: the next prompt is evaluated anew.
+        """
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        if not all(isinstance(t, str) for t in batch):
+            raise InvalidParameterError("texts must be a str or a sequence of str")
+        transport = self._idle_transport("embed")
+        if not batch:
+            return []
+        self._begin("embed")
+        self._embed_cancelled = False
+
+        def on_progress(p: dict[str, Any]) -> None:
+            if progress_callback is not None:
+                progress_callback(int(p.get("loaded") or 0), int(p.get("total") or len(batch)))
+
+        options = {"normalize": bool(normalize), "truncate": bool(truncate)}
+        try:
+            result = await transport.embed(batch, options, on_progress)
+        except asyncio.CancelledError:
+            transport.abort("embed")
+            raise
+        except BaseException as exc:
+            err = self._as_error(exc, EmbeddingError)
+            self._drop_dead_engine(err)
+            if self._embed_cancelled and isinstance(err, EmbeddingError):
+                err = EmbeddingAbortedError(str(err))
+            if err is exc:
+                raise
+            raise err from exc
+        finally:
+            self._op = None
+        vectors = [list(v) for v in result["embeddings"]]
+        return vectors[0] if single else vectors
+
     def _idle_transport(self, what: str) -> Transport:
         if self._spec is None or self._transport is None:
             raise ModelNotLoadedError(f"load a model before you {what}")
@@ -536,10 +627,14 @@ class LlamaRunner:
     def cancel(self) -> None:
         """Abort the running generation: it returns with finish_reason "aborted" and holds exactly the
         tokens delivered before this call (tokens the engine made while the abort was on its way are dropped).
+        A running embed() stops between two texts and raises EmbeddingAbortedError.
         """
         if self._op == "generate" and self._transport is not None:
             self._generation_cancelled = True
             self._transport.abort("generate")
+        elif self._op == "embed" and self._transport is not None:
+            self._embed_cancelled = True
+            self._transport.abort("embed")
 
     def terminate(self) -> None:
         """Kill the engine and forget the model; the next load_model() starts a fresh engine."""

@@ -49,6 +49,10 @@ _FILE_TYPES: dict[int, str] = {
 }
 
 
+# llama.cpp's enum llama_pooling_type; 0 (none) is a generative model's.
+POOLING_NAMES: dict[int, str] = {1: "mean", 2: "cls", 3: "last", 4: "rank"}
+
+
 def quantization_name(file_type: int) -> str:
     return _FILE_TYPES.get(file_type, f"UNKNOWN_{file_type}")
 
@@ -91,6 +95,10 @@ class ModelSpecification:
     parameter_count: int | None = None
     size_bytes: int | None = None
     description: str | None = None
+    # embeddings: the context's pooling ("mean", "cls", "last", "rank"; None when it pools nothing) and
+    # whether the model is an embedding model (it declares a pooling type: embed() only, no generation)
+    pooling_type: str | None = None
+    embedding_model: bool = False
     # provenance
     source_url: str | None = None
     file_name: str | None = None
@@ -135,6 +143,10 @@ class ModelSpecification:
         else:
             quant = None
         scale = _float(key("rope.scaling.factor"))
+        pooling = first(metadata.get("pooling"), key("pooling_type"))
+        embedding_model = metadata.get("embedding_model")
+        if embedding_model is None:  # an older engine report: the GGUF key says it
+            embedding_model = (_int(key("pooling_type")) or 0) > 0
         return cls(
             architecture=arch,
             quantization=quant,
@@ -152,6 +164,8 @@ class ModelSpecification:
             parameter_count=_int(metadata.get("n_params")),
             size_bytes=_int(metadata.get("size")),
             description=desc,
+            pooling_type=POOLING_NAMES.get(pooling) if pooling is not None else None,
+            embedding_model=bool(embedding_model),
             source_url=source_url,
             file_name=file_name if file_name is not None else metadata.get("file_name"),
             file_size=file_size if file_size is not None else _int(metadata.get("file_size")),

@@ -65,8 +65,16 @@ class Transport(ABC):
         Raises ChatTemplateError when the template is missing or unsupported."""
 
     @abstractmethod
+    async def embed(
+        self, texts: list[str], options: dict[str, Any], on_progress: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        """Pooled embeddings (options: normalize, truncate); on_progress gets {stage: "embedding", loaded:
+        texts done, total}. Returns {embeddings: [[float] per text], n_tokens: [int per text]}. Raises
+        EmbeddingError subclasses."""
+
+    @abstractmethod
     def abort(self, kind: str) -> None:
-        """Abort the running request of this kind ("load" | "generate"); no-op if none runs."""
+        """Abort the running request of this kind ("load" | "generate" | "embed"); no-op if none runs."""
 
     @abstractmethod
     def terminate(self) -> None:

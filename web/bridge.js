@@ -82,7 +82,7 @@ export class Bridge {
 
   /** source: a URL string, a Blob/File, or an Array of Blobs/Files (split GGUF). Resolves with the metadata. */
   load(source, options = {}, onProgress = null) {
-    const fields = { n_ctx: options.n_ctx, n_batch: options.n_batch, n_threads: options.n_threads };
+    const fields = { n_ctx: options.n_ctx, n_batch: options.n_batch, n_threads: options.n_threads, pooling: options.pooling };
     const urls = typeof source === "string" ? [source] : Array.isArray(source) && typeof source[0] === "string" ? source : null;
     if (urls) {
       // One URL, or all shards of a split GGUF (llama.cpp finds shards 2..N beside the first by name).
@@ -153,6 +153,14 @@ export class Bridge {
     return { bytes, total };
   }
 
+  /**
+   * Pooled embeddings of `texts` (options: normalize, truncate); onProgress({stage: "embedding", loaded, total})
+   * counts texts. Resolves with {embeddings: Float32Array (texts x n_embd), n_embd, n_tokens}.
+   */
+  embed(texts, options = {}, onProgress = null) {
+    return this._request("embed", { ...options, texts: Array.from(texts) }, { onProgress });
+  }
+
   /** onToken(tokenId, pieceBytes: Uint8Array). Resolves with {tokens, prompt_tokens, finish_reason, timings}. */
   generate(prompt, options = {}, onToken = null) {
     return this._request("generate", { ...options, prompt }, { onToken });
@@ -194,7 +202,7 @@ export class Bridge {
     return this._request("cache_clear", {});
   }
 
-  /** Aborts the running request of that kind ("load" | "generate"), if any. */
+  /** Aborts the running request of that kind ("load" | "generate" | "embed"), if any. */
   abort(kind) {
     if (kind === "load" && this.prefixController) this.prefixController.abort();
     const id = this.active[kind];

@@ -48,7 +48,8 @@ async function handle(msg, state) {
   const reply = (fields, transfer) => self.postMessage({ id: msg.id, ...fields }, transfer || []);
   try {
     const handlers = { init, load, generate, unload, cache_list: cacheList, cache_delete: cacheDelete, chat_format: chatFormat };
-    const handler = { ...handlers, cache_clear: cacheClear, tokenize: tokenizeText, detokenize: detokenizeTokens }[msg.type];
+    const more = { cache_clear: cacheClear, tokenize: tokenizeText, detokenize: detokenizeTokens, embed };
+    const handler = { ...handlers, ...more }[msg.type];
     if (!handler) throw new WorkerError("BridgeError", `unknown request type ${msg.type}`);
     const value = await handler(msg, state, reply);
     reply({ type: "result", value });
@@ -173,7 +174,8 @@ async function load(msg, state, reply) {
   const threads = threadsFor(msg.n_threads);
   const pathPtr = allocString(path);
   try {
-    session = Module._pr_load(pathPtr, msg.n_ctx || 2048, msg.n_batch || 512, threads);
+    // pooling -1: the model's own (glue.h PR_POOLING_MODEL)
+    session = Module._pr_load(pathPtr, msg.n_ctx || 2048, msg.n_batch || 512, threads, msg.pooling ?? -1);
     sessionThreads = threads;
   } finally {
     Module._free(pathPtr);
@@ -295,7 +297,8 @@ async function generate(msg, state, reply) {
   const rc = Module._pr_eval_prompt(session, tokensPtr, promptTokens.length);
   Module._free(tokensPtr);
   if (rc !== 0) {
-    const name = rc === -2 ? "ContextOverflowError" : "GenerationError"; // -2: PR_ERR_CONTEXT_FULL
+    // glue.h: -2 PR_ERR_CONTEXT_FULL, -6 PR_ERR_EMBEDDING_MODEL
+    const name = rc === -2 ? "ContextOverflowError" : rc === -6 ? "GenerationNotSupportedError" : "GenerationError";
     throw new WorkerError(name, Module.UTF8ToString(Module._pr_last_error()));
   }
   const t1 = performance.now();
@@ -334,6 +337,47 @@ async function generate(msg, state, reply) {
     threads: sessionThreads,
     timings: { prompt_ms: t1 - t0, gen_ms: t2 - t1 },
   };
+}
+
+// --- embed: one pooled vector per text -----------------------------------------------------------------------
+// Replies progress {stage: "embedding", loaded: texts done, total}; resolves with {embeddings: Float32Array of
+// texts x n_embd (one transfer, no per-text copies), n_embd, n_tokens: [per text]}.
+async function embed(msg, state, reply) {
+  requireSession();
+  const texts = Array.from(msg.texts);
+  const nEmbd = Module._pr_n_embd(session);
+  const limit = JSON.parse(Module.UTF8ToString(Module._pr_metadata_json(session))).n_batch; // one text per batch
+  const out = new Float32Array(texts.length * nEmbd);
+  const outPtr = Module._malloc(nEmbd * 4);
+  const nTokens = [];
+  let lastProgress = 0;
+  try {
+    for (let i = 0; i < texts.length; i++) {
+      if (state.aborted) throw new WorkerError("EmbeddingAbortedError", `embedding was aborted after ${i} of ${texts.length} texts`);
+      let tokens = tokenize(String(texts[i]), true, false);
+      if (msg.truncate && tokens.length > limit) tokens = tokens.subarray(0, limit);
+      const tokensPtr = Module._malloc(Math.max(1, tokens.length) * 4);
+      Module.HEAP32.set(tokens, tokensPtr >> 2);
+      const n = Module._pr_embed(session, tokensPtr, tokens.length, msg.normalize === false ? 0 : 1, outPtr, nEmbd);
+      Module._free(tokensPtr);
+      if (n < 0) {
+        // glue.h: -2 PR_ERR_CONTEXT_FULL, -5 PR_ERR_NO_POOLING
+        const name = n === -2 ? "EmbeddingInputTooLongError" : n === -5 ? "EmbeddingNotSupportedError" : "EmbeddingError";
+        throw new WorkerError(name, `text ${i}: ${Module.UTF8ToString(Module._pr_last_error())}`);
+      }
+      out.set(new Float32Array(Module.HEAPU8.buffer, outPtr, nEmbd), i * nEmbd);
+      nTokens.push(tokens.length);
+      const now = performance.now();
+      if (i + 1 === texts.length || now - lastProgress >= PROGRESS_INTERVAL_MS) {
+        lastProgress = now;
+        reply({ type: "progress", stage: "embedding", loaded: i + 1, total: texts.length });
+      }
+      if (texts.length > 1) await nextTask(); // lets an "abort" message in between two texts
+    }
+  } finally {
+    Module._free(outPtr);
+  }
+  return { embeddings: out, n_embd: nEmbd, n_tokens: nTokens };
 }
 
 // --- the model cache (web/model_cache.js) ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import asyncio
 import struct
 from typing import Any
 
-from py_runner._errors import BridgeError, ChatTemplateError, LoadAbortedError
+from py_runner._errors import BridgeError, ChatTemplateError, EmbeddingError, LoadAbortedError
 from py_runner._transport import Transport
 
 
@@ -56,9 +56,14 @@ class FakeTransport(Transport):
         abort_lag: int = 0,
         model_bytes: bytes | None = None,
         prefix_error: BaseException | None = None,
+        embed_error: BaseException | None = None,
+        block_embed_after: int | None = None,
     ) -> None:
         self.model_bytes = gguf_header() if model_bytes is None else model_bytes
         self.prefix_error = prefix_error
+        self.embed_error = embed_error
+        self.block_embed_after = block_embed_after  # embed waits after N texts
+        self.embed_calls: list[tuple[list[str], dict[str, Any]]] = []
         self.prefix_reads: list[int] = []
         self.chat_calls: list[tuple[list[dict[str, str]], str | None]] = []
         self.cache_entries: dict[str, dict[str, Any]] = {}  # url -> {url, size, complete, cached_at}
@@ -160,6 +165,27 @@ class FakeTransport(Transport):
             "timings": {"prompt_ms": 50.0, "gen_ms": 100.0},
             "finish_reason": reason,
         }
+
+    async def embed(self, texts, options, on_progress):
+        """Vector of a text: [its length, 1, 0] (unit length when normalize), one progress event per text."""
+        self.embed_calls.append((list(texts), dict(options)))
+        aborted = self._event("embed")
+        if self.embed_error is not None:
+            raise self.embed_error
+        vectors = []
+        for i, text in enumerate(texts):
+            if i == self.block_embed_after:
+                await self._wait(aborted)
+            await asyncio.sleep(0)
+            if aborted.is_set():
+                raise EmbeddingError(f"embedding was aborted after {i} of {len(texts)} texts")
+            v = [float(len(text)), 1.0, 0.0]
+            if options.get("normalize", True):
+                norm = sum(x * x for x in v) ** 0.5
+                v = [x / norm for x in v]
+            vectors.append(v)
+            on_progress({"stage": "embedding", "loaded": i + 1, "total": len(texts)})
+        return {"embeddings": vectors, "n_tokens": [len(t) + 1 for t in texts]}
 
     async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
         await asyncio.sleep(0)
