@@ -20,7 +20,8 @@ APP = textwrap.dedent(
     import sys
 
     from py_runner import (
-        GenerateTextParams, LlamaRunner, LoadAbortedError, ModelLoadError, ModelNotLoadedError,
+        GenerateTextParams, InvalidParameterError, LlamaRunner, LoadAbortedError, ModelLoadError,
+        ModelNotLoadedError, RunnerBusyError,
     )
 
     good, corrupt, truncated, garbage = sys.argv[1:5]
@@ -51,6 +52,24 @@ APP = textwrap.dedent(
     # After all those failures the same runner (and the same wasm module) loads and generates.
     spec = await runner.load_model(good)
     report["good_arch"] = spec.architecture
+
+    # Out-of-range parameters are refused before the engine sees them.
+    try:
+        await runner.generate_text("hi", GenerateTextParams(top_p=1.5))
+        report["invalid"] = "accepted"
+    except InvalidParameterError:
+        report["invalid"] = "InvalidParameterError"
+
+    # A second generation while one runs is rejected (not queued); the first one finishes normally.
+    params = GenerateTextParams(n_predict=8, temp=0)
+    first = asyncio.ensure_future(runner.generate_text("Once upon a time", params))
+    await asyncio.sleep(0)
+    try:
+        await runner.generate_text("Twice")
+        report["busy"] = "ran"
+    except RunnerBusyError:
+        report["busy"] = "RunnerBusyError"
+    report["first_reason"] = (await first).finish_reason
 
     # Abort between two tokens: partial output, finish_reason "aborted", and generation works again at once.
     seen = []
@@ -114,6 +133,9 @@ def test_engine_errors_are_typed_and_the_runner_recovers(require_builds, tmp_pat
         "garbage_last_stage": "error",
         "garbage_loaded_after": False,
         "good_arch": "llama",
+        "invalid": "InvalidParameterError",
+        "busy": "RunnerBusyError",
+        "first_reason": "length",
         "aborted_reason": "aborted",
         "aborted_tokens": 5,
         "again_prefix_equal": True,
