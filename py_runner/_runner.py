@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, overload
@@ -412,16 +412,7 @@ class LlamaRunner:
                 transport.abort("generate")
 
         try:
-            result = await transport.generate(full_prompt, options, on_token)
-        except asyncio.CancelledError:
-            transport.abort("generate")
-            raise
-        except BaseException as exc:
-            err = self._as_error(exc, GenerationError)
-            self._drop_dead_engine(err)
-            if err is exc:
-                raise
-            raise err from exc
+            result = await self._engine_call("generate", transport.generate(full_prompt, options, on_token))
         finally:
             self._op = None
         if callback_error:
@@ -583,18 +574,11 @@ class LlamaRunner:
 
         options = {"normalize": bool(normalize), "truncate": bool(truncate)}
         try:
-            result = await transport.embed(batch, options, on_progress)
-        except asyncio.CancelledError:
-            transport.abort("embed")
+            result = await self._engine_call("embed", transport.embed(batch, options, on_progress))
+        except EmbeddingError as err:
+            if self._embed_cancelled and not isinstance(err, EmbeddingAbortedError):
+                raise EmbeddingAbortedError(str(err)) from err
             raise
-        except BaseException as exc:
-            err = self._as_error(exc, EmbeddingError)
-            self._drop_dead_engine(err)
-            if self._embed_cancelled and isinstance(err, EmbeddingError):
-                err = EmbeddingAbortedError(str(err))
-            if err is exc:
-                raise
-            raise err from exc
         finally:
             self._op = None
         vectors = [list(v) for v in result["embeddings"]]
@@ -648,6 +632,21 @@ class LlamaRunner:
             transport.terminate()
 
     # ---- helpers -----------------------------------------------------------------------------
+    async def _engine_call(self, kind: str, request: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """Await one engine request ("generate" | "embed"): task cancellation aborts it in the worker, other
+        exceptions become that kind's error class, and an engine that died is dropped for a fresh one."""
+        try:
+            return await request
+        except asyncio.CancelledError:
+            self._abort_transport(kind)
+            raise
+        except BaseException as exc:
+            err = self._as_error(exc, EmbeddingError if kind == "embed" else GenerationError)
+            self._drop_dead_engine(err)
+            if err is exc:
+                raise
+            raise err from exc
+
     def _abort_transport(self, kind: str) -> None:
         if self._transport is not None:
             try:
