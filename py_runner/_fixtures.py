@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,26 +204,44 @@ def _tensor_data(name: str, shape: tuple[int, ...], std: float, seed: int) -> np
     return w.astype(np.float16)
 
 
-def _write_f16(out: Path, preset: str, seed: int, vocab: str, chat_template: str | None) -> None:
-    p = PRESETS[preset]
+def _start_writer(
+    out: Path, arch: str, name: str, vocab: str, p: Preset | BertPreset
+) -> tuple[gguf.GGUFWriter, int]:
+    """A GGUF writer holding what every fixture declares: name, F16 file type, the shape shared by both
+    architectures, and the vocab file's tokenizer keys verbatim. Returns it and the vocabulary size."""
     tok_kvs = _tokenizer_kvs(vocab_file(vocab))
     n_vocab = next(len(v) for k, v, _, _ in tok_kvs if k == "tokenizer.ggml.tokens")  # type: ignore[arg-type]
-
-    w = gguf.GGUFWriter(out, ARCH)
-    w.add_name(f"py_runner-{preset}")
+    w = gguf.GGUFWriter(Path(out), arch)
+    w.add_name(name)
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     w.add_context_length(p.n_ctx)
     w.add_embedding_length(p.n_embd)
     w.add_block_count(p.n_layer)
     w.add_feed_forward_length(p.n_ff)
     w.add_head_count(p.n_head)
+    for key, value, vtype, sub_type in tok_kvs:
+        w.add_key_value(key, value, vtype, sub_type)
+    return w, n_vocab
+
+
+def _write_and_close(w: gguf.GGUFWriter) -> None:
+    """Write a writer's header, key/values and the tensors given to add_tensor, then close its file(s)."""
+    try:
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+    finally:
+        w.close()
+
+
+def _write_f16(out: Path, preset: str, seed: int, vocab: str, chat_template: str | None) -> None:
+    p = PRESETS[preset]
+    w, n_vocab = _start_writer(out, ARCH, f"py_runner-{preset}", vocab, p)
     w.add_head_count_kv(p.n_head_kv)
     w.add_rope_dimension_count(p.n_embd // p.n_head)
     w.add_rope_freq_base(p.rope_theta)
     w.add_layer_norm_rms_eps(p.rms_eps)
     w.add_vocab_size(n_vocab)
-    for key, value, vtype, sub_type in tok_kvs:
-        w.add_key_value(key, value, vtype, sub_type)
     if chat_template is not None:
         w.add_chat_template(template_file(chat_template).read_text(encoding="utf-8"))
 
@@ -296,6 +315,13 @@ def fixture_model(
     key = _cache_key(preset, qtype, seed, vocab, chat_template)
     variant = "" if vocab == "llama-spm" and chat_template is None else f"-{vocab}"
     target = models_dir() / f"{preset}-{qtype}{variant}-{key}.gguf"
+    return _cached(
+        target, lambda tmp: make_model(tmp, preset, qtype, seed, vocab=vocab, chat_template=chat_template)
+    )
+
+
+def _cached(target: Path, make: Callable[[Path], object]) -> Path:
+    """`target`, written by make(path) on first use."""
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -304,7 +330,7 @@ def fixture_model(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        make_model(tmp, preset, qtype, seed, vocab=vocab, chat_template=chat_template)
+        make(tmp)
         tmp.chmod(0o644)  # mkstemp makes 0600; the cache is shared like any other download
         os.replace(tmp, target)
     finally:
@@ -324,12 +350,7 @@ def split_model(src: Path, out: Path, n_shards: int) -> list[Path]:
     for t in reader.tensors:
         shape = [int(x) for x in reversed(t.shape)]
         w.add_tensor(t.name, t.data, raw_shape=shape, raw_dtype=t.tensor_type)
-    try:
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_tensors_to_file()
-    finally:
-        w.close()
+    _write_and_close(w)
     shards = [out.with_name(f"{out.stem}-{i:05d}-of-{n_shards:05d}.gguf") for i in range(1, n_shards + 1)]
     missing = [p for p in shards if not p.is_file()]
     if missing:
@@ -430,31 +451,14 @@ def make_embedding_model(out: Path, preset: str = "bert-tiny", pooling: str = "m
     if pooling not in POOLING_TYPES:
         raise ValueError(f"unknown pooling {pooling!r}; choose one of {sorted(POOLING_TYPES)}")
     p = BERT_PRESETS[preset]
-    tok_kvs = _tokenizer_kvs(vocab_file("bert-bge"))
-    n_vocab = next(len(v) for k, v, _, _ in tok_kvs if k == "tokenizer.ggml.tokens")  # type: ignore[arg-type]
-
-    w = gguf.GGUFWriter(Path(out), "bert")
-    w.add_name(f"py_runner-{preset}-{pooling}")
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    w.add_context_length(p.n_ctx)
-    w.add_embedding_length(p.n_embd)
-    w.add_block_count(p.n_layer)
-    w.add_feed_forward_length(p.n_ff)
-    w.add_head_count(p.n_head)
+    w, n_vocab = _start_writer(out, "bert", f"py_runner-{preset}-{pooling}", "bert-bge", p)
     w.add_layer_norm_eps(p.norm_eps)
     w.add_causal_attention(False)
     w.add_pooling_type(gguf.PoolingType(POOLING_TYPES[pooling]))
-    for key, value, vtype, sub_type in tok_kvs:
-        w.add_key_value(key, value, vtype, sub_type)
     specs = _bert_tensor_specs(p, n_vocab)
     for name, shape, kind in specs:
         w.add_tensor(name, _bert_tensor_data(name, shape, kind, seed))
-    try:
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_tensors_to_file()
-    finally:
-        w.close()
+    _write_and_close(w)
     return Path(out)
 
 
@@ -464,19 +468,7 @@ def embedding_fixture_model(pooling: str = "mean", preset: str = "bert-tiny", se
     h.update(hashlib.sha256(vocab_file("bert-bge").read_bytes()).digest())
     h.update(f"\0{preset}\0{pooling}\0{seed}".encode())
     target = models_dir() / f"{preset}-{pooling}-{h.hexdigest()[:12]}.gguf"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.stem + ".", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        make_embedding_model(tmp, preset, pooling, seed)
-        tmp.chmod(0o644)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return _cached(target, lambda tmp: make_embedding_model(tmp, preset, pooling, seed))
 
 
 def default_model() -> Path:

@@ -86,7 +86,8 @@ def test_incompatible_gguf_version():
     assert not r.is_model_loaded
 
 
-def test_cancel_loading():
+@pytest.mark.parametrize("how", ["cancel_loading", "task.cancel"])
+def test_cancelling_a_load_aborts_it(how: str):
     events = []
     t = FakeTransport(block_load=True)
     r = LlamaRunner(transport=t)
@@ -95,8 +96,11 @@ def test_cancel_loading():
         task = asyncio.ensure_future(r.load_model(URL, events.append))
         await until(lambda: t.load_calls)
         assert r.is_loading_model
-        r.cancel_loading()
-        with pytest.raises(LoadAbortedError):
+        if how == "cancel_loading":
+            r.cancel_loading()
+        else:
+            task.cancel()
+        with pytest.raises(LoadAbortedError if how == "cancel_loading" else asyncio.CancelledError):
             await task
 
     run(main())
@@ -131,22 +135,6 @@ def test_already_aborted_signal_skips_transport():
     with pytest.raises(LoadAbortedError):
         run(LlamaRunner(transport=t).load_model(URL, signal=Signal()))
     assert t.load_calls == []
-
-
-def test_task_cancellation_aborts_load():
-    events = []
-    t = FakeTransport(block_load=True)
-    r = LlamaRunner(transport=t)
-
-    async def main():
-        task = asyncio.ensure_future(r.load_model(URL, events.append))
-        await until(lambda: t.load_calls)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    run(main())
-    assert t.aborts == ["load"] and events[-1].stage is LoadingStage.ABORTED and not r.is_loading_model
 
 
 def test_generate_before_load():
