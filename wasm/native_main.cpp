@@ -35,6 +35,19 @@ static int usage() {
     return 2;
 }
 
+// All the tokens of `text` (pr_tokenize answers -(needed) when the buffer is too small).
+static std::vector<int32_t> tokenize_all(pr_session * s, const std::string & text, int add_special,
+                                         int parse_special) {
+    std::vector<int32_t> tokens(text.size() + 8);
+    int n = pr_tokenize(s, text.c_str(), add_special, parse_special, tokens.data(), (int) tokens.size());
+    if (n < 0) {
+        tokens.resize(-n);
+        n = pr_tokenize(s, text.c_str(), add_special, parse_special, tokens.data(), (int) tokens.size());
+    }
+    tokens.resize(n);
+    return tokens;
+}
+
 static int generate(int argc, char ** argv) {
     std::string model_path, prompt;
     int n_predict = 32, n_threads = 1, top_k = 40, n_ctx = 2048, n_batch = 512;
@@ -74,13 +87,8 @@ static int generate(int argc, char ** argv) {
     const double load_ms = now_ms() - t_load;
 
     // 2. tokenize
-    std::vector<int32_t> prompt_tokens(prompt.size() + 8);
-    int n_prompt = pr_tokenize(s, prompt.c_str(), 1, 1, prompt_tokens.data(), (int) prompt_tokens.size());
-    if (n_prompt < 0) {
-        prompt_tokens.resize(-n_prompt);
-        n_prompt = pr_tokenize(s, prompt.c_str(), 1, 1, prompt_tokens.data(), (int) prompt_tokens.size());
-    }
-    prompt_tokens.resize(n_prompt);
+    std::vector<int32_t> prompt_tokens = tokenize_all(s, prompt, 1, 1);
+    const int n_prompt = (int) prompt_tokens.size();
 
     // 3. evaluate the prompt, then generate token by token
     pr_sampler_init(s, temp, top_k, top_p, (uint32_t) seed);
@@ -151,13 +159,8 @@ static int tokenize(int argc, char ** argv) {
         fprintf(stderr, "error: %s\n", pr_last_error());
         return 1;
     }
-    std::vector<int32_t> tokens(text.size() + 8);
-    int n = pr_tokenize(s, text.c_str(), add_special, parse_special, tokens.data(), (int) tokens.size());
-    if (n < 0) {
-        tokens.resize(-n);
-        n = pr_tokenize(s, text.c_str(), add_special, parse_special, tokens.data(), (int) tokens.size());
-    }
-    tokens.resize(n);
+    std::vector<int32_t> tokens = tokenize_all(s, text, add_special, parse_special);
+    const int n = (int) tokens.size();
     std::vector<char> buf(text.size() * 4 + 64);
     int len = pr_detokenize(s, tokens.data(), n, buf.data(), (int) buf.size(), 0, parse_special);
     if (len < 0) {
@@ -176,17 +179,6 @@ static int tokenize(int argc, char ** argv) {
     printf("{\"tokens\":[%s],\"detokenized_hex\":\"%s\"}\n", ids.c_str(), hex.c_str());
     pr_free(s);
     return 0;
-}
-
-static std::vector<int32_t> tokenize_all(pr_session * s, const std::string & text) {
-    std::vector<int32_t> tokens(text.size() + 8);
-    int n = pr_tokenize(s, text.c_str(), 1, 0, tokens.data(), (int) tokens.size());
-    if (n < 0) {
-        tokens.resize(-n);
-        n = pr_tokenize(s, text.c_str(), 1, 0, tokens.data(), (int) tokens.size());
-    }
-    tokens.resize(n);
-    return tokens;
 }
 
 // pr_native embed: the reference for the browser's embed(); texts are tokenized like the worker does
@@ -218,7 +210,7 @@ static int embed(int argc, char ** argv) {
     std::string vectors, counts;
     std::vector<float> out(pr_n_embd(s));
     for (size_t t = 0; t < texts.size(); ++t) {
-        std::vector<int32_t> tokens = tokenize_all(s, texts[t]);
+        std::vector<int32_t> tokens = tokenize_all(s, texts[t], 1, 0);
         const int n = pr_embed(s, tokens.data(), (int) tokens.size(), normalize, out.data(), (int) out.size());
         if (n < 0) {
             fprintf(stderr, "error: %s\n", pr_last_error());
