@@ -3,22 +3,27 @@
 #   st/      WebAssembly, single thread          (pr_glue.js + pr_glue.wasm)
 #   mt/      WebAssembly, pthreads               (pr_glue.js + pr_glue.wasm + pr_glue.worker.js)
 #   native/  the same glue natively: pr_native, the reference for parity tests and benchmarks
-# Inputs are pinned; outputs are cached under $PY_RUNNER_CACHE (default ~/.cache/py_runner) in builds/<hash>,
-# where <hash> covers every input (source, glue, patches, this script, toolchain versions). An unchanged input set
-# is never rebuilt.
+# Inputs are pinned; outputs are cached under $PY_RUNNER_CACHE (default ~/.cache/py_runner) in two levels:
+#   libs/<lib hash>/      the patched llama.cpp tree and its static libraries per variant; <lib hash> covers the
+#                         pinned source, our patches, the toolchains and the recipe between the "libraries" markers
+#   builds/<hash>/        the linked outputs; <hash> covers every input (the libraries, glue, this script)
+# An unchanged input set is never rebuilt, and a change to the glue alone only recompiles the glue and links.
 #
 #   bash build_wasm.sh               build what is missing, print the build folder
 #   bash build_wasm.sh --print-dir   print the build folder for the current inputs, build nothing
 #   bash build_wasm.sh --only st|mt|native
 set -euo pipefail
 
-LLAMA_CPP_PYTHON_VERSION=0.3.36
-LLAMA_CPP_PYTHON_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
-SDIST_URL="https://files.pythonhosted.org/packages/source/l/llama-cpp-python/llama_cpp_python-${LLAMA_CPP_PYTHON_VERSION}.tar.gz"
 PTHREAD_POOL_SIZE=4   # worker.js caps n_threads at this: ggml must never wait for a worker that is not there
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${PY_RUNNER_CACHE:-$HOME/.cache/py_runner}"
+# Builds may live apart from the downloads: CI fetches every input into an empty cache on every run but keeps
+# the builds, which are reused only when every input, fetched afresh and verified, hashes the same.
+build_cache="${PY_RUNNER_BUILD_CACHE:-$cache}"
+assets() { PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m py_runner._assets "$@"; }
+# The pinned llama.cpp source (py_runner/_pins.py): the llama-cpp-python sdist, fetched by pip.
+read -r LLAMA_CPP_PYTHON_VERSION LLAMA_CPP_PYTHON_SHA256 < <(assets pin llama-cpp-python)
 jobs="$(nproc 2>/dev/null || echo 2)"
 
 print_only=0
@@ -34,20 +39,28 @@ done
 
 log() { echo "[build_wasm] $*" >&2; }
 
-# --- the input hash --------------------------------------------------------------------------------------------
+# --- the input hashes ------------------------------------------------------------------------------------------
 first_line() { "$@" 2>/dev/null | sed -n 1p || true; }   # sed reads all: no SIGPIPE, a stable answer
 emcc_version="$(first_line emcc --version)"
 cxx_version="$(first_line c++ --version)"
-input_hash="$(
+lib_recipe() { sed -n '/^# --- llama.cpp libraries ---/,/^# --- end of llama.cpp libraries ---/p' "$here/build_wasm.sh"; }
+lib_hash="$(
     {
-        echo "$LLAMA_CPP_PYTHON_VERSION $LLAMA_CPP_PYTHON_SHA256 $PTHREAD_POOL_SIZE"
+        echo "$LLAMA_CPP_PYTHON_VERSION $LLAMA_CPP_PYTHON_SHA256"
         echo "$emcc_version"
         echo "$cxx_version"
+        lib_recipe
+        find "$here/wasm/patches" -type f | LC_ALL=C sort | xargs cat
+    } | sha256sum | cut -c1-16
+)"
+input_hash="$(
+    {
+        echo "$lib_hash $PTHREAD_POOL_SIZE"
         cat "$here/build_wasm.sh"
         find "$here/wasm" -type f | LC_ALL=C sort | xargs cat
     } | sha256sum | cut -c1-16
 )"
-out="$cache/builds/$input_hash"
+out="$build_cache/builds/$input_hash"
 if [ "$print_only" = 1 ]; then
     echo "$out"
     exit 0
@@ -57,18 +70,8 @@ fi
 src_root="$cache/src/llama-cpp-python-$LLAMA_CPP_PYTHON_VERSION"
 llama_src="$src_root/vendor/llama.cpp"
 fetch_source() {
-    local tarball="$cache/src/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
-    mkdir -p "$cache/src"
-    if [ ! -f "$tarball" ] || ! echo "$LLAMA_CPP_PYTHON_SHA256  $tarball" | sha256sum -c --status; then
-        log "downloading llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist"
-        local tmp
-        tmp="$(mktemp -d)"
-        curl -fsSL --retry 3 "$SDIST_URL" -o "$tmp/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
-        mv "$tmp/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz" "$tarball"
-        rm -rf "$tmp"
-    fi
-    echo "$LLAMA_CPP_PYTHON_SHA256  $tarball" | sha256sum -c --status \
-        || { log "sha256 mismatch for $tarball"; exit 1; }
+    local tarball
+    tarball="$(assets fetch llama-cpp-python)"   # verified against the pin
     if [ ! -f "$src_root/.extracted" ]; then
         rm -rf "$src_root"
         tar -xzf "$tarball" -C "$cache/src"
@@ -77,15 +80,19 @@ fetch_source() {
     fi
 }
 
-# Our patches are applied to a per-build copy so the pristine tree stays reusable (gguf-py, vocab files).
-patched_source() {
-    local dest="$1"
-    rm -rf "$dest"
-    mkdir -p "$(dirname "$dest")"
-    cp -r "$llama_src" "$dest"
+# --- llama.cpp libraries ---
+libs="$build_cache/libs/$lib_hash"
+patched="$libs/src"   # the pinned tree with wasm/patches applied, shared by every variant (headers, common/)
+
+patch_source() {
+    [ -f "$patched/.done" ] && return
+    rm -rf "$patched"
+    mkdir -p "$libs"
+    cp -r "$llama_src" "$patched"
     for p in "$here"/wasm/patches/*.patch; do
-        patch -d "$dest" -p1 --quiet < "$p"
+        patch -d "$patched" -p1 --quiet < "$p"
     done
+    touch "$patched/.done"
 }
 
 llama_cmake_flags=(
@@ -93,58 +100,104 @@ llama_cmake_flags=(
     -DLLAMA_BUILD_COMMON=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF
     -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF
 )
-static_libs() {  # link order: llama, then ggml (registry), cpu backend, base
-    echo "$1/src/libllama.a $1/ggml/src/libggml.a $1/ggml/src/libggml-cpu.a $1/ggml/src/libggml-base.a"
+
+variant_cflags() {  # the compile flags of a variant's C and C++ code, libraries and glue alike
+    case "$1" in
+        st) echo "-fwasm-exceptions" ;;
+        mt) echo "-fwasm-exceptions -pthread" ;;
+        native) echo "" ;;
+    esac
 }
 
-# --- WebAssembly ---------------------------------------------------------------------------------------------
-build_wasm_variant() {
-    local variant="$1" dest="$2"
-    local work="$cache/work/$input_hash/$variant"
-    local start=$SECONDS
-    log "building $variant with $emcc_version"
-    patched_source "$work/src"
-
-    local cflags="-fwasm-exceptions" link_thread=()
-    if [ "$variant" = mt ]; then
-        cflags="$cflags -pthread"
-        link_thread=(-pthread -sUSE_PTHREADS=1 "-sPTHREAD_POOL_SIZE=$PTHREAD_POOL_SIZE")
+# The static libraries of one variant in $libs/<variant>/build (kept: a glue change does not rebuild them).
+build_libs() {
+    local variant="$1" dir="$libs/$1"
+    [ -f "$dir/.done" ] && return
+    local start=$SECONDS cflags
+    cflags="$(variant_cflags "$variant")"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    log "building llama.cpp libraries ($variant)"
+    if [ "$variant" = native ]; then
+        cmake -S "$patched" -B "$dir/build" "${llama_cmake_flags[@]}" > "$dir/configure.log" 2>&1 \
+            || { cat "$dir/configure.log" >&2; exit 1; }
+    else
+        # Emscripten's toolchain file reports CMAKE_SYSTEM_PROCESSOR=x86; without EMSCRIPTEN_SYSTEM_PROCESSOR
+        # ggml silently builds its generic scalar path instead of the WASM SIMD kernels (4-6x slower).
+        emcmake cmake -S "$patched" -B "$dir/build" "${llama_cmake_flags[@]}" \
+            -DEMSCRIPTEN_SYSTEM_PROCESSOR=wasm32 -DLLAMA_WASM_MEM64=OFF -DLLAMA_BUILD_HTML=OFF \
+            -DCMAKE_C_FLAGS="$cflags" -DCMAKE_CXX_FLAGS="$cflags" > "$dir/configure.log" 2>&1 \
+            || { cat "$dir/configure.log" >&2; exit 1; }
+        if ! grep -q "Wasm detected" "$dir/configure.log" || grep -q "GGML_CPU_GENERIC" "$dir/configure.log"; then
+            log "ggml did not pick its WASM SIMD path (see $dir/configure.log)"
+            exit 1
+        fi
     fi
-    # Emscripten's toolchain file reports CMAKE_SYSTEM_PROCESSOR=x86; without EMSCRIPTEN_SYSTEM_PROCESSOR ggml
-    # silently builds its generic scalar path instead of the WASM SIMD kernels (4-6x slower).
-    emcmake cmake -S "$work/src" -B "$work/build" "${llama_cmake_flags[@]}" \
-        -DEMSCRIPTEN_SYSTEM_PROCESSOR=wasm32 -DLLAMA_WASM_MEM64=OFF -DLLAMA_BUILD_HTML=OFF \
-        -DCMAKE_C_FLAGS="$cflags" -DCMAKE_CXX_FLAGS="$cflags" > "$work/configure.log" 2>&1 \
-        || { cat "$work/configure.log" >&2; exit 1; }
-    if ! grep -q "Wasm detected" "$work/configure.log" || grep -q "GGML_CPU_GENERIC" "$work/configure.log"; then
-        log "ggml did not pick its WASM SIMD path (see $work/configure.log)"
-        exit 1
-    fi
-    cmake --build "$work/build" --target llama -j "$jobs" > "$work/build.log" 2>&1 \
-        || { tail -50 "$work/build.log" >&2; exit 1; }
-    if [ -z "$(find "$work/build" -path '*arch/wasm/quants.c.o' -print -quit)" ]; then
+    cmake --build "$dir/build" --target llama -j "$jobs" > "$dir/build.log" 2>&1 \
+        || { tail -50 "$dir/build.log" >&2; exit 1; }
+    if [ "$variant" != native ] && [ -z "$(find "$dir/build" -path '*arch/wasm/quants.c.o' -print -quit)" ]; then
         log "ggml-cpu/arch/wasm/quants.c was not compiled in: refusing a scalar build"
         exit 1
     fi
+    touch "$dir/.done"
+    log "llama.cpp libraries ($variant): $((SECONDS - start)) s"
+}
+# --- end of llama.cpp libraries ---
+
+static_libs() {  # link order: llama, then ggml (registry), cpu backend, base
+    local b="$libs/$1/build"
+    echo "$b/src/libllama.a $b/ggml/src/libggml.a $b/ggml/src/libggml-cpu.a $b/ggml/src/libggml-base.a"
+}
+
+# Our glue and the parts of llama.cpp's common/ it uses (the Jinja engine for chat templates, its JSON wrapper),
+# compiled for one variant into $work; prints the object files.
+common_sources=(jinja/caps.cpp jinja/lexer.cpp jinja/parser.cpp jinja/runtime.cpp jinja/string.cpp jinja/value.cpp
+                json.cpp unicode.cpp)
+compile_glue() {
+    local variant="$1" work="$2" cxx=em++ opt=-O3
+    local includes=(-I "$patched/include" -I "$patched/ggml/include" -I "$patched/common" -I "$patched/vendor")
+    [ "$variant" = native ] && cxx=c++ && opt=-O2
+    mkdir -p "$work"
+    local sources=("$here/wasm/glue.cpp") f
+    for f in "${common_sources[@]}"; do sources+=("$patched/common/$f"); done
+    # shellcheck disable=SC2046
+    # Compiler output goes to a log (llama.cpp's common/ warns about 32-bit size_t): shown only on failure.
+    printf '%s\n' "${sources[@]}" | xargs -P "$jobs" -I{} sh -c \
+        "$cxx -std=c++17 $opt $(variant_cflags "$variant") ${includes[*]} -c {} -o $work/\$(basename {} .cpp).o" \
+        > "$work/compile.log" 2>&1 || { cat "$work/compile.log" >&2; log "compiling the glue ($variant) failed"; exit 1; }
+    for f in "${sources[@]}"; do echo "$work/$(basename "$f" .cpp).o"; done
+}
+
+# --- WebAssembly ---------------------------------------------------------------------------------------------
+exported_functions() {  # every PR_API function of glue.h, plus malloc/free for the worker's buffers
+    sed -nE 's/^PR_API .*[ *](pr_[a-z_]+)\(.*/_\1/p' "$here/wasm/glue.h" | grep -v '^_pr_quantize$' | tr '\n' ','
+    echo "_malloc,_free"
+}
+
+build_wasm_variant() {
+    local variant="$1" dest="$2"
+    local work="$build_cache/work/$input_hash/$variant"
+    local start=$SECONDS
+    log "linking $variant with $emcc_version"
+    local link_thread=()
+    if [ "$variant" = mt ]; then
+        link_thread=(-pthread -sUSE_PTHREADS=1 "-sPTHREAD_POOL_SIZE=$PTHREAD_POOL_SIZE")
+    fi
+    local objects
+    objects="$(compile_glue "$variant" "$work")"
 
     # 3.1.69 shrank the default stack to 64 KB (long prompts then crash); 3.1.6 calls the setting TOTAL_STACK.
     local stack_flag="-sSTACK_SIZE=5MB"
     case "$emcc_version" in *" 3.1.6 "* | *" 3.1.6") stack_flag="-sTOTAL_STACK=5MB" ;; esac
-    local exported="_pr_init,_pr_last_error,_pr_load,_pr_metadata_json,_pr_tokenize,_pr_token_to_piece,_pr_detokenize"
-    exported="$exported,_pr_sampler_init,_pr_sampler_configure,_pr_chat_format,_pr_eval_prompt,_pr_reused_tokens"
-    exported="$exported,_pr_next_token,_pr_is_eog,_pr_set_threads,_pr_free,_pr_embed,_pr_n_embd"
-    exported="$exported,_malloc,_free"
 
     mkdir -p "$dest"
-    em++ -O3 -fwasm-exceptions $cflags -I "$work/src/include" -I "$work/src/ggml/include" \
-        -c "$here/wasm/glue.cpp" -o "$work/glue.o"
-    # shellcheck disable=SC2046
-    em++ -O3 -fwasm-exceptions "$work/glue.o" $(static_libs "$work/build") -o "$dest/pr_glue.js" \
+    # shellcheck disable=SC2046,SC2086
+    em++ -O3 $(variant_cflags "$variant") $objects $(static_libs "$variant") -o "$dest/pr_glue.js" \
         "${link_thread[@]}" "$stack_flag" \
         -sMODULARIZE=1 -sEXPORT_NAME=createPyRunnerModule -sENVIRONMENT=worker \
         -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=64MB -sMAXIMUM_MEMORY=4GB \
         -sFORCE_FILESYSTEM=1 -lworkerfs.js \
-        "-sEXPORTED_FUNCTIONS=$exported" \
+        "-sEXPORTED_FUNCTIONS=$(exported_functions)" \
         -sEXPORTED_RUNTIME_METHODS=FS,UTF8ToString,stringToUTF8,lengthBytesUTF8,HEAP32,HEAPU8 \
         > "$work/link.log" 2>&1 || { cat "$work/link.log" >&2; exit 1; }
     log "$variant: $(du -h "$dest/pr_glue.wasm" | cut -f1) wasm ($(gzip -c "$dest/pr_glue.wasm" | wc -c) bytes gzipped)," \
@@ -154,19 +207,16 @@ build_wasm_variant() {
 # --- native reference ----------------------------------------------------------------------------------------
 build_native() {
     local dest="$1"
-    local work="$cache/work/$input_hash/native"
+    local work="$build_cache/work/$input_hash/native"
     local start=$SECONDS
-    log "building native reference with $cxx_version"
-    patched_source "$work/src"
-    cmake -S "$work/src" -B "$work/build" "${llama_cmake_flags[@]}" > "$work/configure.log" 2>&1 \
-        || { cat "$work/configure.log" >&2; exit 1; }
-    cmake --build "$work/build" --target llama -j "$jobs" > "$work/build.log" 2>&1 \
-        || { tail -50 "$work/build.log" >&2; exit 1; }
+    log "linking native reference with $cxx_version"
+    local objects
+    objects="$(compile_glue native "$work")"
+    c++ -O2 -std=c++17 -I "$patched/include" -I "$patched/ggml/include" -c "$here/wasm/native_main.cpp" \
+        -o "$work/native_main.o"
     mkdir -p "$dest"
-    # shellcheck disable=SC2046
-    c++ -O2 -std=c++17 -I "$work/src/include" -I "$work/src/ggml/include" \
-        "$here/wasm/glue.cpp" "$here/wasm/native_main.cpp" $(static_libs "$work/build") -lpthread -ldl \
-        -o "$dest/pr_native"
+    # shellcheck disable=SC2046,SC2086
+    c++ $objects "$work/native_main.o" $(static_libs native) -lpthread -ldl -o "$dest/pr_native"
     log "native: $((SECONDS - start)) s"
 }
 
@@ -185,7 +235,9 @@ for variant in st mt native; do
 done
 if [ ${#needed[@]} -gt 0 ]; then
     fetch_source
+    patch_source
     for variant in "${needed[@]}"; do
+        build_libs "$variant"
         rm -rf "${out:?}/$variant.tmp"
         if [ "$variant" = native ]; then
             build_native "$out/$variant.tmp"
@@ -195,7 +247,7 @@ if [ ${#needed[@]} -gt 0 ]; then
         touch "$out/$variant.tmp/.done"
         rm -rf "${out:?}/$variant"
         mv "$out/$variant.tmp" "$out/$variant"
-        rm -rf "$cache/work/$input_hash/$variant"
+        rm -rf "$build_cache/work/$input_hash/$variant"
     done
 else
     log "up to date: $out"

@@ -19,8 +19,8 @@ import gguf
 import numpy as np
 
 from ._paths import cache_root, models_dir, native_binary
+from ._pins import LLAMA_CPP_PYTHON
 
-LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 ARCH = "llama"
 QTYPES = ("f16", "q8_0", "q4_k_m")
 
@@ -62,7 +62,7 @@ def llama_cpp_source_dir() -> Path:
     override = os.environ.get("PY_RUNNER_LLAMA_SRC")
     if override:
         return Path(override)
-    return cache_root() / "src" / f"llama-cpp-python-{LLAMA_CPP_PYTHON_VERSION}" / "vendor" / "llama.cpp"
+    return cache_root() / "src" / f"llama-cpp-python-{LLAMA_CPP_PYTHON.version}" / "vendor" / "llama.cpp"
 
 
 def vocab_file(vocab: str = "llama-spm") -> Path:
@@ -469,8 +469,3 @@ def embedding_fixture_model(pooling: str = "mean", preset: str = "bert-tiny", se
     h.update(f"\0{preset}\0{pooling}\0{seed}".encode())
     target = models_dir() / f"{preset}-{pooling}-{h.hexdigest()[:12]}.gguf"
     return _cached(target, lambda tmp: make_embedding_model(tmp, preset, pooling, seed))
-
-
-def default_model() -> Path:
-    """The model the headless runner uses when none is given."""
-    return fixture_model("s135", "q8_0")

@@ -7,8 +7,10 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-PYODIDE_VERSION = "314.0.7"
-MICROPIP_VERSION = "0.11.1"
+from ._pins import MICROPIP, PYODIDE
+
+PYODIDE_VERSION = PYODIDE.version
+MICROPIP_VERSION = MICROPIP.version
 
 # The repository root: web/, build_wasm.sh and wasm/ live beside the package (editable install).
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything py_runner needs, on a fresh Debian 12 or 13 machine as root. Quick when it is all there already:
-# the toolchain and browser come from Debian, Python packages from PyPI, Pyodide from npm; the WASM and native
-# builds, Pyodide and the fixture models are cached under ~/.cache/py_runner keyed by their inputs.
+# the toolchain and browser come from Debian, Python packages from PyPI, Pyodide from npm, the llama.cpp source
+# and the default model from PyPI (each pinned by sha256 in py_runner/_pins.py). Downloads are cached under
+# $PY_RUNNER_CACHE (default ~/.cache/py_runner), the WASM and native builds under $PY_RUNNER_BUILD_CACHE (default:
+# the same), keyed by their inputs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,7 +13,6 @@ command -v emcc > /dev/null || packages+=(emscripten)
 command -v cmake > /dev/null || packages+=(cmake)
 command -v c++ > /dev/null || packages+=(g++)
 command -v patch > /dev/null || packages+=(patch)
-command -v curl > /dev/null || packages+=(curl)
 command -v npm > /dev/null || packages+=(npm)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "[setup] apt-get install ${packages[*]}" >&2

