@@ -140,6 +140,15 @@ class PyodideTransport(Transport):
             raise _convert(exc) from exc
         return result.to_bytes()
 
+    async def logits(self, prompt: str, tokens: list[int]) -> tuple[int, bytes]:
+        ffi = _ffi()
+        bridge = self._require_bridge()
+        try:
+            result = await bridge.logits(prompt, ffi.to_js([int(t) for t in tokens]))
+        except ffi.JsException as exc:
+            raise _convert(exc) from exc
+        return int(result.n_vocab), result.logits.to_bytes()  # one copy of the float32 block out of JS
+
     async def chat_format(
         self, messages: list[dict[str, str]], add_assistant: bool, template: str | None
     ) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -464,8 +465,9 @@ class LlamaRunner:
         template: str | None = None,
     ) -> GenerationResult:
         """Answer a chat ([{"role": "system"|"user"|"assistant", "content": ...}]) formatted with the model's
-        own chat template (llama.cpp's built-in templates), or `template` (a template name such as "chatml",
-        or a template string). params.chatml=True falls back to ChatML when the model has no template.
+        own chat template (rendered by llama.cpp's Jinja engine, as its server does), or `template` (a Jinja
+        template string, or a built-in name such as "chatml"). params.chatml=True falls back to ChatML when
+        the model has no template.
         Consecutive turns reuse the KV cache (result.prompt_tokens_reused). Raises ChatTemplateError."""
         params = params if params is not None else GenerateTextParams()
         if template is None and not self.chat_template and params.chatml:
@@ -490,8 +492,9 @@ class LlamaRunner:
     async def format_chat(
         self, messages: list[dict[str, str]], *, template: str | None = None, add_assistant: bool = True
     ) -> str:
-        """The prompt llama.cpp makes of a chat with the model's template (or `template`: a built-in name
-        like "chatml" or "llama3", or a template string it recognises). Raises ChatTemplateError."""
+        """The prompt llama.cpp makes of a chat with the model's template (Jinja, rendered as llama.cpp's
+        server does; llama.cpp's built-in list when it does not parse), or with `template`: a Jinja template
+        string, or a built-in name like "chatml" or "llama3". Raises ChatTemplateError."""
         if not messages or not all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in messages):
             raise InvalidParameterError("messages must be a non-empty list of {'role': ..., 'content': ...}")
         transport = self._idle_transport("format a chat")
@@ -510,6 +513,18 @@ class LlamaRunner:
     async def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
         """Token ids of `text`, exactly as llama.cpp's llama_tokenize gives them."""
         return await self._idle_transport("tokenize").tokenize(text, add_special, parse_special)
+
+    async def logits(self, prompt: str, tokens: list[int]) -> list[array]:
+        """Teacher-forced raw logits: for each of `tokens`, the model's logits (array('f') of n_vocab floats)
+        that predict it, after `prompt` (tokenized as generate_text does) and the tokens before it. Each row
+        comes from the same one-token decode as generation: row i's argmax is what greedy generation picks
+        there. For comparing with another engine (KL divergence, perplexity) or scoring a continuation."""
+        if not tokens:
+            return []
+        n_vocab, data = await self._idle_transport("compute logits").logits(prompt, [int(t) for t in tokens])
+        flat = array("f")
+        flat.frombytes(data)
+        return [flat[i : i + n_vocab] for i in range(0, len(flat), n_vocab)]
 
     async def detokenize(
         self, tokens: list[int], *, remove_special: bool = False, unparse_special: bool = False

@@ -58,6 +58,11 @@ class Transport(ABC):
         """The bytes of a token sequence's text."""
 
     @abstractmethod
+    async def logits(self, prompt: str, tokens: list[int]) -> tuple[int, bytes]:
+        """Teacher-forced logits: row i (n_vocab float32, native byte order) predicts tokens[i] after
+        `prompt` and tokens[:i]. Returns (n_vocab, all rows' bytes)."""
+
+    @abstractmethod
     async def chat_format(
         self, messages: list[dict[str, str]], add_assistant: bool, template: str | None
     ) -> str:

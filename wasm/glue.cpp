@@ -5,6 +5,13 @@
 
 #include "llama.h"
 
+// llama.cpp's Jinja engine and JSON wrapper (common/jinja, common/json.h): chat templates as its own tools render them
+#include "jinja/caps.h"
+#include "jinja/lexer.h"
+#include "jinja/parser.h"
+#include "jinja/runtime.h"
+#include "json.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -36,6 +43,26 @@ static void set_error(const std::string & message) {
     if (!g_last_log_error.empty()) {
         g_last_error += ": " + g_last_log_error;
     }
+}
+
+static void clear_errors() {
+    g_last_error.clear();
+    g_last_log_error.clear();
+}
+
+// No C++ exception may cross the C ABI (in WebAssembly it would reach JavaScript as an opaque
+// WebAssembly.Exception): every entry point that calls into llama.cpp runs its body through guarded(), which turns
+// any exception into `failure` and a message for pr_last_error().
+template <typename T, typename Body>
+static T guarded(T failure, const char * what, Body && body) {
+    try {
+        return body();
+    } catch (const std::exception & e) {
+        set_error(std::string(what) + ": " + e.what());
+    } catch (...) {
+        set_error(std::string(what) + ": unknown exception (not a std::exception)");
+    }
+    return failure;
 }
 
 #ifdef __EMSCRIPTEN__
@@ -150,9 +177,11 @@ static std::string build_metadata_json(const pr_session * s, const char * path) 
 extern "C" {
 
 int pr_init(void) {
-    llama_log_set(on_log, nullptr);
-    llama_backend_init();
-    return 0;
+    return guarded(-1, "backend initialisation failed", [] {
+        llama_log_set(on_log, nullptr);
+        llama_backend_init();
+        return 0;
+    });
 }
 
 const char * pr_last_error(void) {
@@ -173,10 +202,9 @@ static int declared_pooling(const llama_model * model) {
 }
 
 pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, int pooling) {
-    g_last_error.clear();
-    g_last_log_error.clear();
+    clear_errors();
     pr_session * s = new pr_session();
-    try {
+    const bool loaded = guarded(false, "unable to load model", [&] {
         // 1. the model: read (not mmapped: mmap copies anyway in wasm) with progress
         llama_model_params model_params = llama_model_default_params();
         model_params.n_gpu_layers = 0;
@@ -185,8 +213,7 @@ pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, i
         s->model = llama_model_load_from_file(path, model_params);
         if (!s->model) {
             set_error(std::string("unable to load model from ") + path);
-            pr_free(s);
-            return nullptr;
+            return false;
         }
         s->vocab = llama_model_get_vocab(s->model);
 
@@ -213,19 +240,17 @@ pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, i
         s->ctx = llama_init_from_model(s->model, ctx_params);
         if (!s->ctx) {
             set_error("unable to create the llama_context (out of memory?)");
-            pr_free(s);
-            return nullptr;
+            return false;
         }
         s->n_batch = (int) llama_n_batch(s->ctx);
 
         // 3. a greedy sampler until the caller asks for another
         pr_sampler_init(s, 0.0f, 0, 1.0f, 0);
         s->metadata_json = build_metadata_json(s, path);
+        return true;
+    });
+    if (loaded) {
         return s;
-    } catch (const std::exception & e) {
-        set_error(std::string("unable to load model: ") + e.what());
-    } catch (...) {
-        set_error("unable to load model: unknown exception");
     }
     pr_free(s);
     return nullptr;
@@ -236,16 +261,24 @@ const char * pr_metadata_json(pr_session * s) {
 }
 
 int pr_tokenize(pr_session * s, const char * text, int add_special, int parse_special, int32_t * out, int max) {
-    return llama_tokenize(s->vocab, text, (int32_t) strlen(text), out, max, add_special != 0, parse_special != 0);
+    clear_errors();
+    return guarded(PR_ERR_EXCEPTION, "tokenization failed", [&] {
+        return llama_tokenize(s->vocab, text, (int32_t) strlen(text), out, max, add_special != 0, parse_special != 0);
+    });
 }
 
 int pr_token_to_piece(pr_session * s, int32_t token, char * buf, int len) {
-    return llama_token_to_piece(s->vocab, token, buf, len, 0, true);
+    clear_errors();
+    return guarded(PR_ERR_EXCEPTION, "token_to_piece failed",
+                   [&] { return llama_token_to_piece(s->vocab, token, buf, len, 0, true); });
 }
 
 int pr_detokenize(pr_session * s, const int32_t * tokens, int n, char * buf, int len, int remove_special,
                   int unparse_special) {
-    return llama_detokenize(s->vocab, tokens, n, buf, len, remove_special != 0, unparse_special != 0);
+    clear_errors();
+    return guarded(PR_ERR_EXCEPTION, "detokenization failed", [&] {
+        return llama_detokenize(s->vocab, tokens, n, buf, len, remove_special != 0, unparse_special != 0);
+    });
 }
 
 int pr_sampler_init(pr_session * s, float temp, int top_k, float top_p, uint32_t seed) {
@@ -254,9 +287,8 @@ int pr_sampler_init(pr_session * s, float temp, int top_k, float top_p, uint32_t
 }
 
 int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n) {
-    g_last_error.clear();
-    g_last_log_error.clear();
-    try {
+    clear_errors();
+    return guarded(PR_ERR_DECODE, "prompt evaluation failed", [&] {
         llama_sampler_reset(s->sampler);
         s->pending = -1;
         s->has_logits = false;
@@ -300,14 +332,11 @@ int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n) {
         s->reused = keep;
         s->has_logits = true;
         return 0;
-    } catch (const std::exception & e) {
-        set_error(std::string("prompt evaluation failed: ") + e.what());
-    }
-    return PR_ERR_DECODE;
+    });
 }
 
 int32_t pr_next_token(pr_session * s) {
-    try {
+    return guarded(PR_ERR_DECODE, "generation failed", [&]() -> int32_t {
         if (s->pending >= 0) {
             if ((int) s->cached.size() >= (int) llama_n_ctx(s->ctx)) {
                 set_error("the context is full");
@@ -331,10 +360,16 @@ int32_t pr_next_token(pr_session * s) {
             s->pending = token;
         }
         return token;
-    } catch (const std::exception & e) {
-        set_error(std::string("generation failed: ") + e.what());
+    });
+}
+
+const float * pr_logits(pr_session * s, int * n_vocab) {
+    *n_vocab = llama_vocab_n_tokens(s->vocab);
+    if (!s->has_logits) {
+        set_error("no prompt was evaluated");
+        return nullptr;
     }
-    return PR_ERR_DECODE;
+    return guarded<const float *>(nullptr, "no logits", [&] { return llama_get_logits_ith(s->ctx, -1); });
 }
 
 int pr_reused_tokens(pr_session * s) {
@@ -345,92 +380,184 @@ int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, flo
                          float repeat_penalty, int repeat_last_n, float frequency_penalty, float presence_penalty,
                          uint32_t seed, const int32_t * bias_tokens, const float * bias_values, int n_bias,
                          const char * grammar) {
-    g_last_error.clear();
-    g_last_log_error.clear();
-    llama_sampler_chain_params chain_params = llama_sampler_chain_default_params();
-    chain_params.no_perf = true;
-    llama_sampler * chain = llama_sampler_chain_init(chain_params);
-    const int32_t n_vocab = llama_vocab_n_tokens(s->vocab);
-    if (n_bias > 0) {
-        std::vector<llama_logit_bias> bias(n_bias);
-        for (int i = 0; i < n_bias; ++i) {
-            bias[i] = {bias_tokens[i], bias_values[i]};
-        }
-        llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(n_vocab, n_bias, bias.data()));
-    }
-    if (repeat_last_n != 0 && (repeat_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f)) {
-        const int32_t last_n = repeat_last_n < 0 ? (int32_t) llama_n_ctx(s->ctx) : repeat_last_n;
-        llama_sampler_chain_add(
-            chain, llama_sampler_init_penalties(n_vocab, last_n, repeat_penalty, frequency_penalty, presence_penalty));
-    }
-    if (grammar && grammar[0]) {
-        llama_sampler * constrained = nullptr;
-        try {
-            constrained = llama_sampler_init_grammar(s->vocab, grammar, "root");
-        } catch (const std::exception & e) {
-            set_error(std::string("invalid grammar: ") + e.what());
-        }
-        if (!constrained) {
-            if (g_last_error.empty()) {
-                set_error("invalid grammar");
+    clear_errors();
+    llama_sampler * chain = nullptr;  // freed here unless it was installed
+    const int rc = guarded(-1, "sampler configuration failed", [&] {
+        llama_sampler_chain_params chain_params = llama_sampler_chain_default_params();
+        chain_params.no_perf = true;
+        chain = llama_sampler_chain_init(chain_params);
+        const int32_t n_vocab = llama_vocab_n_tokens(s->vocab);
+        if (n_bias > 0) {
+            std::vector<llama_logit_bias> bias(n_bias);
+            for (int i = 0; i < n_bias; ++i) {
+                bias[i] = {bias_tokens[i], bias_values[i]};
             }
-            llama_sampler_free(chain);
-            return -1;
+            llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(n_vocab, n_bias, bias.data()));
         }
-        llama_sampler_chain_add(chain, constrained);
+        if (repeat_last_n != 0 && (repeat_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f)) {
+            const int32_t last_n = repeat_last_n < 0 ? (int32_t) llama_n_ctx(s->ctx) : repeat_last_n;
+            llama_sampler_chain_add(chain, llama_sampler_init_penalties(n_vocab, last_n, repeat_penalty,
+                                                                        frequency_penalty, presence_penalty));
+        }
+        if (grammar && grammar[0]) {
+            llama_sampler * constrained = guarded<llama_sampler *>(
+                nullptr, "invalid grammar", [&] { return llama_sampler_init_grammar(s->vocab, grammar, "root"); });
+            if (!constrained) {
+                if (g_last_error.empty()) {
+                    set_error("invalid grammar");
+                }
+                return -1;
+            }
+            llama_sampler_chain_add(chain, constrained);
+        }
+        if (temp <= 0.0f) {
+            llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+        } else {
+            if (top_k > 0) {
+                llama_sampler_chain_add(chain, llama_sampler_init_top_k(top_k));
+            }
+            if (typical_p < 1.0f) {
+                llama_sampler_chain_add(chain, llama_sampler_init_typical(typical_p, 1));
+            }
+            if (top_p < 1.0f) {
+                llama_sampler_chain_add(chain, llama_sampler_init_top_p(top_p, 1));
+            }
+            if (min_p > 0.0f) {
+                llama_sampler_chain_add(chain, llama_sampler_init_min_p(min_p, 1));
+            }
+            llama_sampler_chain_add(chain, llama_sampler_init_temp(temp));
+            llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
+        }
+        if (s->sampler) {
+            llama_sampler_free(s->sampler);
+        }
+        s->sampler = chain;
+        chain = nullptr;
+        return 0;
+    });
+    if (chain) {
+        llama_sampler_free(chain);
     }
-    if (temp <= 0.0f) {
-        llama_sampler_chain_add(chain, llama_sampler_init_greedy());
-    } else {
-        if (top_k > 0) {
-            llama_sampler_chain_add(chain, llama_sampler_init_top_k(top_k));
-        }
-        if (typical_p < 1.0f) {
-            llama_sampler_chain_add(chain, llama_sampler_init_typical(typical_p, 1));
-        }
-        if (top_p < 1.0f) {
-            llama_sampler_chain_add(chain, llama_sampler_init_top_p(top_p, 1));
-        }
-        if (min_p > 0.0f) {
-            llama_sampler_chain_add(chain, llama_sampler_init_min_p(min_p, 1));
-        }
-        llama_sampler_chain_add(chain, llama_sampler_init_temp(temp));
-        llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
+    return rc;
+}
+
+// The text of a special token as a chat template sees it (common_token_to_piece(vocab, token, true)).
+static std::string special_piece(const llama_vocab * vocab, llama_token token) {
+    if (token == LLAMA_TOKEN_NULL) {
+        return "";
     }
-    if (s->sampler) {
-        llama_sampler_free(s->sampler);
+    std::string piece(64, '\0');
+    int n = llama_token_to_piece(vocab, token, piece.data(), (int32_t) piece.size(), 0, true);
+    if (n < 0) {
+        piece.resize(-n);
+        n = llama_token_to_piece(vocab, token, piece.data(), (int32_t) piece.size(), 0, true);
     }
-    s->sampler = chain;
-    return 0;
+    piece.resize(n > 0 ? n : 0);
+    return piece;
+}
+
+static bool is_jinja(const char * tmpl) {
+    return strstr(tmpl, "{{") != nullptr || strstr(tmpl, "{%") != nullptr;
+}
+
+// A plain chat through a Jinja template, as llama.cpp's server renders it (common/chat.cpp,
+// common_chat_template_direct_apply): the template's capabilities decide whether a message's content is a string
+// or a list of typed parts, and a BOS/EOS the template writes itself is dropped when the tokenizer adds it anyway.
+static std::string render_jinja_chat(const pr_session * s, const std::string & source, const char ** roles,
+                                     const char ** contents, int n, bool add_assistant) {
+    jinja::lexer lexer;
+    const jinja::lexer_result lexed = lexer.tokenize(source);
+    jinja::program program = jinja::parse_from_tokens(lexed);
+    const jinja::caps caps = jinja::caps_get(program);
+    const bool typed_content_only = caps.supports_typed_content && !caps.supports_string_content;
+
+    common_json messages = common_json::array();
+    for (int i = 0; i < n; ++i) {
+        common_json message = common_json::object();
+        message["role"] = roles[i];
+        if (typed_content_only) {
+            message["content"] = common_json::array({common_json{{"type", "text"}, {"text", contents[i]}}});
+        } else {
+            message["content"] = contents[i];
+        }
+        messages.push_back(message);
+    }
+    const std::string bos = special_piece(s->vocab, llama_vocab_bos(s->vocab));
+    const std::string eos = special_piece(s->vocab, llama_vocab_eos(s->vocab));
+    common_json input = common_json::object();
+    input["messages"] = messages;
+    input["bos_token"] = bos;
+    input["eos_token"] = eos;
+    input["enable_thinking"] = true;
+    if (add_assistant) {
+        input["add_generation_prompt"] = true;
+    }
+
+    jinja::context ctx(lexed.source);
+    jinja::global_from_json(ctx, input, true);
+    jinja::runtime runtime(ctx);
+    const jinja::value results = runtime.execute(program);
+    std::string text = jinja::runtime::gather_string_parts(results)->as_string().str();
+    if (llama_vocab_get_add_bos(s->vocab) && !bos.empty() && text.compare(0, bos.size(), bos) == 0) {
+        text.erase(0, bos.size());
+    }
+    if (llama_vocab_get_add_eos(s->vocab) && !eos.empty() && text.size() >= eos.size() &&
+        text.compare(text.size() - eos.size(), eos.size(), eos) == 0) {
+        text.erase(text.size() - eos.size());
+    }
+    return text;
 }
 
 int pr_chat_format(pr_session * s, const char * tmpl, const char ** roles, const char ** contents, int n,
                    int add_assistant, char * buf, int len) {
-    const char * chosen = tmpl ? tmpl : llama_model_chat_template(s->model, nullptr);
-    if (!chosen) {
-        set_error("the model has no chat template");
-        return PR_ERR_TEMPLATE;
-    }
-    std::vector<llama_chat_message> chat(n);
-    for (int i = 0; i < n; ++i) {
-        chat[i] = {roles[i], contents[i]};
-    }
-    try {
-        const int32_t needed = llama_chat_apply_template(chosen, chat.data(), chat.size(), add_assistant != 0, buf, len);
-        if (needed < 0) {
-            set_error("the chat template is not supported by llama.cpp's built-in templates");
+    clear_errors();
+    return guarded(PR_ERR_TEMPLATE, "chat template failed", [&]() -> int {
+        const char * chosen = tmpl ? tmpl : llama_model_chat_template(s->model, nullptr);
+        if (!chosen) {
+            set_error("the model has no chat template");
             return PR_ERR_TEMPLATE;
         }
-        return needed <= len ? needed : -needed;
-    } catch (const std::exception & e) {
-        set_error(std::string("chat template failed: ") + e.what());
-    }
-    return PR_ERR_TEMPLATE;
+        std::string text;
+        std::string jinja_error;  // the model's own template falls back to the built-in list, as llama.cpp's does
+        bool rendered = false;
+        if (is_jinja(chosen)) {
+            try {
+                text = render_jinja_chat(s, chosen, roles, contents, n, add_assistant != 0);
+                rendered = true;
+            } catch (const std::exception & e) {
+                if (tmpl) {
+                    throw;  // a template the caller chose: say why it failed
+                }
+                jinja_error = e.what();
+            }
+        }
+        if (!rendered) {
+            std::vector<llama_chat_message> chat(n);
+            for (int i = 0; i < n; ++i) {
+                chat[i] = {roles[i], contents[i]};
+            }
+            const int32_t needed = llama_chat_apply_template(chosen, chat.data(), chat.size(), add_assistant != 0,
+                                                             nullptr, 0);
+            if (needed < 0) {
+                set_error(jinja_error.empty()
+                              ? "the chat template is not one of llama.cpp's built-in templates"
+                              : "the chat template does not render (" + jinja_error +
+                                    ") and is not one of llama.cpp's built-in templates");
+                return PR_ERR_TEMPLATE;
+            }
+            text.resize(needed);
+            llama_chat_apply_template(chosen, chat.data(), chat.size(), add_assistant != 0, text.data(), needed);
+        }
+        if ((int) text.size() > len) {
+            return -(int) text.size();
+        }
+        memcpy(buf, text.data(), text.size());
+        return (int) text.size();
+    });
 }
 
 int pr_embed(pr_session * s, const int32_t * tokens, int n, int normalize, float * out, int max) {
-    g_last_error.clear();
-    g_last_log_error.clear();
+    clear_errors();
     const enum llama_pooling_type pooling = llama_pooling_type(s->ctx);
     if (pooling == LLAMA_POOLING_TYPE_NONE || pooling == LLAMA_POOLING_TYPE_RANK) {
         set_error(pooling == LLAMA_POOLING_TYPE_RANK
@@ -455,7 +582,7 @@ int pr_embed(pr_session * s, const int32_t * tokens, int n, int normalize, float
                   std::to_string(n_embd));
         return PR_ERR_DECODE;
     }
-    try {
+    return guarded(PR_ERR_DECODE, "embedding failed", [&] {
         // The sequence is evaluated alone: whatever the cache held (an earlier prompt) is dropped.
         s->cached.clear();
         s->pending = -1;
@@ -502,10 +629,7 @@ int pr_embed(pr_session * s, const int32_t * tokens, int n, int normalize, float
             return PR_ERR_DECODE;
         }
         return n_embd;
-    } catch (const std::exception & e) {
-        set_error(std::string("embedding failed: ") + e.what());
-    }
-    return PR_ERR_DECODE;
+    });
 }
 
 int pr_n_embd(pr_session * s) {
@@ -546,12 +670,7 @@ int pr_quantize(const char * in_path, const char * out_path, const char * type) 
         set_error(std::string("unsupported quantization type ") + type);
         return 1;
     }
-    try {
-        return (int) llama_model_quantize(in_path, out_path, &params);
-    } catch (const std::exception & e) {
-        set_error(std::string("quantize failed: ") + e.what());
-    }
-    return 1;
+    return guarded(1, "quantize failed", [&] { return (int) llama_model_quantize(in_path, out_path, &params); });
 }
 
 }  // extern "C"

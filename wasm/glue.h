@@ -17,9 +17,6 @@ extern "C" {
 
 typedef struct pr_session pr_session;
 
-// Progress of the engine's own load (tensor reading), 0..1. Return 0 to abort the load.
-typedef int (*pr_progress_fn)(float progress);
-
 PR_API int pr_init(void);
 PR_API const char * pr_last_error(void);
 
@@ -27,7 +24,6 @@ PR_API const char * pr_last_error(void);
 // 3 last) for embeddings of a model that declares none. A model that declares a pooling type is an embedding
 // model: its context computes embeddings only, holds at most n_ctx_train tokens and takes a whole text per batch.
 PR_API pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, int pooling);
-PR_API void pr_set_load_progress(pr_progress_fn fn);
 PR_API const char * pr_metadata_json(pr_session * s);
 
 PR_API int pr_tokenize(pr_session * s, const char * text, int add_special, int parse_special, int32_t * out, int max);
@@ -44,8 +40,11 @@ PR_API int pr_sampler_configure(pr_session * s, float temp, int top_k, float top
                                 float repeat_penalty, int repeat_last_n, float frequency_penalty,
                                 float presence_penalty, uint32_t seed, const int32_t * bias_tokens,
                                 const float * bias_values, int n_bias, const char * grammar);
-// Formats a chat with the model's own template (or `tmpl`, a template name or Jinja string, when not NULL):
-// byte count, -(needed) if len is too small, or PR_ERR_TEMPLATE if the template is not supported.
+// Formats a chat as llama.cpp's own tools do. With tmpl NULL the model's template (tokenizer.chat_template) is
+// rendered by llama.cpp's Jinja engine (messages, bos_token, eos_token, add_generation_prompt), falling back to
+// llama_chat_apply_template's built-in list when it does not parse; a tmpl holding "{{" or "{%" is rendered as
+// Jinja too, any other tmpl is a built-in name ("chatml", "llama3", ...). Returns the byte count, -(needed) if len
+// is too small, or PR_ERR_TEMPLATE (pr_last_error says why).
 PR_API int pr_chat_format(pr_session * s, const char * tmpl, const char ** roles, const char ** contents, int n,
                           int add_assistant, char * buf, int len);
 // Evaluates a prompt, reusing the KV cache for the longest prefix it shares with what the cache holds (the last
@@ -53,6 +52,11 @@ PR_API int pr_chat_format(pr_session * s, const char * tmpl, const char ** roles
 PR_API int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n);
 PR_API int pr_reused_tokens(pr_session * s);
 PR_API int32_t pr_next_token(pr_session * s);
+// The raw logits of the last evaluated position: those the last pr_next_token sampled from, or, right after
+// pr_eval_prompt, those of the prompt's last token; *n_vocab is set to their count. NULL when there are none.
+// Valid until the next pr_eval_prompt / pr_next_token / pr_embed. The native reference reads them for its
+// teacher-forced parity check (pr_native score).
+PR_API const float * pr_logits(pr_session * s, int * n_vocab);
 PR_API int pr_is_eog(pr_session * s, int32_t token);
 // The pooled embedding of one token sequence (llama_get_embeddings_seq), L2-normalised when `normalize`: writes
 // n_embd_out floats to out and returns their count; PR_ERR_NO_POOLING when the context has no pooling (a
@@ -73,6 +77,8 @@ PR_API int pr_quantize(const char * in_path, const char * out_path, const char *
 #define PR_ERR_TEMPLATE (-4)
 #define PR_ERR_NO_POOLING (-5)
 #define PR_ERR_EMBEDDING_MODEL (-6)  // generation asked of an embedding model
+// pr_tokenize / pr_token_to_piece / pr_detokenize: llama.cpp threw (their other negatives are -(needed)).
+#define PR_ERR_EXCEPTION (-2147483647 - 1)
 
 #define PR_POOLING_MODEL (-1)
 

@@ -1,7 +1,15 @@
 // pr_native: the native reference build of the glue, for parity tests and benchmarks.
-//   pr_native generate --model PATH --prompt TEXT [--n-predict N] [--threads N] [--temp T] [--top-k K]
-//                      [--top-p P] [--seed S] [--ctx-size N] [--batch-size N]
-//       prints one JSON object: {"tokens", "pieces_hex", "finish_reason", "metadata", "timings"}
+//   pr_native generate --model PATH (--prompt TEXT | --user TEXT [--system TEXT]) [--n-predict N] [--threads N]
+//                      [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--batch-size N]
+//       prints one JSON object: {"tokens", "pieces_hex", "prompt_hex", "finish_reason", "metadata", "timings"};
+//       --user makes the prompt a chat (an optional system message, then the user's) in the model's own template
+//   pr_native score --model PATH --prompt TEXT --tokens ID,ID,... [--threads N] [--ctx-size N] [--batch-size N]
+//                   [--logits-out FILE]
+//       teacher-forced greedy check: evaluates the prompt, then feeds the given tokens one at a time (the same
+//       single-token decodes as generation). Prints {"steps": [{"token", "argmax", "margin", "deficit"}, ...],
+//       "n_vocab"}: native's best token at each step, its lead over the second best (logits), and how far the given
+//       token's logit is below the best (0 when it is the best). --logits-out writes every step's raw logits
+//       (n_vocab float32 each, in order) for a full comparison (the browser's LlamaRunner.logits()).
 //   pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]
 //   pr_native embed --model PATH --text TEXT [--text TEXT ...] [--pooling -1|1|2|3] [--normalize 0|1]
 //                   [--ctx-size N] [--batch-size N] [--threads N]
@@ -13,6 +21,7 @@
 
 #include <chrono>
 #include <clocale>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,8 +35,11 @@ static double now_ms() {
 
 static int usage() {
     fprintf(stderr,
-            "usage: pr_native generate --model PATH --prompt TEXT [--n-predict N] [--threads N] [--temp T]\n"
-            "                          [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--batch-size N]\n"
+            "usage: pr_native generate --model PATH (--prompt TEXT | --user TEXT [--system TEXT]) [--n-predict N]\n"
+            "                          [--threads N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx-size N]\n"
+            "                          [--batch-size N]\n"
+            "       pr_native score --model PATH --prompt TEXT --tokens ID,ID,... [--threads N] [--ctx-size N]\n"
+            "                       [--batch-size N] [--logits-out FILE]\n"
             "       pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]\n"
             "       pr_native embed --model PATH --text TEXT [--text TEXT ...] [--pooling -1|1|2|3]\n"
             "                       [--normalize 0|1] [--ctx-size N] [--batch-size N] [--threads N]\n"
@@ -48,8 +60,41 @@ static std::vector<int32_t> tokenize_all(pr_session * s, const std::string & tex
     return tokens;
 }
 
+static std::string hex_of(const char * bytes, size_t n) {
+    std::string hex;
+    for (size_t i = 0; i < n; ++i) {
+        char b[3];
+        snprintf(b, sizeof(b), "%02x", (unsigned char) bytes[i]);
+        hex += b;
+    }
+    return hex;
+}
+
+// A chat of an optional system message and one user message in the model's own template, as the worker formats
+// it (pr_chat_format, generation prompt added); false when the template fails (pr_last_error says why).
+static bool format_chat(pr_session * s, const std::string & system, const std::string & user, std::string & out) {
+    std::vector<const char *> roles, contents;
+    if (!system.empty()) {
+        roles.push_back("system");
+        contents.push_back(system.c_str());
+    }
+    roles.push_back("user");
+    contents.push_back(user.c_str());
+    out.assign(1024, '\0');
+    int n = pr_chat_format(s, nullptr, roles.data(), contents.data(), (int) roles.size(), 1, out.data(), (int) out.size());
+    if (n < 0 && n != PR_ERR_TEMPLATE) {
+        out.assign(-n, '\0');
+        n = pr_chat_format(s, nullptr, roles.data(), contents.data(), (int) roles.size(), 1, out.data(), (int) out.size());
+    }
+    if (n < 0) {
+        return false;
+    }
+    out.resize(n);
+    return true;
+}
+
 static int generate(int argc, char ** argv) {
-    std::string model_path, prompt;
+    std::string model_path, prompt, system, user;
     int n_predict = 32, n_threads = 1, top_k = 40, n_ctx = 2048, n_batch = 512;
     float temp = 0.0f, top_p = 0.95f;
     unsigned long seed = 0;
@@ -61,6 +106,8 @@ static int generate(int argc, char ** argv) {
         const char * value = argv[++i];
         if (arg == "--model") model_path = value;
         else if (arg == "--prompt") prompt = value;
+        else if (arg == "--system") system = value;
+        else if (arg == "--user") user = value;
         else if (arg == "--n-predict") n_predict = atoi(value);
         else if (arg == "--threads") n_threads = atoi(value);
         else if (arg == "--temp") temp = (float) atof(value);
@@ -86,7 +133,12 @@ static int generate(int argc, char ** argv) {
     }
     const double load_ms = now_ms() - t_load;
 
-    // 2. tokenize
+    // 2. the chat template, then tokenize
+    if (!user.empty() && !format_chat(s, system, user, prompt)) {
+        fprintf(stderr, "error: %s\n", pr_last_error());
+        pr_free(s);
+        return 1;
+    }
     std::vector<int32_t> prompt_tokens = tokenize_all(s, prompt, 1, 1);
     const int n_prompt = (int) prompt_tokens.size();
 
@@ -121,21 +173,97 @@ static int generate(int argc, char ** argv) {
         }
         char piece[256];
         const int n = pr_token_to_piece(s, token, piece, sizeof(piece));
-        std::string hex;
-        for (int i = 0; i < n; ++i) {
-            char b[3];
-            snprintf(b, sizeof(b), "%02x", (unsigned char) piece[i]);
-            hex += b;
-        }
         tokens_json += (n_gen ? "," : "") + std::to_string(token);
-        pieces_json += std::string(n_gen ? "," : "") + "\"" + hex + "\"";
+        pieces_json += std::string(n_gen ? "," : "") + "\"" + hex_of(piece, n > 0 ? n : 0) + "\"";
     }
     const double gen_ms = now_ms() - t_gen;
 
-    printf("{\"tokens\":[%s],\"pieces_hex\":[%s],\"finish_reason\":\"%s\",\"metadata\":%s,"
+    printf("{\"tokens\":[%s],\"pieces_hex\":[%s],\"prompt_hex\":\"%s\",\"finish_reason\":\"%s\",\"metadata\":%s,"
            "\"timings\":{\"load_ms\":%.3f,\"prompt_tokens\":%d,\"prompt_ms\":%.3f,\"gen_tokens\":%d,\"gen_ms\":%.3f}}\n",
-           tokens_json.c_str(), pieces_json.c_str(), finish_reason, pr_metadata_json(s), load_ms, n_prompt,
+           tokens_json.c_str(), pieces_json.c_str(), hex_of(prompt.data(), prompt.size()).c_str(), finish_reason, pr_metadata_json(s), load_ms, n_prompt,
            prompt_ms, n_gen, gen_ms);
+    pr_free(s);
+    return 0;
+}
+
+// pr_native score: where a greedy token sequence from elsewhere (the browser) departs from native llama.cpp, and
+// by how much. The prompt is tokenized like generate does (add_special, parse_special).
+static int score(int argc, char ** argv) {
+    std::string model_path, prompt, token_list, logits_out;
+    int n_threads = 1, n_ctx = 2048, n_batch = 512;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const std::string arg = argv[i];
+        if (arg == "--model") model_path = argv[i + 1];
+        else if (arg == "--prompt") prompt = argv[i + 1];
+        else if (arg == "--tokens") token_list = argv[i + 1];
+        else if (arg == "--threads") n_threads = atoi(argv[i + 1]);
+        else if (arg == "--ctx-size") n_ctx = atoi(argv[i + 1]);
+        else if (arg == "--batch-size") n_batch = atoi(argv[i + 1]);
+        else if (arg == "--logits-out") logits_out = argv[i + 1];
+        else return usage();
+    }
+    if (model_path.empty()) {
+        return usage();
+    }
+    FILE * dump = nullptr;
+    if (!logits_out.empty() && !(dump = fopen(logits_out.c_str(), "wb"))) {
+        fprintf(stderr, "error: cannot write %s\n", logits_out.c_str());
+        return 1;
+    }
+    std::vector<int32_t> forced;
+    for (const char * p = token_list.c_str(); *p;) {
+        char * end = nullptr;
+        forced.push_back((int32_t) strtol(p, &end, 10));
+        p = *end == ',' ? end + 1 : end;
+        if (end == p && *p) {
+            return usage();
+        }
+    }
+    pr_init();
+    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads, PR_POOLING_MODEL);
+    if (!s) {
+        fprintf(stderr, "error: %s\n", pr_last_error());
+        return 1;
+    }
+    std::vector<int32_t> sequence = tokenize_all(s, prompt, 1, 1);
+    std::string steps;
+    int n_vocab = 0;
+    for (size_t step = 0; step < forced.size(); ++step) {
+        // The cache holds the sequence but its last token: only that token is decoded.
+        const float * logits = pr_eval_prompt(s, sequence.data(), (int) sequence.size()) == 0
+                                   ? pr_logits(s, &n_vocab) : nullptr;
+        if (!logits) {
+            fprintf(stderr, "error at step %zu: %s\n", step, pr_last_error());
+            pr_free(s);
+            if (dump) {
+                fclose(dump);
+            }
+            return 1;
+        }
+        if (dump) {
+            fwrite(logits, sizeof(float), n_vocab, dump);
+        }
+        int best = 0;
+        for (int t = 1; t < n_vocab; ++t) {
+            best = logits[t] > logits[best] ? t : best;
+        }
+        float second = -INFINITY;
+        for (int t = 0; t < n_vocab; ++t) {
+            second = t != best && logits[t] > second ? logits[t] : second;
+        }
+        const int32_t token = forced[step];
+        const float deficit = token >= 0 && token < n_vocab ? logits[best] - logits[token] : INFINITY;
+        char buf[160];
+        snprintf(buf, sizeof(buf), "%s{\"token\":%d,\"argmax\":%d,\"margin\":%.6g,\"deficit\":%.6g}", step ? "," : "",
+                 token, best, logits[best] - second, deficit);
+        steps += buf;
+        sequence.push_back(token);
+    }
+    printf("{\"steps\":[%s],\"prompt_tokens\":%d,\"n_vocab\":%d}\n", steps.c_str(),
+           (int) (sequence.size() - forced.size()), n_vocab);
+    if (dump) {
+        fclose(dump);
+    }
     pr_free(s);
     return 0;
 }
@@ -167,16 +295,11 @@ static int tokenize(int argc, char ** argv) {
         buf.resize(-len);
         len = pr_detokenize(s, tokens.data(), n, buf.data(), (int) buf.size(), 0, parse_special);
     }
-    std::string ids, hex;
+    std::string ids;
     for (int i = 0; i < n; ++i) {
         ids += (i ? "," : "") + std::to_string(tokens[i]);
     }
-    for (int i = 0; i < len; ++i) {
-        char b[3];
-        snprintf(b, sizeof(b), "%02x", (unsigned char) buf[i]);
-        hex += b;
-    }
-    printf("{\"tokens\":[%s],\"detokenized_hex\":\"%s\"}\n", ids.c_str(), hex.c_str());
+    printf("{\"tokens\":[%s],\"detokenized_hex\":\"%s\"}\n", ids.c_str(), hex_of(buf.data(), len).c_str());
     pr_free(s);
     return 0;
 }
@@ -236,6 +359,9 @@ int main(int argc, char ** argv) {
     std::setlocale(LC_NUMERIC, "C");
     if (argc >= 2 && strcmp(argv[1], "generate") == 0) {
         return generate(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "score") == 0) {
+        return score(argc, argv);
     }
     if (argc >= 2 && strcmp(argv[1], "tokenize") == 0) {
         return tokenize(argc, argv);

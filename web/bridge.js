@@ -135,13 +135,16 @@ export class Bridge {
     const reader = response.body.getReader();
     const chunks = [];
     let received = 0;
-    while (received < length) {
+    // A 206 body is the range we asked for: read it to its end, so that no request is left cancelled. A server
+    // that ignored Range sends the whole model: stop reading once the prefix is there.
+    const limit = response.status === 206 ? Infinity : length;
+    while (received < limit) {
       const { done, value } = await reader.read();
       if (done) break;
       chunks.push(value);
       received += value.byteLength;
     }
-    reader.cancel().catch(() => {});
+    if (received >= limit) reader.cancel().catch(() => {});
     const bytes = new Uint8Array(Math.min(received, length));
     let offset = 0;
     for (const chunk of chunks) {
@@ -164,6 +167,14 @@ export class Bridge {
   /** onToken(tokenId, pieceBytes: Uint8Array). Resolves with {tokens, prompt_tokens, finish_reason, timings}. */
   generate(prompt, options = {}, onToken = null) {
     return this._request("generate", { ...options, prompt }, { onToken });
+  }
+
+  /**
+   * Teacher-forced logits: row i predicts tokens[i] after `prompt` (tokenized as generate does) and tokens[0..i-1].
+   * Resolves with {n_vocab, rows, logits: Float32Array (rows x n_vocab)}.
+   */
+  logits(prompt, tokens) {
+    return this._request("logits", { prompt, tokens: Array.from(tokens) });
   }
 
   /** Token ids of `text` with the loaded model's tokenizer. */

@@ -17,6 +17,7 @@ let session = 0; // pr_session* of the loaded model, 0 when none
 let sessionThreads = 1; // threads the loaded model's context computes with
 let pieceBuf = 0; // scratch buffer for pr_token_to_piece
 const PIECE_BUF_SIZE = 256;
+const PR_ERR_EXCEPTION = -2147483648; // glue.h: llama.cpp threw inside pr_tokenize / pr_token_to_piece / pr_detokenize
 
 const running = new Map(); // request id -> {aborted: bool, controller?: AbortController}
 let chain = Promise.resolve(); // requests run one after another; "abort" bypasses the chain
@@ -48,7 +49,7 @@ async function handle(msg, state) {
   const reply = (fields, transfer) => self.postMessage({ id: msg.id, ...fields }, transfer || []);
   try {
     const handlers = { init, load, generate, unload, cache_list: cacheList, cache_delete: cacheDelete, chat_format: chatFormat };
-    const more = { cache_clear: cacheClear, tokenize: tokenizeText, detokenize: detokenizeTokens, embed };
+    const more = { cache_clear: cacheClear, tokenize: tokenizeText, detokenize: detokenizeTokens, embed, logits };
     const handler = { ...handlers, ...more }[msg.type];
     if (!handler) throw new WorkerError("BridgeError", `unknown request type ${msg.type}`);
     const value = await handler(msg, state, reply);
@@ -380,6 +381,44 @@ async function embed(msg, state, reply) {
   return { embeddings: out, n_embd: nEmbd, n_tokens: nTokens };
 }
 
+// --- logits: teacher-forced, for parity with native llama.cpp, perplexity and logprobs ------------------------
+// The prompt is tokenized as generate does; then row i holds the raw logits that predict tokens[i] (after the prompt
+// and tokens[0..i-1]), each computed by the same one-token decode as generation (the KV cache keeps the prefix).
+// Resolves with {n_vocab, rows, logits: Float32Array (rows x n_vocab), one transfer}.
+async function logits(msg, state) {
+  requireSession();
+  const prompt = tokenize(msg.prompt, true, true);
+  const tokens = Int32Array.from(msg.tokens);
+  const sequence = new Int32Array(prompt.length + tokens.length);
+  sequence.set(prompt);
+  sequence.set(tokens, prompt.length);
+  const seqPtr = Module._malloc(Math.max(1, sequence.length) * 4);
+  const nVocabPtr = Module._malloc(4);
+  let out = null;
+  try {
+    Module.HEAP32.set(sequence, seqPtr >> 2);
+    for (let i = 0; i < tokens.length; i++) {
+      if (state.aborted) throw new WorkerError("AbortError", `logits were aborted after ${i} of ${tokens.length} rows`);
+      const rc = Module._pr_eval_prompt(session, seqPtr, prompt.length + i);
+      if (rc !== 0) {
+        // glue.h: -2 PR_ERR_CONTEXT_FULL, -6 PR_ERR_EMBEDDING_MODEL
+        const name = rc === -2 ? "ContextOverflowError" : rc === -6 ? "GenerationNotSupportedError" : "GenerationError";
+        throw new WorkerError(name, Module.UTF8ToString(Module._pr_last_error()));
+      }
+      const ptr = Module._pr_logits(session, nVocabPtr);
+      const nVocab = Module.HEAP32[nVocabPtr >> 2];
+      if (!ptr) throw new WorkerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
+      out = out || new Float32Array(tokens.length * nVocab);
+      out.set(new Float32Array(Module.HEAPU8.buffer, ptr, nVocab), i * nVocab);
+    }
+  } finally {
+    Module._free(seqPtr);
+    Module._free(nVocabPtr);
+  }
+  const nVocab = out ? out.length / tokens.length : 0;
+  return { n_vocab: nVocab, rows: tokens.length, logits: out || new Float32Array(0) };
+}
+
 // --- the model cache (web/model_cache.js) ------------------------------------------------------------------------
 async function cacheList() {
   return self.PyRunnerModelCache.list();
@@ -458,6 +497,7 @@ async function detokenizeTokens(msg) {
       const bytes = n >= 0 ? Module.HEAPU8.slice(buf, buf + n) : null;
       Module._free(buf);
       if (bytes) return { bytes };
+      throwIfEngineThrew(n);
       capacity = -n;
     }
   } finally {
@@ -522,6 +562,10 @@ function unmountModels() {
   }
 }
 
+function throwIfEngineThrew(rc) {
+  if (rc === PR_ERR_EXCEPTION) throw new WorkerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
+}
+
 function allocString(text) {
   const size = Module.lengthBytesUTF8(text) + 1;
   const ptr = Module._malloc(size);
@@ -539,6 +583,7 @@ function tokenize(text, addSpecial, parseSpecial) {
       const ids = n > 0 ? Int32Array.from(Module.HEAP32.subarray(outPtr >> 2, (outPtr >> 2) + n)) : new Int32Array(0);
       Module._free(outPtr);
       if (n >= 0) return ids;
+      throwIfEngineThrew(n);
       capacity = -n;
     }
   } finally {
@@ -548,6 +593,7 @@ function tokenize(text, addSpecial, parseSpecial) {
 
 function tokenPiece(token) {
   const n = Module._pr_token_to_piece(session, token, pieceBuf, PIECE_BUF_SIZE);
+  throwIfEngineThrew(n);
   return Module.HEAPU8.slice(pieceBuf, pieceBuf + Math.max(0, n)); // a copy: the heap may grow and move
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from array import array
 from typing import Any
 
 from py_runner._errors import BridgeError, ChatTemplateError, EmbeddingError, LoadAbortedError
@@ -66,6 +67,7 @@ class FakeTransport(Transport):
         self.embed_calls: list[tuple[list[str], dict[str, Any]]] = []
         self.prefix_reads: list[int] = []
         self.chat_calls: list[tuple[list[dict[str, str]], str | None]] = []
+        self.logits_calls: list[tuple[str, list[int]]] = []
         self.cache_entries: dict[str, dict[str, Any]] = {}  # url -> {url, size, complete, cached_at}
         self.progress = (
             progress
@@ -194,6 +196,15 @@ class FakeTransport(Transport):
     async def detokenize(self, tokens: list[int], remove_special: bool, unparse_special: bool) -> bytes:
         await asyncio.sleep(0)
         return bytes(t for t in tokens if t >= 32)
+
+    async def logits(self, prompt: str, tokens: list[int]) -> tuple[int, bytes]:
+        await asyncio.sleep(0)
+        self.logits_calls.append((prompt, list(tokens)))
+        n_vocab = self.metadata["n_vocab"]
+        rows = array("f", [0.0] * (n_vocab * len(tokens)))
+        for i, token in enumerate(tokens):
+            rows[i * n_vocab + token] = 1.0 + i  # row i's argmax is tokens[i]
+        return n_vocab, rows.tobytes()
 
     async def chat_format(
         self, messages: list[dict[str, str]], add_assistant: bool, template: str | None

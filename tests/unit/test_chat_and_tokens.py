@@ -63,3 +63,12 @@ def test_tokenize_and_detokenize_go_to_the_engine() -> None:
 def test_tokenize_needs_a_model() -> None:
     with pytest.raises(ModelNotLoadedError):
         asyncio.run(LlamaRunner(transport=FakeTransport()).tokenize("x"))
+
+
+def test_logits_are_one_row_per_token_of_n_vocab_floats() -> None:
+    runner, transport = loaded()
+    rows = asyncio.run(runner.logits("Hello", [5, 7, 9]))
+    assert transport.logits_calls == [("Hello", [5, 7, 9])]
+    assert [len(r) for r in rows] == [512, 512, 512]  # the fake model's n_vocab
+    assert [max(range(len(r)), key=r.__getitem__) for r in rows] == [5, 7, 9]
+    assert asyncio.run(runner.logits("Hello", [])) == []
