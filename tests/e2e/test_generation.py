@@ -7,6 +7,7 @@ import json
 import subprocess
 
 import pytest
+from native_parity import native_generate
 
 from py_runner._fixtures import fixture_model, llama_cpp_source_dir
 from py_runner._paths import native_binary
@@ -80,7 +81,15 @@ json.dumps({{"has_template": has_template, "prompt": prompt, "first": first.toke
 """
     report = json.loads(pyodide_page.run(code))
     assert report["has_template"] is True
-    assert report["prompt"].startswith("<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>")
+    # Rendered by llama.cpp's Jinja engine as native llama.cpp renders it: Llama 3.1's own system block
+    # (knowledge date), the user turn, the assistant header; its BOS text dropped since the tokenizer adds BOS
+    # itself.
+    native = native_generate(model, "--user", "Hi!", "--n-predict", "1")
+    assert report["prompt"] == bytes.fromhex(native["prompt_hex"]).decode()
+    assert report["prompt"].startswith(
+        "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date:"
+    )
+    assert "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>" in report["prompt"]
     assert report["prompt"].endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
     assert report["first"] == report["direct"]  # chat() is the template + generate_text()
     assert report["second_reused"] > 5  # the next turn reuses the first turn's KV cache
