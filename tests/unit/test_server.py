@@ -52,7 +52,10 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     single = root / "elsewhere" / "local.gguf"
     single.parent.mkdir()
     single.write_bytes(b"GGUF" + b"\1" * 60)
+    default = root / "elsewhere" / "zz-default.gguf"  # sorts last: it must still come first
+    default.write_bytes(b"GGUF" + b"\2" * 60)
     return {
+        "default": default,
         "root": root,
         "cache": cache,
         "models": models,
@@ -81,6 +84,7 @@ def server(tree: dict[str, Path]):
         files_dir=tree["files"],
         web_dir=tree["web"],
         extra_files={"/local-model/local.gguf": tree["single"]},
+        default_model=tree["default"],
     )
     try:
         yield base
@@ -277,6 +281,12 @@ def test_config_json(server: str) -> None:
     assert config["pyodide"] == "/pyodide/"
     assert config["micropip_wheel"] == "/wheels/micropip-0.11.1-py3-none-any.whl"
     assert config["py_runner_wheel"] == f"/wheels/py_runner-{__version__}-py3-none-any.whl"
+    assert config["models"] == ["zz-default.gguf", "empty.gguf", "m.gguf"]  # the default model first
+
+
+def test_default_model_is_served_under_models(server: str, tree: dict[str, Path]) -> None:
+    status, _, body = request(server, "/models/zz-default.gguf")
+    assert status == 200 and body == tree["default"].read_bytes()
 
 
 def test_wheel_is_served_and_valid(server: str) -> None:
