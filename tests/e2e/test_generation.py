@@ -165,6 +165,11 @@ try:
     report["bad_template"] = "formatted?!"
 except ChatTemplateError:
     report["bad_template"] = "ChatTemplateError"
+try:  # a C++ exception thrown inside the engine (the Jinja runtime) comes back typed, with its message
+    await runner.format_chat(messages, template="{{{{ raise_exception('this template refuses') }}}}")
+    report["raised"] = "formatted?!"
+except ChatTemplateError as e:
+    report["raised"] = str(e)
 
 # Multi-byte text streams whole: a grammar makes the model spell an emoji and CJK, byte token by byte token.
 chunks = []
@@ -199,6 +204,7 @@ json.dumps(report)
     )
     assert "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>" in report["llama3"]
     assert report["no_template"] == "ChatTemplateError" and report["bad_template"] == "ChatTemplateError"
+    assert "this template refuses" in report["raised"]
     assert report["chat_tokens"] == 6
     text, n_tokens, chunk_texts = report["utf8"]
     assert text == "😀中文 ok" and "".join(chunk_texts) == text and n_tokens >= 4
