@@ -121,8 +121,13 @@ def _split_script_args(argv: list[str]) -> tuple[list[str], list[str]]:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ._server import serve_forever
 
+    try:
+        default_model: Path | None = _default_model()
+    except CliError as exc:  # the page still loads models from URLs and files
+        print(f"{PROG}: warning: {exc}; serving without it", file=sys.stderr, flush=True)
+        default_model = None
     serve_forever(
-        args.host, args.port, models_dir=args.models_dir, default_model=_default_model(), verbose=args.verbose
+        args.host, args.port, models_dir=args.models_dir, default_model=default_model, verbose=args.verbose
     )
     return 0
 

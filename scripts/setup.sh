@@ -20,6 +20,6 @@ if [ ${#packages[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" > /dev/null
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
-bash scripts/fetch_assets.sh
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e ".[test]"
+bash scripts/fetch_assets.sh > /dev/null   # it names what it fetches on stderr; the paths are for scripts
 bash build_wasm.sh > /dev/null

