@@ -71,7 +71,8 @@ def _client(cmd: list[str], cwd: Path | None = None) -> None:
 
 
 def _pip_download(pin: Pin, dest: Path, *, sdist: bool) -> Path:
-    kind = ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:", "--python-version", "3.14"]
+    # The sdist itself, not a wheel; its build backend (pip prepares its metadata) may come as wheels.
+    kind = ["--no-binary", pin.name] if sdist else ["--only-binary", ":all:", "--python-version", "3.14"]
     _client([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *kind,
              f"{pin.name}=={pin.version}", "-d", str(dest)])  # fmt: skip
     return dest / pin.file_name
