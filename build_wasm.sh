@@ -67,17 +67,9 @@ if [ "$print_only" = 1 ]; then
 fi
 
 # --- the pinned llama.cpp source -----------------------------------------------------------------------------
-src_root="$cache/src/llama-cpp-python-$LLAMA_CPP_PYTHON_VERSION"
-llama_src="$src_root/vendor/llama.cpp"
-fetch_source() {
-    local tarball
-    tarball="$(assets fetch llama-cpp-python)"   # verified against the pin
-    if [ ! -f "$src_root/.extracted" ]; then
-        rm -rf "$src_root"
-        tar -xzf "$tarball" -C "$cache/src"
-        mv "$cache/src/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION" "$src_root"
-        touch "$src_root/.extracted"
-    fi
+llama_src=""
+fetch_source() {   # the sdist's vendor/llama.cpp, fetched by pip, verified against its pin and unpacked
+    llama_src="$(assets fetch llama-cpp-python)"
 }
 
 # --- llama.cpp libraries ---

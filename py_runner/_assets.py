@@ -108,8 +108,20 @@ def _download(pin: Pin, into: Path) -> Path:
     return target
 
 
-def llama_cpp_sdist() -> Path:
-    return _download(LLAMA_CPP_PYTHON, cache_root() / "src")
+def llama_cpp_source() -> Path:
+    """The llama.cpp tree (vendor/llama.cpp) of the pinned llama-cpp-python sdist, unpacked in the cache: the
+    engine's source for build_wasm.sh, and the vocabularies and chat templates the fixture models use."""
+    src = cache_root() / "src"
+    root = src / f"llama-cpp-python-{LLAMA_CPP_PYTHON.version}"
+    if not (root / ".extracted").is_file():
+        tarball = _download(LLAMA_CPP_PYTHON, src)
+        with tempfile.TemporaryDirectory(dir=src, prefix=".unpack-") as tmp:
+            with tarfile.open(tarball) as archive:
+                archive.extractall(tmp, filter="data")
+            (Path(tmp) / f"llama_cpp_python-{LLAMA_CPP_PYTHON.version}" / ".extracted").touch()
+            shutil.rmtree(root, ignore_errors=True)
+            os.replace(Path(tmp) / f"llama_cpp_python-{LLAMA_CPP_PYTHON.version}", root)
+    return root / "vendor" / "llama.cpp"
 
 
 def pyodide() -> Path:
@@ -152,7 +164,7 @@ def default_model() -> Path:
 
 
 FETCHERS = {
-    LLAMA_CPP_PYTHON.name: llama_cpp_sdist,
+    LLAMA_CPP_PYTHON.name: llama_cpp_source,
     PYODIDE.name: pyodide,
     MICROPIP.name: micropip,
     SMOLLM2.name: default_model,

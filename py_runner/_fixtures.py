@@ -58,7 +58,7 @@ PRESETS: dict[str, Preset] = {
 
 
 def llama_cpp_source_dir() -> Path:
-    """The llama.cpp tree vendored in the pinned llama-cpp-python sdist (unpacked by build_wasm.sh)."""
+    """The llama.cpp tree vendored in the pinned llama-cpp-python sdist (unpacked by _assets)."""
     override = os.environ.get("PY_RUNNER_LLAMA_SRC")
     if override:
         return Path(override)
@@ -70,8 +70,8 @@ def vocab_file(vocab: str = "llama-spm") -> Path:
     path = llama_cpp_source_dir() / "models" / f"ggml-vocab-{vocab}.gguf"
     if not path.is_file():
         raise FileNotFoundError(
-            f"vocabulary {vocab!r} not found at {path}; run build_wasm.sh to unpack the llama.cpp source "
-            "(or set PY_RUNNER_LLAMA_SRC to a llama.cpp tree)"
+            f"vocabulary {vocab!r} not found at {path}; run scripts/fetch_assets.sh to unpack the llama.cpp "
+            "source (or set PY_RUNNER_LLAMA_SRC to a llama.cpp tree)"
         )
     return path
 

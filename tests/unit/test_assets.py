@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def fake_client(monkeypatch: pytest.MonkeyPatch, payload: bytes) -> list[str]:
 def test_a_fetched_file_must_match_its_pin(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_client(monkeypatch, b"not the sdist")
     with pytest.raises(FetchError, match="sha256 mismatch for llama_cpp_python-0.3.36.tar.gz"):
-        _assets.llama_cpp_sdist()
+        _assets.llama_cpp_source()
     assert not any((cache / "src").iterdir())  # nothing half-fetched is left to be trusted later
 
 
@@ -102,3 +103,23 @@ def test_no_pin_is_written_twice() -> None:
                 assert pin.sha256 not in path.read_text(encoding="utf-8"), (
                     f"{path.name} repeats {pin.name}'s pin"
                 )
+
+
+def test_llama_cpp_source_is_unpacked_once(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tgz = io.BytesIO()
+    with tarfile.open(fileobj=tgz, mode="w:gz") as archive:
+        data = b"vocab"
+        info = tarfile.TarInfo("llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-x.gguf")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    payload = tgz.getvalue()
+    pin = _pins.Pin(
+        "llama-cpp-python", "0.3.36", hashlib.sha256(payload).hexdigest(), _pins.LLAMA_CPP_PYTHON.file_name
+    )
+    monkeypatch.setattr(_assets, "LLAMA_CPP_PYTHON", pin)
+    asked = fake_client(monkeypatch, payload)
+    tree = _assets.llama_cpp_source()
+    assert tree == cache / "src" / "llama-cpp-python-0.3.36" / "vendor" / "llama.cpp"
+    assert (tree / "models" / "ggml-vocab-x.gguf").read_bytes() == b"vocab"
+    assert _assets.llama_cpp_source() == tree and asked == ["llama-cpp-python"]  # unpacked once, fetched once
+    assert sorted(p.name for p in (cache / "src").iterdir()) == ["llama-cpp-python-0.3.36", pin.file_name]
