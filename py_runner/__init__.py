@@ -35,8 +35,9 @@ from ._errors import (
 )
 from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressInfo
-from ._runner import Artifacts, GenerationResult, LlamaRunner, TokenChunk
+from ._runner import GenerationResult, LlamaRunner, TokenChunk
 from ._spec import MAX_SUPPORTED_GGUF_VERSION, MIN_SUPPORTED_GGUF_VERSION, ModelSpecification
+from ._transport import Artifacts
 
 __version__ = "0.1.0"
 

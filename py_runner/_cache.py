@@ -7,12 +7,12 @@ and makes no network request.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin
 
-if TYPE_CHECKING:
-    from ._runner import LlamaRunner
+from ._transport import Transport
 
 
 @dataclass(frozen=True)
@@ -39,27 +39,31 @@ class ModelCache:
     """List and delete cached models. Starts the engine if needed; like loads and generations, these raise
     RunnerBusyError while the runner is loading or generating (the engine does one thing at a time)."""
 
-    def __init__(self, runner: LlamaRunner) -> None:
-        self._runner = runner
+    def __init__(
+        self, transport_for: Callable[[str], Awaitable[Transport]], page_url: Callable[[], str]
+    ) -> None:
+        # The runner hands over how to reach an idle engine and the page URL its loads resolve against: the
+        # cache needs nothing else of it.
+        self._transport_for = transport_for
+        self._page_url = page_url
 
     async def list(self) -> list[CachedModel]:
         """Every entry, complete or not, sorted by URL."""
-        transport = await self._runner._cache_transport("list the cache")
+        transport = await self._transport_for("list the cache")
         return [_cached_model(dict(e)) for e in await transport.cache_list()]
 
     async def inspect(self, url: str) -> CachedModel | None:
         """The entry of `url` (resolved against the page URL, as loads resolve it), or None."""
         entries = await self.list()
-        page_url = (self._runner._start_info or {}).get("pageUrl") or ""
-        absolute = urljoin(page_url, url)
+        absolute = urljoin(self._page_url(), url)
         return next((e for e in entries if e.url == absolute), None)
 
     async def delete(self, url: str) -> bool:
         """Delete the entry of `url` (resolved against the page URL); True if there was one."""
-        transport = await self._runner._cache_transport("delete from the cache")
+        transport = await self._transport_for("delete from the cache")
         return bool(await transport.cache_delete(url))
 
     async def clear(self) -> int:
         """Delete every entry; returns how many there were."""
-        transport = await self._runner._cache_transport("clear the cache")
+        transport = await self._transport_for("clear the cache")
         return int(await transport.cache_clear() or 0)

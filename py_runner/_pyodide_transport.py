@@ -8,13 +8,10 @@ from __future__ import annotations
 import json
 from array import array
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._errors import BridgeError, LocalWebAIError, error_from_js
-from ._transport import Transport
-
-if TYPE_CHECKING:
-    from ._runner import Artifacts
+from ._transport import Artifacts, Transport
 
 
 def _ffi() -> Any:

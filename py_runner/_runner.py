@@ -36,7 +36,7 @@ from ._progress import LoadingStage, ProgressCallback, ProgressReporter
 from ._sources import describe, expand_split, first_part
 from ._spec import ModelSpecification
 from ._stop import StopMatcher
-from ._transport import Transport
+from ._transport import Artifacts, Transport
 from ._utf8 import Utf8Stream
 
 log = logging.getLogger(__name__)
@@ -51,16 +51,6 @@ _SIGNAL_POLL_S = 0.05
 _HEADER_PROBE_BYTES = 256 * 1024  # most headers fit; a 32k-token vocabulary needs about 0.5 MB
 _HEADER_MAX_BYTES = 64 * 1024 * 1024
 _POOLING = {"mean": 1, "cls": 2, "last": 3}  # llama.cpp's enum llama_pooling_type
-
-
-@dataclass(frozen=True)
-class Artifacts:
-    """URLs of the engine's files, resolved against the page URL."""
-
-    single_thread: str = "/build/st/pr_glue.js"
-    multi_thread: str = "/build/mt/pr_glue.js"
-    worker: str = "/web/worker.js"
-    bridge: str = "/web/bridge.js"
 
 
 @dataclass
@@ -167,7 +157,7 @@ class LlamaRunner:
     def cache(self) -> ModelCache:
         """The browser's cache of models loaded from URLs: `await runner.cache.list()`, `.delete(url)`,
         `.clear()`."""
-        return ModelCache(self)
+        return ModelCache(self._cache_transport, lambda: (self._start_info or {}).get("pageUrl") or "")
 
     async def _cache_transport(self, what: str) -> Transport:
         if self._op is not None:

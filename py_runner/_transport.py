@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """URLs of the engine's files, resolved against the page URL."""
+
+    single_thread: str = "/build/st/pr_glue.js"
+    multi_thread: str = "/build/mt/pr_glue.js"
+    worker: str = "/web/worker.js"
+    bridge: str = "/web/bridge.js"
 
 
 class Transport(ABC):

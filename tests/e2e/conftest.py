@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from py_runner._headless import chromium_executable
-from py_runner._paths import MICROPIP_VERSION, REPO_ROOT, build_dir, pyodide_dir, wheels_dir
+from py_runner.host.headless import chromium_executable
+from py_runner.host.paths import MICROPIP_VERSION, REPO_ROOT, build_dir, pyodide_dir, wheels_dir
 
 
 def _missing() -> str | None:
@@ -62,7 +62,7 @@ def _run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Com
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return subprocess.run(
-        [sys.executable, "-m", "py_runner._cli", *args],
+        [sys.executable, "-m", "py_runner.host.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -80,8 +80,8 @@ def run_cli():
 def pyodide_page(tmp_path: Path):
     """A page with Pyodide + py_runner (`.run(code)`), served by an in-process server whose per-path byte
     counts (`.server.bytes_sent`) the test can read; `tmp_path` is served at /files/."""
-    from py_runner._headless import harness_page
-    from py_runner._server import start_server, stop_server
+    from py_runner.host.headless import harness_page
+    from py_runner.host.server import start_server, stop_server
 
     server, base_url = start_server("127.0.0.1", 0, files_dir=tmp_path)
     try:

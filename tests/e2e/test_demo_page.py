@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from py_runner._fixtures import fixture_model
-from py_runner._headless import launch_chromium
-from py_runner._server import start_server, stop_server
+from py_runner.host.fixtures import fixture_model
+from py_runner.host.headless import launch_chromium
+from py_runner.host.server import start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ def test_demo_page_loads_a_picked_file_and_generates(require_builds) -> None:
 def test_demo_page_offers_the_default_model_first_and_it_answers(require_builds) -> None:
     from playwright.sync_api import sync_playwright
 
-    from py_runner._assets import default_model
+    from py_runner.host.assets import default_model
 
     model = default_model()
     server, base_url = start_server("127.0.0.1", 0, default_model=model)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from py_runner._fixtures import fixture_model
+from py_runner.host.fixtures import fixture_model
 
 pytestmark = pytest.mark.e2e
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -68,3 +69,17 @@ def test_run_script_timeout_is_a_clear_error(tmp_path: Path, run_cli) -> None:
     assert proc.returncode == 124, proc.stdout + proc.stderr
     assert proc.stdout.splitlines() == ["started"]
     assert proc.stderr.splitlines()[-1] == "py-runner: error: the program did not finish within 20 s"
+
+
+def test_every_module_the_page_installs_imports_there_and_none_is_a_host_tool(pyodide_page) -> None:
+    code = """
+import importlib, json, pkgutil
+import py_runner
+names = sorted(m.name for m in pkgutil.iter_modules(py_runner.__path__))
+imported = [importlib.import_module(f"py_runner.{name}").__name__ for name in names]
+json.dumps({"names": names, "imported": imported})
+"""
+    report = json.loads(pyodide_page.run(code))
+    library = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "py_runner").glob("*.py"))
+    assert report["names"] == [n for n in library if n != "__init__"]  # the library, all of it, and only it
+    assert "host" not in report["names"] and len(report["imported"]) == len(report["names"])

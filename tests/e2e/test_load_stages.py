@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from py_runner._fixtures import fixture_model, split_fixture_model
+from py_runner.host.fixtures import fixture_model, split_fixture_model
 
 pytestmark = pytest.mark.e2e
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from py_runner._fixtures import fixture_model
-from py_runner._headless import harness_page
-from py_runner._server import start_server, stop_server
+from py_runner.host.fixtures import fixture_model
+from py_runner.host.headless import harness_page
+from py_runner.host.server import start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 

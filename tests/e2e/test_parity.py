@@ -21,7 +21,7 @@ from native_parity import (
     native_reference,
 )
 
-from py_runner._fixtures import fixture_model
+from py_runner.host.fixtures import fixture_model
 
 pytestmark = pytest.mark.e2e
 

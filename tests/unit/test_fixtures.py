@@ -6,7 +6,7 @@ import gguf
 import numpy as np
 import pytest
 
-from py_runner import _fixtures as fx
+from py_runner.host import fixtures as fx
 
 
 @pytest.fixture(scope="module")

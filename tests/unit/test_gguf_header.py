@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 
 from py_runner import ModelCompatibilityError
-from py_runner._fixtures import fixture_model, llama_cpp_source_dir, read_kvs
 from py_runner._gguf import (
     GGML_TYPE_SIZES,
     SUPPORTED_ARCHITECTURES,
@@ -29,7 +28,8 @@ from py_runner._gguf import (
     check_compatibility,
     parse_header,
 )
-from py_runner._paths import models_dir
+from py_runner.host.fixtures import fixture_model, llama_cpp_source_dir, read_kvs
+from py_runner.host.paths import models_dir
 
 T = gguf.GGUFValueType
 SLOW = os.environ.get("PY_RUNNER_SLOW_GGUF") == "1"

@@ -1,6 +1,6 @@
 """Run a Python program in Pyodide inside headless Chromium (Playwright sync API), CPython side.
 
-The page is ``web/run.html`` served by ``py_runner._server``; it reports output and the exit status
+The page is ``web/run.html`` served by ``py_runner.host.server``; it reports output and the exit status
 through two functions exposed to the page.
 """
 

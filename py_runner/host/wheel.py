@@ -12,7 +12,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the library: py_runner/*.py, not host/
 PYPROJECT = PACKAGE_DIR.parent / "pyproject.toml"
 DIST_NAME = "py_runner"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -56,7 +56,7 @@ def _metadata_text(project: dict) -> str:
 
 
 def _wheel_text() -> str:
-    return "Wheel-Version: 1.0\nGenerator: py_runner._wheel\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    return "Wheel-Version: 1.0\nGenerator: py_runner.host.wheel\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 
 
 def _source_files() -> list[Path]:

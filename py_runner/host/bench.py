@@ -88,8 +88,8 @@ def bench_load(model: Path, *, build: str = "st", runs: int = 2, ctx_size: int =
     """Load `model` from the local server over HTTP (cache off; cache cleared, then written), from the
     browser cache and as a File (as a file picker gives it), `runs` times each; returns the best
     throughputs and the peak memory ratios."""
-    from ._headless import harness_page
-    from ._server import start_server, stop_server
+    from .headless import harness_page
+    from .server import start_server, stop_server
 
     size = model.stat().st_size
     url = f"/local-model/{model.name}"
@@ -208,8 +208,8 @@ def bench_generate(
     """Prompt and generation tok/s for each build, streamed through Python (LlamaRunner) and driven from
     JavaScript alone (the bridge), in the same page, runs alternating; best of `runs` after a warm-up. Each
     run's prompt starts differently, so the KV cache cannot shorten the prompt."""
-    from ._headless import harness_page
-    from ._server import start_server, stop_server
+    from .headless import harness_page
+    from .server import start_server, stop_server
 
     url = f"/local-model/{model.name}"
     text = "Once upon a time, in a land far away, there lived a young princess who loved to read. " * 3

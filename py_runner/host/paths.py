@@ -7,13 +7,13 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from ._pins import MICROPIP, PYODIDE
+from .pins import MICROPIP, PYODIDE
 
 PYODIDE_VERSION = PYODIDE.version
 MICROPIP_VERSION = MICROPIP.version
 
 # The repository root: web/, build_wasm.sh and wasm/ live beside the package (editable install).
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 WEB_DIR = REPO_ROOT / "web"
 BUILD_SCRIPT = REPO_ROOT / "build_wasm.sh"
 

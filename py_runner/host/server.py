@@ -34,8 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from . import _paths
-from ._wheel import build_wheel
+from . import paths as _paths
+from .wheel import build_wheel
 
 CHUNK_SIZE = 1 << 20  # 1 MiB per write
 

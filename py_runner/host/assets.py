@@ -1,9 +1,9 @@
 """Fetch every input py_runner takes from outside (the pins of _pins.py) through its registry's own client
 (`pip download`, `npm pack`), verify its sha256, and unpack it into the cache (CPython side only).
 
-scripts/fetch_assets.sh and build_wasm.sh call this: `python3 -m py_runner._assets fetch NAME...` prints the
-fetched paths, `... pin NAME` prints "version sha256". No download URL is written anywhere: on a fresh machine
-only the registries answer, through their clients.
+scripts/fetch_assets.sh and build_wasm.sh call this: `python3 -m py_runner.host.assets fetch NAME...`
+prints the fetched paths, `... pin NAME` prints "version sha256". No download URL is written anywhere: on a
+fresh machine only the registries answer, through their clients.
 
     llama-cpp-python  the sdist whose vendor/llama.cpp the engine is built from  -> CACHE/src/
     pyodide           the npm package, unpacked                                    -> CACHE/pyodide/<version>/
@@ -24,8 +24,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ._paths import cache_root, models_dir, pyodide_dir, wheels_dir
-from ._pins import (
+from .paths import cache_root, models_dir, pyodide_dir, wheels_dir
+from .pins import (
     DEFAULT_MODEL_MEMBER,
     DEFAULT_MODEL_SHA256,
     DEFAULT_MODEL_SIZE,
@@ -172,7 +172,9 @@ FETCHERS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m py_runner._assets", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m py_runner.host.assets", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="fetch and verify (or find in the cache) and print each path")
     fetch.add_argument("names", nargs="*", help=f"default: all of {', '.join(PINS)} (or smollm2)")

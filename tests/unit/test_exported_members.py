@@ -1,0 +1,37 @@
+"""The public names: what `import py_runner` offers is exactly `__all__`, each defined inside py_runner (as
+httpx guards its own in tests/test_exported_members.py). A name added or removed must be added or removed here
+on purpose."""
+
+import py_runner
+
+PUBLIC = set(
+    """
+    AccessDeniedError Artifacts BridgeError CacheQuotaError CachedModel ChatTemplateError
+    ContextOverflowError CorsBlockedError EmbeddingAbortedError EmbeddingError
+    EmbeddingInputTooLongError EmbeddingNotSupportedError EngineCrashedError EngineOutOfMemoryError
+    GenerateTextParams GenerationError GenerationNotSupportedError GenerationResult
+    InvalidParameterError LlamaRunner LoadAbortedError LoadingStage LocalWebAIError
+    MAX_SUPPORTED_GGUF_VERSION MIN_SUPPORTED_GGUF_VERSION ModelCache ModelCompatibilityError
+    ModelInitializationError ModelIntegrityError ModelLoadError ModelNotFoundError
+    ModelNotLoadedError ModelSpecification NetworkError ProgressInfo RunnerBusyError ServerError
+    TokenChunk TruncatedModelError __version__
+    """.split()
+)
+
+
+def test_all_is_the_public_api() -> None:
+    assert set(py_runner.__all__) == PUBLIC
+    assert len(py_runner.__all__) == len(PUBLIC)  # no name twice
+
+
+def test_every_public_member_is_exported() -> None:
+    members = {name for name in vars(py_runner) if not name.startswith("_")} - {
+        "host"
+    }  # a subpackage, imported
+    assert members == PUBLIC - {"__version__"}
+
+
+def test_exported_classes_and_functions_live_in_py_runner() -> None:
+    for name in py_runner.__all__:
+        module = getattr(getattr(py_runner, name), "__module__", "py_runner")
+        assert module.startswith("py_runner.") or module == "py_runner", f"{name} comes from {module}"

@@ -1,0 +1,67 @@
+"""The library runs in Pyodide: it imports only the standard library (and, in its transport, Pyodide's `js`
+and `pyodide`), never the host tools; the host tools are never shipped in the wheel the page installs."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import zipfile
+from pathlib import Path
+
+from py_runner.host.wheel import build_wheel
+
+PACKAGE = Path(__file__).resolve().parents[2] / "py_runner"
+IN_THE_PAGE = {"js", "pyodide"}  # what Pyodide provides beside the standard library
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Absolute names of the modules a library file (py_runner/*.py) imports, relative imports resolved."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module or "")
+        elif isinstance(node, ast.ImportFrom):  # from .x import y / from . import y, inside py_runner/
+            base = "py_runner" + (f".{node.module}" if node.module else "")
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_library_imports_only_the_standard_library_and_itself() -> None:
+    for path in sorted(PACKAGE.glob("*.py")):
+        for name in imported_modules(path):
+            top = name.split(".")[0]
+            assert not name.startswith("py_runner.host"), f"{path.name} imports the host tool {name}"
+            assert top == "py_runner" or top in sys.stdlib_module_names or top in IN_THE_PAGE, (
+                f"{path.name} imports {name}: the library must run in Pyodide with the standard library only"
+            )
+
+
+def test_the_page_wheel_holds_the_library_only(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path)
+    with zipfile.ZipFile(wheel) as archive:
+        modules = {n for n in archive.namelist() if n.endswith(".py")}
+    library = {f"py_runner/{p.name}" for p in PACKAGE.glob("*.py")}
+    assert modules == library
+    assert not any(n.startswith("py_runner/host/") for n in archive.namelist())
+
+
+def test_the_library_has_no_import_cycle() -> None:
+    """Every import counts, also those under TYPE_CHECKING or inside functions: a cycle is a cycle."""
+    graph = {
+        f"py_runner.{p.stem}".removesuffix(".__init__"): {
+            name for name in imported_modules(p) if name.startswith("py_runner.") and name != "py_runner"
+        }
+        for p in PACKAGE.glob("*.py")
+    }
+    graph = {mod: {dep for dep in deps if dep in graph and dep != mod} for mod, deps in graph.items()}
+
+    def visit(mod: str, path: list[str]) -> None:
+        for dep in graph[mod]:
+            assert dep not in path, "import cycle: " + " -> ".join([*path[path.index(dep) :], dep])
+            visit(dep, [*path, dep])
+
+    for mod in graph:
+        visit(mod, [mod])
