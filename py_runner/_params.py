@@ -160,7 +160,3 @@ class GenerateTextParams:
         if self.n_threads is not None:
             opts["n_threads"] = self.n_threads
         return opts
-
-    def load_options(self) -> dict[str, Any]:
-        """The worker's load fields for this context/batch size."""
-        return {"n_ctx": self.ctx_size, "n_batch": self.batch_size}

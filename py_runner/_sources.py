@@ -14,10 +14,6 @@ from ._errors import ModelCompatibilityError
 _SHARD_RE = re.compile(r"^(?P<prefix>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 
-def is_bytes(source: Any) -> bool:
-    return isinstance(source, bytes | bytearray | memoryview)
-
-
 def describe(source: Any) -> str:
     """A short name for messages: the URL, or the first URL of a list, or 'the model file'."""
     if isinstance(source, str):

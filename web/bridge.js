@@ -194,10 +194,6 @@ export class Bridge {
     return (await this._request("chat_format", fields)).prompt;
   }
 
-  unload() {
-    return this._request("unload", {});
-  }
-
   /** The OPFS model cache: [{url, size, complete, cached_at}]. */
   cacheList() {
     return this._request("cache_list", {});

@@ -431,5 +431,5 @@ self.PyRunnerModelCache = (() => {
     return hash.digest();
   }
 
-  return { lookup, download, list, remove, clear, keyOf, sha256File, Sha256, CacheError };
+  return { lookup, download, list, remove, clear, sha256File, CacheError };
 })();

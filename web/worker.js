@@ -48,7 +48,7 @@ self.onmessage = (event) => {
 async function handle(msg, state) {
   const reply = (fields, transfer) => self.postMessage({ id: msg.id, ...fields }, transfer || []);
   try {
-    const handlers = { init, load, generate, unload, cache_list: cacheList, cache_delete: cacheDelete, chat_format: chatFormat };
+    const handlers = { init, load, generate, cache_list: cacheList, cache_delete: cacheDelete, chat_format: chatFormat };
     const more = { cache_clear: cacheClear, tokenize: tokenizeText, detokenize: detokenizeTokens, embed, logits };
     const handler = { ...handlers, ...more }[msg.type];
     if (!handler) throw new WorkerError("BridgeError", `unknown request type ${msg.type}`);
@@ -538,11 +538,6 @@ async function chatFormat(msg) {
     Module._free(rolesPtr);
     Module._free(contentsPtr);
   }
-}
-
-async function unload() {
-  freeSession();
-  return {};
 }
 
 // --- helpers -------------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ def test_defaults_validate_and_bridge_options():
     # n_threads None -> the bridge's default; no grammar, no logit bias -> left out
     assert set(opts) == {"n_predict", "seed"} | sampling | penalties
     assert 0 <= opts["seed"] < 2**32 and isinstance(opts["seed"], int)
-    assert p.load_options() == {"n_ctx": 2048, "n_batch": 256}
 
 
 def test_explicit_values_pass_through():
