@@ -33,6 +33,7 @@ from ._errors import (
     ServerError,
     TruncatedModelError,
 )
+from ._mock_transport import MockTransport
 from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressInfo
 from ._runner import GenerationResult, LlamaRunner, TokenChunk
@@ -67,6 +68,7 @@ __all__ = [
     "LoadAbortedError",
     "LoadingStage",
     "LocalWebAIError",
+    "MockTransport",
     "ModelCompatibilityError",
     "ModelCache",
     "ModelInitializationError",

@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-from fake_transport import FakeTransport
 
 from py_runner import (
     CachedModel,
@@ -15,6 +14,7 @@ from py_runner import (
     RunnerBusyError,
 )
 from py_runner._errors import error_from_js
+from py_runner._mock_transport import MockTransport
 
 URL = "https://example.test/tiny.gguf"
 
@@ -25,7 +25,7 @@ def run(coro):
 
 def test_second_load_reports_a_cache_hit_and_the_entry_is_listed_and_deleted():
     async def main():
-        t = FakeTransport()
+        t = MockTransport()
         r = LlamaRunner(transport=t)
         assert await r.cache.list() == []
         first = await r.load_model(URL)
@@ -45,7 +45,7 @@ def test_second_load_reports_a_cache_hit_and_the_entry_is_listed_and_deleted():
 
 def test_inspect_resolves_the_url_like_a_load():
     async def main():
-        r = LlamaRunner(transport=FakeTransport())
+        r = LlamaRunner(transport=MockTransport())
         await r.load_model(URL)
         return [await r.cache.inspect(url) for url in ("/tiny.gguf", "../tiny.gguf", "x")]
 
@@ -55,7 +55,7 @@ def test_inspect_resolves_the_url_like_a_load():
 
 
 def test_cache_false_and_sha256_go_to_the_worker():
-    t = FakeTransport(metadata={**FakeTransport().metadata, "sha256": "ab" * 32})
+    t = MockTransport(metadata={**MockTransport().metadata, "sha256": "ab" * 32})
     r = LlamaRunner(transport=t)
     spec = run(r.load_model(URL, cache=False, sha256=" " + "AB" * 32))
     assert t.load_calls[0][1]["cache"] is False and t.load_calls[0][1]["sha256"] == "ab" * 32
@@ -64,7 +64,7 @@ def test_cache_false_and_sha256_go_to_the_worker():
 
 
 def test_cache_hit_uses_the_cached_date():
-    t = FakeTransport(metadata={**FakeTransport().metadata, "cached_at": "2020-05-01T00:00:00Z"})
+    t = MockTransport(metadata={**MockTransport().metadata, "cached_at": "2020-05-01T00:00:00Z"})
     spec = run(LlamaRunner(transport=t).load_model(URL))
     assert spec.download_date == "2020-05-01T00:00:00Z"  # when the cached file was downloaded
 
@@ -78,7 +78,7 @@ def test_cache_and_verifying_stages_are_reported():
     ]
     stages = []
     run(
-        LlamaRunner(transport=FakeTransport(progress=progress)).load_model(
+        LlamaRunner(transport=MockTransport(progress=progress)).load_model(
             URL, lambda i: stages.append(i.stage)
         )
     )
@@ -94,7 +94,7 @@ def test_cache_and_verifying_stages_are_reported():
 
 def test_cache_calls_are_refused_while_loading():
     async def main():
-        r = LlamaRunner(transport=FakeTransport(block_load=True))
+        r = LlamaRunner(transport=MockTransport(block_load=True))
         task = asyncio.ensure_future(r.load_model(URL))
         while not r.is_loading_model:
             await asyncio.sleep(0)
@@ -120,7 +120,7 @@ def test_cache_errors_map_from_the_worker(name, cls):
 
 def test_load_error_from_quota_reaches_the_caller():
     errors = []
-    t = FakeTransport(load_error=error_from_js("CacheQuotaError", "no room", "downloading"))
+    t = MockTransport(load_error=error_from_js("CacheQuotaError", "no room", "downloading"))
     r = LlamaRunner(transport=t, on_model_load_error=errors.append)
     with pytest.raises(CacheQuotaError):
         run(r.load_model(URL))

@@ -1,19 +1,19 @@
 import asyncio
 
 import pytest
-from fake_transport import METADATA, FakeTransport
 
 from py_runner import ChatTemplateError, GenerateTextParams, LlamaRunner, ModelNotLoadedError
+from py_runner._mock_transport import METADATA, MockTransport
 
 URL = "https://example.test/tiny.gguf"
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
 
 
-def loaded(template: str | None = "{{ messages }}") -> tuple[LlamaRunner, FakeTransport]:
+def loaded(template: str | None = "{{ messages }}") -> tuple[LlamaRunner, MockTransport]:
     metadata = {**METADATA, "meta": {**METADATA["meta"]}}
     if template:
         metadata["meta"]["tokenizer.chat_template"] = template
-    transport = FakeTransport(metadata=metadata)
+    transport = MockTransport(metadata=metadata)
     runner = LlamaRunner(transport=transport)
     asyncio.run(runner.load_model(URL))
     return runner, transport
@@ -62,7 +62,7 @@ def test_tokenize_and_detokenize_go_to_the_engine() -> None:
 
 def test_tokenize_needs_a_model() -> None:
     with pytest.raises(ModelNotLoadedError):
-        asyncio.run(LlamaRunner(transport=FakeTransport()).tokenize("x"))
+        asyncio.run(LlamaRunner(transport=MockTransport()).tokenize("x"))
 
 
 def test_logits_are_one_row_per_token_of_n_vocab_floats() -> None:

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_transport import METADATA, FakeTransport
 
 from py_runner._errors import ModelInitializationError
+from py_runner._mock_transport import METADATA, MockTransport
 from py_runner._prompt_program import native_result, run_prompt
 from py_runner.host.cli import CHAT_N_PREDICT, N_PREDICT, _n_predict, _split_script_args, build_parser, main
 
@@ -29,14 +29,14 @@ CFG = {
 }
 
 
-def _run(cfg: dict, transport: FakeTransport) -> tuple[int, str, str]:
+def _run(cfg: dict, transport: MockTransport) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     status = asyncio.run(run_prompt(cfg, transport=transport, out=out, err=err))
     return status, out.getvalue(), err.getvalue()
 
 
 def test_prompt_program_streams_text_and_progress() -> None:
-    t = FakeTransport()
+    t = MockTransport()
     status, out, err = _run(CFG, t)
     assert status == 0
     assert out == "Hi there\n"
@@ -50,7 +50,7 @@ def test_prompt_program_streams_text_and_progress() -> None:
 
 
 def test_prompt_program_json() -> None:
-    status, out, _ = _run({**CFG, "json": True}, FakeTransport())
+    status, out, _ = _run({**CFG, "json": True}, MockTransport())
     assert status == 0
     doc = json.loads(out)
     assert doc["tokens"] == [1, 2]
@@ -64,7 +64,7 @@ def test_prompt_program_json() -> None:
 
 
 def test_prompt_program_chat_sends_one_user_message_after_an_optional_system_one() -> None:
-    t = FakeTransport(
+    t = MockTransport(
         metadata={**METADATA, "meta": {**METADATA["meta"], "tokenizer.chat_template": "{{ x }}"}}
     )
     status, out, _ = _run({**CFG, "chat": True, "prompt": "Capital of France?"}, t)
@@ -73,7 +73,7 @@ def test_prompt_program_chat_sends_one_user_message_after_an_optional_system_one
         ([{"role": "user", "content": "Capital of France?"}], None)
     ]  # the model's template
     assert t.generate_calls[0][0] == "<user>Capital of France?</user><assistant>"
-    t = FakeTransport(
+    t = MockTransport(
         metadata={**METADATA, "meta": {**METADATA["meta"], "tokenizer.chat_template": "{{ x }}"}}
     )
     _run({**CFG, "chat": True, "system": "Be brief.", "prompt": "Hi"}, t)
@@ -84,14 +84,14 @@ def test_prompt_program_chat_sends_one_user_message_after_an_optional_system_one
 
 
 def test_prompt_program_wrong_build_is_an_error() -> None:
-    status, out, err = _run({**CFG, "build": "mt"}, FakeTransport())  # the fake starts "st"
+    status, out, err = _run({**CFG, "build": "mt"}, MockTransport())  # the fake starts "st"
     assert status == 1
     assert "asked for the mt build but the engine started st" in err
     assert out == ""
 
 
 def test_prompt_program_engine_error_is_one_line() -> None:
-    status, _, err = _run(CFG, FakeTransport(load_error=ModelInitializationError("bad file\ndetails")))
+    status, _, err = _run(CFG, MockTransport(load_error=ModelInitializationError("bad file\ndetails")))
     assert status == 1
     assert err.splitlines()[-1] == "py-runner: error: ModelInitializationError: bad file"
 

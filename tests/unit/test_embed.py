@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-from fake_transport import METADATA, FakeTransport
 
 from py_runner import (
     ContextOverflowError,
@@ -18,6 +17,7 @@ from py_runner import (
     ModelNotLoadedError,
 )
 from py_runner._errors import error_from_js
+from py_runner._mock_transport import METADATA, MockTransport
 
 URL = "https://example.test/tiny.gguf"
 BERT = {
@@ -28,8 +28,8 @@ BERT = {
 }
 
 
-def loaded(metadata=METADATA, **kwargs) -> tuple[LlamaRunner, FakeTransport]:
-    transport = FakeTransport(metadata=metadata, **kwargs)
+def loaded(metadata=METADATA, **kwargs) -> tuple[LlamaRunner, MockTransport]:
+    transport = MockTransport(metadata=metadata, **kwargs)
     runner = LlamaRunner(transport=transport)
     asyncio.run(runner.load_model(URL))
     return runner, transport
@@ -63,7 +63,7 @@ def test_progress_counts_texts() -> None:
 
 def test_bad_input_and_no_model() -> None:
     with pytest.raises(ModelNotLoadedError):
-        asyncio.run(LlamaRunner(transport=FakeTransport()).embed("a"))
+        asyncio.run(LlamaRunner(transport=MockTransport()).embed("a"))
     runner, _ = loaded(BERT)
     with pytest.raises(InvalidParameterError):
         asyncio.run(runner.embed(["a", 3]))  # type: ignore[list-item]

@@ -13,7 +13,7 @@ PUBLIC = set(
     InvalidParameterError LlamaRunner LoadAbortedError LoadingStage LocalWebAIError
     MAX_SUPPORTED_GGUF_VERSION MIN_SUPPORTED_GGUF_VERSION ModelCache ModelCompatibilityError
     ModelInitializationError ModelIntegrityError ModelLoadError ModelNotFoundError
-    ModelNotLoadedError ModelSpecification NetworkError ProgressInfo RunnerBusyError ServerError
+    ModelNotLoadedError MockTransport ModelSpecification NetworkError ProgressInfo RunnerBusyError ServerError
     TokenChunk TruncatedModelError __version__
     """.split()
 )

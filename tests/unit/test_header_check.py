@@ -4,7 +4,6 @@ import asyncio
 import struct
 
 import pytest
-from fake_transport import FakeTransport, gguf_header
 
 from py_runner import (
     LlamaRunner,
@@ -13,11 +12,12 @@ from py_runner import (
     ModelNotFoundError,
     TruncatedModelError,
 )
+from py_runner._mock_transport import MockTransport, gguf_header
 
 URL = "https://example.test/model.gguf"
 
 
-def load(transport: FakeTransport, events: list | None = None):
+def load(transport: MockTransport, events: list | None = None):
     runner = LlamaRunner(transport=transport)
     return asyncio.run(runner.load_model(URL, progress_callback=None if events is None else events.append))
 
@@ -32,7 +32,7 @@ def load(transport: FakeTransport, events: list | None = None):
     ],
 )
 def test_bad_files_fail_before_the_download(model_bytes: bytes, error: type, text: str) -> None:
-    transport = FakeTransport(model_bytes=model_bytes)
+    transport = MockTransport(model_bytes=model_bytes)
     events: list = []
     with pytest.raises(error, match=text) as info:
         load(transport, events)
@@ -42,7 +42,7 @@ def test_bad_files_fail_before_the_download(model_bytes: bytes, error: type, tex
 
 
 def test_http_error_of_the_header_read_is_typed() -> None:
-    transport = FakeTransport(prefix_error=ModelNotFoundError(f"fetching {URL} failed: HTTP 404", status=404))
+    transport = MockTransport(prefix_error=ModelNotFoundError(f"fetching {URL} failed: HTTP 404", status=404))
     with pytest.raises(ModelNotFoundError):
         load(transport)
     assert transport.load_calls == []
@@ -54,7 +54,7 @@ def test_a_large_header_is_read_in_growing_prefixes() -> None:
     extra = struct.pack("<Q", len(key)) + key + struct.pack("<IQ", 8, len(big)) + big.encode()
     header = bytearray(gguf_header())
     header[16:24] = struct.pack("<Q", 2)  # kv_count 1 -> 2
-    transport = FakeTransport(model_bytes=bytes(header) + extra)
+    transport = MockTransport(model_bytes=bytes(header) + extra)
     spec = load(transport)
     assert spec.architecture == "llama"
     assert len(transport.prefix_reads) == 2 and transport.prefix_reads[1] > 600_000
@@ -67,7 +67,7 @@ def test_a_file_shorter_than_its_header_says_is_truncated() -> None:
     tensor = struct.pack("<Q", len(name)) + name + struct.pack("<IQIQ", 1, 1024, 0, 0)
     header = bytearray(gguf_header())
     header[8:16] = struct.pack("<Q", 1)  # tensor_count 0 -> 1
-    transport = FakeTransport(model_bytes=bytes(header) + tensor + bytes(64))
+    transport = MockTransport(model_bytes=bytes(header) + tensor + bytes(64))
     with pytest.raises(TruncatedModelError, match="describes"):
         load(transport)
     assert transport.load_calls == []
@@ -83,7 +83,7 @@ def _split_header(no: int, count: int) -> bytes:
 
 
 def test_split_gguf_first_shard_url_loads_all_shards() -> None:
-    transport = FakeTransport(model_bytes=_split_header(0, 3))
+    transport = MockTransport(model_bytes=_split_header(0, 3))
     runner = LlamaRunner(transport=transport)
     spec = asyncio.run(runner.load_model("/m/x-00001-of-00003.gguf"))
     source, options = transport.load_calls[0]
@@ -95,7 +95,7 @@ def test_split_gguf_first_shard_url_loads_all_shards() -> None:
 
 
 def test_a_later_shard_alone_is_refused() -> None:
-    transport = FakeTransport(model_bytes=_split_header(1, 3))
+    transport = MockTransport(model_bytes=_split_header(1, 3))
     with pytest.raises(ModelCompatibilityError, match="shard 2 of 3"):
         asyncio.run(LlamaRunner(transport=transport).load_model("/m/x-00002-of-00003.gguf"))
     assert transport.load_calls == []

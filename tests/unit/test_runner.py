@@ -1,7 +1,6 @@
 import asyncio
 
 import pytest
-from fake_transport import FakeTransport
 
 from py_runner import (
     BridgeError,
@@ -16,6 +15,7 @@ from py_runner import (
     NetworkError,
     RunnerBusyError,
 )
+from py_runner._mock_transport import MockTransport
 
 URL = "https://example.test/tiny.gguf"
 
@@ -34,7 +34,7 @@ async def until(cond, steps=200):
 
 def test_load_success_spec_state_and_progress():
     events, loaded = [], []
-    t = FakeTransport()
+    t = MockTransport()
     r = LlamaRunner(transport=t, n_threads=2, on_model_loaded=loaded.append)
     assert not r.is_model_loaded and r.build is None and r.get_model_metadata() is None
 
@@ -52,7 +52,7 @@ def test_load_success_spec_state_and_progress():
 
 
 def test_non_url_source_has_no_source_url():
-    spec = run(LlamaRunner(transport=FakeTransport()).load_model(b"GGUF..."))
+    spec = run(LlamaRunner(transport=MockTransport()).load_model(b"GGUF..."))
     assert spec.source_url is None and spec.file_name == "tiny.gguf"
 
 
@@ -60,7 +60,7 @@ def test_progress_callback_errors_do_not_break_loading():
     def bad(_):
         raise RuntimeError("ui bug")
 
-    assert run(LlamaRunner(transport=FakeTransport()).load_model(URL, bad)).architecture == "llama"
+    assert run(LlamaRunner(transport=MockTransport()).load_model(URL, bad)).architecture == "llama"
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_progress_callback_errors_do_not_break_loading():
 )
 def test_load_error_is_typed_reported_and_leaves_not_loaded(error, expected):
     events, errors = [], []
-    r = LlamaRunner(transport=FakeTransport(load_error=error), on_model_load_error=errors.append)
+    r = LlamaRunner(transport=MockTransport(load_error=error), on_model_load_error=errors.append)
     with pytest.raises(expected):
         run(r.load_model(URL, events.append))
     assert events[-1].stage is LoadingStage.ERROR and events[-1].loaded == 250000
@@ -78,7 +78,7 @@ def test_load_error_is_typed_reported_and_leaves_not_loaded(error, expected):
 
 
 def test_incompatible_gguf_version():
-    t = FakeTransport()
+    t = MockTransport()
     t.metadata["gguf_version"] = 4
     r = LlamaRunner(transport=t)
     with pytest.raises(ModelCompatibilityError):
@@ -89,7 +89,7 @@ def test_incompatible_gguf_version():
 @pytest.mark.parametrize("how", ["cancel_loading", "task.cancel"])
 def test_cancelling_a_load_aborts_it(how: str):
     events = []
-    t = FakeTransport(block_load=True)
+    t = MockTransport(block_load=True)
     r = LlamaRunner(transport=t)
 
     async def main():
@@ -113,7 +113,7 @@ def test_abort_signal_polled_during_load():
         aborted = False
 
     sig = Signal()
-    t = FakeTransport(block_load=True)
+    t = MockTransport(block_load=True)
     r = LlamaRunner(transport=t)
 
     async def main():
@@ -131,7 +131,7 @@ def test_already_aborted_signal_skips_transport():
     class Signal:
         aborted = True
 
-    t = FakeTransport()
+    t = MockTransport()
     with pytest.raises(LoadAbortedError):
         run(LlamaRunner(transport=t).load_model(URL, signal=Signal()))
     assert t.load_calls == []
@@ -139,11 +139,11 @@ def test_already_aborted_signal_skips_transport():
 
 def test_generate_before_load():
     with pytest.raises(ModelNotLoadedError):
-        run(LlamaRunner(transport=FakeTransport()).generate_text("hi"))
+        run(LlamaRunner(transport=MockTransport()).generate_text("hi"))
 
 
 def test_invalid_params_rejected_before_transport():
-    t = FakeTransport()
+    t = MockTransport()
     r = LlamaRunner(transport=t)
     with pytest.raises(InvalidParameterError):
         run(r.load_model(URL, ctx_size=4))
@@ -158,7 +158,7 @@ def test_invalid_params_rejected_before_transport():
 
 
 def test_busy_rejection():
-    t = FakeTransport(block_load=True)
+    t = MockTransport(block_load=True)
     r = LlamaRunner(transport=t)
 
     async def main():
@@ -187,7 +187,7 @@ def test_busy_rejection():
 
 
 def loaded_runner(**kw):
-    t = FakeTransport(**kw)
+    t = MockTransport(**kw)
     r = LlamaRunner(transport=t)
     return r, t
 
@@ -339,7 +339,7 @@ def test_stream_propagates_errors():
         run(main())
 
     with pytest.raises(ModelNotLoadedError):
-        run(_collect(LlamaRunner(transport=FakeTransport()).stream("p")))
+        run(_collect(LlamaRunner(transport=MockTransport()).stream("p")))
 
 
 async def _collect(agen):
@@ -378,7 +378,7 @@ def test_terminate_resets_and_restarts():
 
 
 def test_terminate_during_load_fails_with_bridge_error():
-    t = FakeTransport(block_load=True)
+    t = MockTransport(block_load=True)
     r = LlamaRunner(transport=t)
 
     async def main():

@@ -1,9 +1,9 @@
 import json
 
 import pytest
-from fake_transport import METADATA
 
 from py_runner import ModelCompatibilityError, ModelSpecification
+from py_runner._mock_transport import METADATA
 from py_runner._spec import quantization_name
 
 

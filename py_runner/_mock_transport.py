@@ -1,4 +1,16 @@
-"""A scripted Transport for unit tests: progress events, token pieces, errors, abort, terminate."""
+"""MockTransport: a scripted engine, so that code built on LlamaRunner can be unit-tested in plain CPython,
+with no browser (as httpx ships httpx.MockTransport).
+
+    runner = LlamaRunner(transport=MockTransport(pieces=[(1, b"Hello"), (2, b" world")]))
+    await runner.load_model("https://example.test/model.gguf")
+    assert (await runner.generate_text("Hi")).text == "Hello world"
+
+It answers every request of the Transport interface: a valid GGUF header for the fail-fast check, scripted
+load progress and model metadata, the given token pieces for every generation, tag-style chat formatting,
+a byte-per-token tokenizer, cache entries, embeddings. Errors and blocking can be scripted (load_error,
+gen_error, block_load, block_generate_after, ...), and every call is recorded (load_calls, generate_calls,
+chat_calls, ...) for assertions.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +19,8 @@ import struct
 from array import array
 from typing import Any
 
-from py_runner._errors import BridgeError, ChatTemplateError, EmbeddingError, LoadAbortedError
-from py_runner._transport import Transport
+from ._errors import BridgeError, ChatTemplateError, EmbeddingError, LoadAbortedError
+from ._transport import Transport
 
 
 def gguf_header(arch: str = "llama", *, magic: bytes = b"GGUF", version: int = 3) -> bytes:
@@ -43,7 +55,7 @@ METADATA: dict[str, Any] = {
 }
 
 
-class FakeTransport(Transport):
+class MockTransport(Transport):
     def __init__(
         self,
         *,
