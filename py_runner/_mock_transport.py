@@ -2,7 +2,7 @@
 with no browser (as httpx ships httpx.MockTransport).
 
     runner = LlamaRunner(transport=MockTransport(pieces=[(1, b"Hello"), (2, b" world")]))
-    await runner.load_model("https://example.test/model.gguf")
+    await runner.load_model("models/model.gguf")  # resolved against the page, as in the browser
     assert (await runner.generate_text("Hi")).text == "Hello world"
 
 It answers every request of the Transport interface: a valid GGUF header for the fail-fast check, scripted
@@ -127,7 +127,7 @@ class MockTransport(Transport):
             "build": "st",
             "threads": 1,
             "crossOriginIsolated": False,
-            "pageUrl": "https://example.test/app/",
+            "pageUrl": "http://127.0.0.1:8000/app/",  # where a page served by `py-runner serve` lives
         }
 
     async def load(self, source, options, on_progress):

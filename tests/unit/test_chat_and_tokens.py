@@ -5,7 +5,7 @@ import pytest
 from py_runner import ChatTemplateError, GenerateTextParams, LlamaRunner, ModelNotLoadedError
 from py_runner._mock_transport import METADATA, MockTransport
 
-URL = "https://example.test/tiny.gguf"
+URL = "http://127.0.0.1:8000/tiny.gguf"
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
 
 

@@ -19,7 +19,7 @@ from py_runner import (
 from py_runner._errors import error_from_js
 from py_runner._mock_transport import METADATA, MockTransport
 
-URL = "https://example.test/tiny.gguf"
+URL = "http://127.0.0.1:8000/tiny.gguf"
 BERT = {
     **METADATA,
     "meta": {"general.architecture": "bert", "general.name": "bert-tiny", "bert.pooling_type": "1"},

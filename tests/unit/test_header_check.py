@@ -14,7 +14,7 @@ from py_runner import (
 )
 from py_runner._mock_transport import MockTransport, gguf_header
 
-URL = "https://example.test/model.gguf"
+URL = "http://127.0.0.1:8000/model.gguf"
 
 
 def load(transport: MockTransport, events: list | None = None):

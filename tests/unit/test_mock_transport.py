@@ -14,7 +14,7 @@ def test_the_readme_example() -> None:
     async def main() -> None:
         transport = MockTransport(pieces=[(1, b"A cat"), (2, b" sat.")])  # (token id, bytes) per token
         runner = LlamaRunner(transport=transport)
-        await runner.load_model("https://example.test/model.gguf")
+        await runner.load_model("models/model.gguf")
         assert await summarize(runner, "The cat sat on the mat.") == "A cat sat."
         prompt, options = transport.generate_calls[0]  # every request is recorded
         assert prompt == "Summarize: The cat sat on the mat.\n" and options["n_predict"] == 32

@@ -17,7 +17,7 @@ from py_runner import (
 )
 from py_runner._mock_transport import MockTransport
 
-URL = "https://example.test/tiny.gguf"
+URL = "http://127.0.0.1:8000/tiny.gguf"
 
 
 def run(coro):
