@@ -33,12 +33,12 @@ from ._errors import (
     ServerError,
     TruncatedModelError,
 )
-from ._mock_transport import MockTransport
+from ._generation import GenerationResult, TokenChunk
 from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressInfo
-from ._runner import GenerationResult, LlamaRunner, TokenChunk
+from ._runner import LlamaRunner
 from ._spec import MAX_SUPPORTED_GGUF_VERSION, MIN_SUPPORTED_GGUF_VERSION, ModelSpecification
-from ._transport import Artifacts
+from ._transport import Artifacts, MockTransport
 
 __version__ = "0.1.0"
 

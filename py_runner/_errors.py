@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 
 class LocalWebAIError(Exception):
     """Root of every error py_runner raises on purpose; catch this to handle them all."""
@@ -157,22 +155,22 @@ _BY_JS_NAME: dict[str, type[LocalWebAIError]] = {
 }
 
 
-def error_from_js(name: str, message: str, stage: str | None = None) -> LocalWebAIError:
-    """Map a worker error (`error {name, message, stage}`) to its Python class; unknown names are
-    treated as a crash of the JS side (BridgeError), keeping the original name in the message."""
+def error_from_js(
+    name: str, message: str, stage: str | None = None, *, url: str | None = None, status: int | None = None
+) -> LocalWebAIError:
+    """Map a JS error (the reply fields `name, message, stage, url, status` of web/protocol.js) to its Python
+    class; unknown names are treated as a crash of the JS side (BridgeError), keeping the name in the message.
+    A NetworkError with an HTTP status becomes the subclass for that status."""
     cls = _BY_JS_NAME.get(name or "", BridgeError)
     text = message or name or "unknown error"
     if cls is BridgeError and name and name != "BridgeError":
         text = f"{name}: {text}"
     if stage:
         text = f"{text} (stage: {stage})"
-    if issubclass(cls, NetworkError):  # the worker says "fetching <url> failed: HTTP <status>"
-        url = re.search(r"(?:fetching|reading) (\S+)", message or "")
-        found = re.search(r"HTTP (\d{3})", message or "")
-        status = int(found.group(1)) if found else None
+    if issubclass(cls, NetworkError):
         if cls is NetworkError and status is not None:
             cls = network_error_class(status)
-        return cls(text, url=url and url.group(1), status=status)
+        return cls(text, url=url, status=status)
     return cls(text)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ._errors import InvalidParameterError
 from ._json_schema import schema_to_gbnf
+from ._transport.protocol import DEFAULTS, SAMPLER_KNOBS
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +26,21 @@ class GenerateTextParams:
     records it in the GenerationResult so a run can be reproduced.
     """
 
-    n_predict: int = 128
-    ctx_size: int = 2048
-    # prompt tokens per decode: 256 runs as fast as 512 in wasm, with a smaller compute buffer
-    batch_size: int = 256
+    n_predict: int = DEFAULTS["n_predict"]
+    # Load-time settings, kept for compatibility: the context is made by load_model(ctx_size=, batch_size=);
+    # generate_text() only warns when ctx_size differs from it.
+    ctx_size: int = DEFAULTS["n_ctx"]
+    batch_size: int = DEFAULTS["n_batch"]
     n_threads: int | None = None
-    temp: float = 0.8
-    top_k: int = 40
-    top_p: float = 0.95
-    min_p: float = 0.05
-    typical_p: float = 1.0
-    repeat_penalty: float = 1.0
-    repeat_last_n: int = 64  # -1 = the whole context, 0 = no penalties
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
+    temp: float = DEFAULTS["temp"]
+    top_k: int = DEFAULTS["top_k"]
+    top_p: float = DEFAULTS["top_p"]
+    min_p: float = DEFAULTS["min_p"]
+    typical_p: float = DEFAULTS["typical_p"]
+    repeat_penalty: float = DEFAULTS["repeat_penalty"]
+    repeat_last_n: int = DEFAULTS["repeat_last_n"]  # -1 = the whole context, 0 = no penalties
+    presence_penalty: float = DEFAULTS["presence_penalty"]
+    frequency_penalty: float = DEFAULTS["frequency_penalty"]
     seed: int | None = None
     stop: list[str] = field(default_factory=list)  # generation ends before any of these strings
     ignore_eos: bool = False
@@ -137,20 +139,13 @@ class GenerateTextParams:
             log.warning(
                 "n_gpu_layers=%s ignored: the WebAssembly build runs on the CPU only", self.n_gpu_layers
             )
+        # Every sampler knob of the protocol (web/protocol.js "sampler"), typed as its default is.
         opts: dict[str, Any] = {
-            "n_predict": self.n_predict,
-            "temp": float(self.temp),
-            "top_k": self.top_k,
-            "top_p": float(self.top_p),
-            "seed": self.seed if self.seed is not None else random.getrandbits(32),
-            "min_p": float(self.min_p),
-            "typical_p": float(self.typical_p),
-            "repeat_penalty": float(self.repeat_penalty),
-            "repeat_last_n": self.repeat_last_n,
-            "presence_penalty": float(self.presence_penalty),
-            "frequency_penalty": float(self.frequency_penalty),
-            "ignore_eos": bool(self.ignore_eos),
+            name: type(DEFAULTS[name])(getattr(self, name)) for name in SAMPLER_KNOBS if name != "seed"
         }
+        opts["seed"] = self.seed if self.seed is not None else random.getrandbits(32)
+        opts["n_predict"] = self.n_predict
+        opts["ignore_eos"] = bool(self.ignore_eos)
         if self.logit_bias:
             opts["logit_bias"] = [[int(k), float(v)] for k, v in sorted(self.logit_bias.items())]
         if self.grammar:

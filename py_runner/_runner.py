@@ -1,4 +1,8 @@
-"""LlamaRunner: the public API, pure Python against the Transport interface."""
+"""LlamaRunner: the public API, pure Python against the Transport interface.
+
+Its jobs live apart: the load pipeline in _loading.py, the per-token pipeline in _generation.py; here are the
+public methods, the one operation state (what runs, whether it was cancelled) and the engine's lifetime.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ import dataclasses
 import logging
 from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any, overload
 
+from . import _loading
 from ._cache import ModelCache
 from ._errors import (
     BridgeError,
@@ -25,64 +29,30 @@ from ._errors import (
     InvalidParameterError,
     LoadAbortedError,
     LocalWebAIError,
-    ModelCompatibilityError,
     ModelNotLoadedError,
     RunnerBusyError,
-    TruncatedModelError,
 )
-from ._gguf import SUPPORTED_ARCHITECTURES, GGUFHeader, NeedMoreData, check_compatibility, parse_header
+from ._generation import GenerationResult, TokenChunk, TokenPipeline
+from ._loading import LoadOptions
 from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressCallback, ProgressReporter
-from ._sources import describe, expand_split, first_part
 from ._spec import ModelSpecification
-from ._stop import StopMatcher
 from ._transport import Artifacts, Transport
-from ._utf8 import Utf8Stream
+from ._transport.protocol import DEFAULTS
+
+__all__ = ["GenerationResult", "LlamaRunner", "TokenChunk"]
 
 log = logging.getLogger(__name__)
 
-_WORKER_STAGES = {
-    "cache": LoadingStage.CHECKING_CACHE,
-    "downloading": LoadingStage.DOWNLOADING,
-    "verifying": LoadingStage.VERIFYING,
-    "loading": LoadingStage.LOADING_INTO_ENGINE,
-}
 _SIGNAL_POLL_S = 0.05
-_HEADER_PROBE_BYTES = 256 * 1024  # most headers fit; a 32k-token vocabulary needs about 0.5 MB
-_HEADER_MAX_BYTES = 64 * 1024 * 1024
-_POOLING = {"mean": 1, "cls": 2, "last": 3}  # llama.cpp's enum llama_pooling_type
 
 
 @dataclass
-class TokenChunk:
-    token: int
-    text: str  # the text that became decodable with this token; "" while a character is incomplete
+class _Operation:
+    """The one operation the engine runs at a time, and whether the caller cancelled it."""
 
-
-@dataclass
-class GenerationResult:
-    text: str
-    tokens: list[int] = field(default_factory=list)
-    finish_reason: str = "eos"  # "eos" | "length" | "stop" | "aborted" | "context_full"
-    prompt_tokens: int = 0
-    generated_tokens: int = 0
-    prompt_ms: float = 0.0
-    gen_ms: float = 0.0
-    seed: int = 0
-    threads: int | None = None  # threads the engine computed with
-    prompt_tokens_reused: int = 0  # prompt tokens the KV cache already held (not evaluated again)
-
-    @property
-    def prompt_tokens_evaluated(self) -> int:
-        return self.prompt_tokens - self.prompt_tokens_reused
-
-    @property
-    def prompt_tok_s(self) -> float | None:
-        return self.prompt_tokens_evaluated * 1000.0 / self.prompt_ms if self.prompt_ms > 0 else None
-
-    @property
-    def gen_tok_s(self) -> float | None:
-        return self.generated_tokens * 1000.0 / self.gen_ms if self.gen_ms > 0 else None
+    kind: str  # "load" | "generate" | "embed"
+    cancelled: bool = False
 
 
 def _call_quietly(fn: Callable[..., Any] | None, *args: Any) -> None:
@@ -122,36 +92,37 @@ class LlamaRunner:
         self.on_model_loaded = on_model_loaded
         self.on_model_load_error = on_model_load_error
         self._start_info: dict[str, Any] | None = None
-        self._op: str | None = None  # None | "load" | "generate" | "embed"
-        self._load_cancelled = False
-        self._spec: ModelSpecification | None = None
-        self._loaded_ctx: int | None = None
-        self._generation_cancelled = False
-        self._embed_cancelled = False
-        self._load_details: dict[str, Any] = {}
+        self._op: _Operation | None = None
+        self._model: _loading.LoadedModel | None = None
 
     # ---- state -------------------------------------------------------------------------------
     @property
     def is_loading_model(self) -> bool:
-        return self._op == "load"
+        return self._op is not None and self._op.kind == "load"
 
     @property
     def is_model_loaded(self) -> bool:
-        return self._spec is not None
+        return self._model is not None
 
     @property
     def build(self) -> str | None:
         """ "st" or "mt" once the engine has started, else None."""
         return self._start_info.get("build") if self._start_info else None
 
+    @property
+    def spec(self) -> ModelSpecification | None:
+        """The loaded model's ModelSpecification (the stable, typed view), or None."""
+        return self._model.spec if self._model else None
+
     def get_model_metadata(self) -> ModelSpecification | None:
-        return self._spec
+        """The loaded model's ModelSpecification (the same as `spec`; the name the API started with)."""
+        return self.spec
 
     @property
     def load_details(self) -> dict[str, Any]:
         """The engine's raw report of the last load (every GGUF key/value, threads, wasm heap size, ...):
-        for diagnostics; ModelSpecification is the stable view."""
-        return dict(self._load_details)
+        for diagnostics; ModelSpecification (`spec`) is the stable view."""
+        return dict(self._model.metadata) if self._model else {}
 
     @property
     def cache(self) -> ModelCache:
@@ -160,18 +131,22 @@ class LlamaRunner:
         return ModelCache(self._cache_transport, lambda: (self._start_info or {}).get("pageUrl") or "")
 
     async def _cache_transport(self, what: str) -> Transport:
-        if self._op is not None:
-            raise RunnerBusyError(f"cannot {what}: a {self._op} is already running")
+        self._require_idle(what)
         return await self._ensure_started()
 
-    def _begin(self, op: str) -> None:
+    def _require_idle(self, what: str) -> None:
+        """The one busy check: the engine does one thing at a time; a second request is refused."""
         if self._op is not None:
-            raise RunnerBusyError(f"cannot {op}: a {self._op} is already running")
-        self._op = op
+            raise RunnerBusyError(f"cannot {what}: a {self._op.kind} is already running")
+
+    def _begin(self, kind: str, what: str) -> _Operation:
+        self._require_idle(what)
+        self._op = _Operation(kind)
+        return self._op
 
     def _get_transport(self) -> Transport:
         if self._transport is None:
-            from ._pyodide_transport import PyodideTransport
+            from ._transport.pyodide import PyodideTransport
 
             self._transport = PyodideTransport(self._artifacts, build=self._build, threads=self._n_threads)
         return self._transport
@@ -189,8 +164,8 @@ class LlamaRunner:
         progress_callback: ProgressCallback | None = None,
         signal: Any = None,
         *,
-        ctx_size: int = 2048,
-        batch_size: int = 256,
+        ctx_size: int = DEFAULTS["n_ctx"],
+        batch_size: int = DEFAULTS["n_batch"],
         cache: bool = True,
         sha256: str | None = None,
         pooling: str | None = None,
@@ -212,55 +187,26 @@ class LlamaRunner:
         -> READY, or ends with ERROR/ABORTED. Raises ModelLoadError subclasses (LoadAbortedError
         on cancel), BridgeError if the engine itself fails, RunnerBusyError if busy.
         """
-        GenerateTextParams(ctx_size=ctx_size, batch_size=batch_size).validate()
-        if pooling is not None and pooling not in _POOLING:
-            raise InvalidParameterError(f"pooling must be None or one of {sorted(_POOLING)}, got {pooling!r}")
-        self._begin("load")
-        self._load_cancelled = False
-        self._spec = None  # the worker replaces its model: the old one is gone whatever happens
-        self._loaded_ctx = None
+        options = LoadOptions(ctx_size, batch_size, cache, sha256, pooling, self._n_threads)
+        options.validate()
+        op = self._begin("load", "load a model")
+        self._model = None  # the worker replaces its model: the old one is gone whatever happens
         reporter = ProgressReporter(progress_callback)
         watcher: asyncio.Task[None] | None = None
+
+        def raise_if_cancelled() -> None:
+            if op.cancelled:
+                raise LoadAbortedError("load cancelled")
+
         try:
             reporter.report(LoadingStage.PREPARING, 0, None, "starting engine")
             if signal is not None and getattr(signal, "aborted", False):
                 raise LoadAbortedError("load aborted before it started")
             transport = await self._ensure_started()
-            self._raise_if_cancelled()
+            raise_if_cancelled()
             if signal is not None:
-                watcher = asyncio.ensure_future(self._watch_signal(signal))
-
-            def on_progress(p: dict[str, Any]) -> None:
-                stage = _WORKER_STAGES.get(str(p.get("stage")))
-                if stage is not None:
-                    reporter.report(stage, p.get("loaded") or 0, p.get("total"))
-
-            reporter.report(LoadingStage.PREPARING, 0, None, "checking the GGUF header")
-            header = await self._check_header(transport, source)
-            source = expand_split(source, header.split_no, header.split_count)
-            options: dict[str, Any] = {"n_ctx": ctx_size, "n_batch": batch_size, "cache": bool(cache)}
-            if pooling is not None:
-                options["pooling"] = _POOLING[pooling]
-            if isinstance(source, list) and len(source) > 1:
-                if sha256 is not None:
-                    raise InvalidParameterError("sha256 checks a single-file model, not a split GGUF")
-                if isinstance(source[0], str):  # every shard's size (a missing shard fails here, early)
-                    options["sizes"] = [(await transport.read_prefix(url, 1))[1] for url in source]
-                    self._raise_if_cancelled()
-            if sha256 is not None:
-                options["sha256"] = sha256.strip().lower()
-            if self._n_threads is not None:
-                options["n_threads"] = self._n_threads
-            metadata = await transport.load(source, options, on_progress)
-            self._load_details = dict(metadata)
-            self._raise_if_cancelled()
-            spec = ModelSpecification.from_metadata(
-                metadata,
-                source_url=describe(source) if describe(source) != "the model file" else None,
-                source_urls=tuple(source) if isinstance(source, list) and isinstance(source[0], str) else (),
-                download_date=metadata.get("cached_at") or datetime.now(UTC).isoformat(),
-            )
-            spec.validate()
+                watcher = asyncio.ensure_future(self._watch_signal(signal, op))
+            loaded = await _loading.load(transport, source, options, reporter, raise_if_cancelled)
         except asyncio.CancelledError:
             self._abort_transport("load")
             reporter.report(LoadingStage.ABORTED, message="cancelled")
@@ -280,52 +226,14 @@ class LlamaRunner:
             if watcher is not None:
                 watcher.cancel()
             self._op = None
-        self._spec = spec
-        self._loaded_ctx = _int_or_none(metadata.get("n_ctx")) or ctx_size
-        size = spec.file_size
+        self._model = loaded
+        size = loaded.spec.file_size
         reporter.report(LoadingStage.READY, size or 0, size, "model ready")
-        _call_quietly(self.on_model_loaded, spec)
-        return spec
+        _call_quietly(self.on_model_loaded, loaded.spec)
+        return loaded.spec
 
-    async def _check_header(self, transport: Transport, source: Any) -> GGUFHeader:
-        """Fail fast: parse the GGUF header from the model's first bytes, before any download, so a
-        wrong or unsupported file costs a few hundred KB, not the whole model."""
-        label = describe(source)
-        length = _HEADER_PROBE_BYTES
-        while True:
-            data, total = await transport.read_prefix(first_part(source), length)
-            self._raise_if_cancelled()
-            try:
-                header = parse_header(data)
-                break
-            except NeedMoreData as more:
-                if len(data) < length:
-                    raise TruncatedModelError(
-                        f"{label} ends after {len(data)} bytes, inside its GGUF header"
-                    ) from None
-                length = max(length * 4, more.needed_at_least)
-                if length > _HEADER_MAX_BYTES:
-                    raise ModelCompatibilityError(
-                        f"{label}: the GGUF header is larger than {_HEADER_MAX_BYTES >> 20} MiB"
-                    ) from None
-            except ModelCompatibilityError as err:
-                raise ModelCompatibilityError(f"{label}: {err}") from None
-        try:
-            check_compatibility(header, supported_architectures=SUPPORTED_ARCHITECTURES)
-        except ModelCompatibilityError as err:
-            raise ModelCompatibilityError(f"{label}: {err}") from None
-        if total is not None and total < header.file_size_expected:
-            raise TruncatedModelError(
-                f"{label} has {total} bytes but its GGUF header describes {header.file_size_expected}"
-            )
-        return header
-
-    def _raise_if_cancelled(self) -> None:
-        if self._load_cancelled:
-            raise LoadAbortedError("load cancelled")
-
-    async def _watch_signal(self, signal: Any) -> None:
-        while self._op == "load":
+    async def _watch_signal(self, signal: Any, op: _Operation) -> None:
+        while self._op is op:
             if getattr(signal, "aborted", False):
                 self.cancel_loading()
                 return
@@ -333,8 +241,8 @@ class LlamaRunner:
 
     def cancel_loading(self) -> None:
         """Abort the running load (it raises LoadAbortedError); no-op when not loading."""
-        if self._op == "load":
-            self._load_cancelled = True
+        if self._op is not None and self._op.kind == "load":
+            self._op.cancelled = True
             self._abort_transport("load")
 
     # ---- generation --------------------------------------------------------------------------
@@ -355,82 +263,36 @@ class LlamaRunner:
         if not isinstance(prompt, str):
             raise InvalidParameterError(f"prompt must be a str, got {type(prompt).__name__}")
         params.validate()
-        if self._op is not None:
-            raise RunnerBusyError(f"cannot generate: a {self._op} is already running")
-        if self._spec is None or self._transport is None:
+        self._require_idle("generate")
+        model = self._model
+        if model is None or self._transport is None:
             raise ModelNotLoadedError("load a model before generating")
-        if self._spec.embedding_model:
+        if model.spec.embedding_model:
             raise GenerationNotSupportedError(
-                f"{self._spec.model_name or 'the model'} is an embedding model "
-                f"(pooling {self._spec.pooling_type}): it has no text to generate; use embed()"
+                f"{model.spec.model_name or 'the model'} is an embedding model "
+                f"(pooling {model.spec.pooling_type}): it has no text to generate; use embed()"
             )
-        if self._loaded_ctx is not None and params.ctx_size != self._loaded_ctx:
+        if params.ctx_size != model.n_ctx:
             log.warning(
-                "ctx_size=%d ignored: the context (%d) is fixed at load_model()",
-                params.ctx_size,
-                self._loaded_ctx,
+                "ctx_size=%d ignored: the context (%d) is fixed at load_model()", params.ctx_size, model.n_ctx
             )
-        self._begin("generate")
         transport = self._transport
         options = params.to_bridge_options()
         full_prompt = params.format_prompt(prompt)
-        utf8 = Utf8Stream()
-        tokens: list[int] = []
-        parts: list[str] = []
-        callback_error: list[BaseException] = []
-        dropped = 0
-        self._generation_cancelled = False
-        stops = StopMatcher(params.stop)
-
-        def on_token(token: int, piece: bytes) -> None:
-            nonlocal dropped
-            if self._generation_cancelled or stops.stopped:
-                # Generated by the worker before the abort reached it: the caller has stopped (or a stop
-                # string ended the text), so these tokens are neither delivered nor part of the result.
-                dropped += 1
-                return
-            text = stops.feed(utf8.feed(piece))
-            if stops.stopped:
-                transport.abort("generate")
-            tokens.append(token)
-            parts.append(text)
-            if token_callback is None or callback_error:
-                return
-            try:
-                token_callback(TokenChunk(token, text))
-            except BaseException as exc:  # stop the engine, re-raise once it has stopped
-                callback_error.append(exc)
-                transport.abort("generate")
-
+        op = self._begin("generate", "generate")
+        pipeline = TokenPipeline(
+            params.stop, token_callback, lambda: transport.abort("generate"), lambda: op.cancelled
+        )
         try:
-            result = await self._engine_call("generate", transport.generate(full_prompt, options, on_token))
+            engine = await self._engine_call(
+                "generate", transport.generate(full_prompt, options, pipeline.on_token)
+            )
         finally:
             self._op = None
-        if callback_error:
-            raise callback_error[0]
-        parts.append(stops.feed(utf8.flush()))  # a dangling partial character shows as U+FFFD
-        parts.append(stops.flush())
-        text = "".join(parts)
-        if not params.no_display_prompt:
-            text = full_prompt + text
-        timings = result.get("timings") or {}
-        finish_reason = str(result.get("finish_reason") or "eos")
-        if stops.stopped:
-            finish_reason = "stop"
-        elif dropped:
-            finish_reason = "aborted"
-        out = GenerationResult(
-            text=text,
-            tokens=tokens,
-            finish_reason=finish_reason,
-            prompt_tokens=_int_or_none(result.get("prompt_tokens")) or 0,
-            prompt_tokens_reused=_int_or_none(result.get("prompt_tokens_reused")) or 0,
-            generated_tokens=len(tokens),
-            prompt_ms=float(timings.get("prompt_ms") or 0.0),
-            gen_ms=float(timings.get("gen_ms") or 0.0),
-            seed=options["seed"],
-            threads=_int_or_none(result.get("threads")),
-        )
+        if pipeline.callback_error is not None:
+            raise pipeline.callback_error
+        prompt_shown = None if params.no_display_prompt else full_prompt
+        out = pipeline.result(engine, prompt=prompt_shown, seed=options["seed"])
         if completion_callback is not None:
             completion_callback(out)
         return out
@@ -498,7 +360,7 @@ class LlamaRunner:
     @property
     def chat_template(self) -> str | None:
         """The loaded model's own chat template (GGUF tokenizer.chat_template), if it has one."""
-        return (self._load_details.get("meta") or {}).get("tokenizer.chat_template") or None
+        return (self.load_details.get("meta") or {}).get("tokenizer.chat_template") or None
 
     async def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
         """Token ids of `text`, exactly as llama.cpp's llama_tokenize gives them."""
@@ -570,8 +432,7 @@ class LlamaRunner:
         transport = self._idle_transport("embed")
         if not batch:
             return []
-        self._begin("embed")
-        self._embed_cancelled = False
+        op = self._begin("embed", "embed")
 
         def on_progress(p: dict[str, Any]) -> None:
             if progress_callback is not None:
@@ -581,7 +442,7 @@ class LlamaRunner:
         try:
             result = await self._engine_call("embed", transport.embed(batch, options, on_progress))
         except EmbeddingError as err:
-            if self._embed_cancelled and not isinstance(err, EmbeddingAbortedError):
+            if op.cancelled and not isinstance(err, EmbeddingAbortedError):
                 raise EmbeddingAbortedError(str(err)) from err
             raise
         finally:
@@ -590,10 +451,9 @@ class LlamaRunner:
         return vectors[0] if single else vectors
 
     def _idle_transport(self, what: str) -> Transport:
-        if self._spec is None or self._transport is None:
+        if self._model is None or self._transport is None:
             raise ModelNotLoadedError(f"load a model before you {what}")
-        if self._op is not None:
-            raise RunnerBusyError(f"cannot {what}: a {self._op} is already running")
+        self._require_idle(what)
         return self._transport
 
     async def _stream(
@@ -618,21 +478,17 @@ class LlamaRunner:
         tokens delivered before this call (tokens the engine made while the abort was on its way are dropped).
         A running embed() stops between two texts and raises EmbeddingAbortedError.
         """
-        if self._op == "generate" and self._transport is not None:
-            self._generation_cancelled = True
-            self._transport.abort("generate")
-        elif self._op == "embed" and self._transport is not None:
-            self._embed_cancelled = True
-            self._transport.abort("embed")
+        if self._op is not None and self._op.kind in ("generate", "embed") and self._transport is not None:
+            self._op.cancelled = True
+            self._transport.abort(self._op.kind)
 
     def terminate(self) -> None:
         """Kill the engine and forget the model; the next load_model() starts a fresh engine."""
         transport = self._transport
-        self._spec = None
-        self._loaded_ctx = None
+        self._model = None
         self._start_info = None
-        if self._op == "load":
-            self._load_cancelled = True
+        if self._op is not None and self._op.kind == "load":
+            self._op.cancelled = True
         if transport is not None:
             transport.terminate()
 
@@ -663,8 +519,7 @@ class LlamaRunner:
         """After llama.cpp aborted, its wasm instance is unusable: kill the worker so that the next call
         starts a fresh engine instead of failing forever."""
         if isinstance(err, EngineOutOfMemoryError | EngineCrashedError) and self._transport is not None:
-            self._spec = None
-            self._loaded_ctx = None
+            self._model = None
             self._start_info = None
             self._transport.terminate()
 
@@ -674,10 +529,3 @@ class LlamaRunner:
         if isinstance(exc, LocalWebAIError) or not isinstance(exc, Exception):
             return exc
         return fallback(f"{type(exc).__name__}: {exc}")
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None

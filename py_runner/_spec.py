@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ModelCompatibilityError
+from ._transport.protocol import POOLING
 
 MIN_SUPPORTED_GGUF_VERSION = 2  # the vendored llama.cpp refuses GGUF v1
 MAX_SUPPORTED_GGUF_VERSION = 3
@@ -49,8 +50,9 @@ _FILE_TYPES: dict[int, str] = {
 }
 
 
-# llama.cpp's enum llama_pooling_type; 0 (none) is a generative model's.
-POOLING_NAMES: dict[int, str] = {1: "mean", 2: "cls", 3: "last", 4: "rank"}
+# llama.cpp's enum llama_pooling_type (the load choices of web/protocol.js, and rank, which a reranker
+# declares); 0 (none) is a generative model's.
+POOLING_NAMES: dict[int, str] = {value: name for name, value in POOLING.items()} | {4: "rank"}
 
 
 def quantization_name(file_type: int) -> str:

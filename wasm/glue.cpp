@@ -21,6 +21,10 @@
 #include <string>
 #include <vector>
 
+static_assert(PR_POOLING_MEAN == LLAMA_POOLING_TYPE_MEAN && PR_POOLING_CLS == LLAMA_POOLING_TYPE_CLS &&
+                  PR_POOLING_LAST == LLAMA_POOLING_TYPE_LAST,
+              "glue.h's pooling values are llama.cpp's enum llama_pooling_type");
+
 struct pr_session {
     llama_model * model = nullptr;
     llama_context * ctx = nullptr;
@@ -245,7 +249,7 @@ pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, i
         s->n_batch = (int) llama_n_batch(s->ctx);
 
         // 3. a greedy sampler until the caller asks for another
-        pr_sampler_init(s, 0.0f, 0, 1.0f, 0);
+        pr_sampler_configure(s, 0.0f, 0, 1.0f, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, 0, nullptr, nullptr, 0, nullptr);
         s->metadata_json = build_metadata_json(s, path);
         return true;
     });
@@ -279,11 +283,6 @@ int pr_detokenize(pr_session * s, const int32_t * tokens, int n, char * buf, int
     return guarded(PR_ERR_EXCEPTION, "detokenization failed", [&] {
         return llama_detokenize(s->vocab, tokens, n, buf, len, remove_special != 0, unparse_special != 0);
     });
-}
-
-int pr_sampler_init(pr_session * s, float temp, int top_k, float top_p, uint32_t seed) {
-    return pr_sampler_configure(s, temp, top_k, top_p, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, seed, nullptr, nullptr, 0,
-                                nullptr);
 }
 
 int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n) {

@@ -20,8 +20,8 @@ typedef struct pr_session pr_session;
 PR_API int pr_init(void);
 PR_API const char * pr_last_error(void);
 
-// pooling: PR_POOLING_MODEL (-1) keeps the model's own pooling type, else a llama_pooling_type (1 mean, 2 cls,
-// 3 last) for embeddings of a model that declares none. A model that declares a pooling type is an embedding
+// pooling: PR_POOLING_MODEL keeps the model's own pooling type, else PR_POOLING_MEAN / _CLS / _LAST for embeddings
+// of a model that declares none. A model that declares a pooling type is an embedding
 // model: its context computes embeddings only, holds at most n_ctx_train tokens and takes a whole text per batch.
 PR_API pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, int pooling);
 PR_API const char * pr_metadata_json(pr_session * s);
@@ -32,7 +32,6 @@ PR_API int pr_token_to_piece(pr_session * s, int32_t token, char * buf, int len)
 PR_API int pr_detokenize(pr_session * s, const int32_t * tokens, int n, char * buf, int len, int remove_special,
                          int unparse_special);
 
-PR_API int pr_sampler_init(pr_session * s, float temp, int top_k, float top_p, uint32_t seed);
 // The full chain, in llama.cpp's order: logit bias, penalties, grammar (GBNF, root "root"; NULL or "" = none),
 // top-k, typical-p, top-p, min-p, temperature, then dist(seed) — or greedy when temp <= 0.
 // Returns 0, or -1 when the grammar does not parse (pr_last_error says why).
@@ -80,7 +79,11 @@ PR_API int pr_quantize(const char * in_path, const char * out_path, const char *
 // pr_tokenize / pr_token_to_piece / pr_detokenize: llama.cpp threw (their other negatives are -(needed)).
 #define PR_ERR_EXCEPTION (-2147483647 - 1)
 
+// load's pooling: the model's own, or one of llama.cpp's enum llama_pooling_type (glue.cpp asserts they agree).
 #define PR_POOLING_MODEL (-1)
+#define PR_POOLING_MEAN 1
+#define PR_POOLING_CLS 2
+#define PR_POOLING_LAST 3
 
 #ifdef __cplusplus
 }

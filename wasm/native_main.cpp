@@ -143,7 +143,9 @@ static int generate(int argc, char ** argv) {
     const int n_prompt = (int) prompt_tokens.size();
 
     // 3. evaluate the prompt, then generate token by token
-    pr_sampler_init(s, temp, top_k, top_p, (uint32_t) seed);
+    // (min-p, typical-p and penalties off: the sampling flags this tool takes are temp, top-k and top-p)
+    pr_sampler_configure(s, temp, top_k, top_p, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, (uint32_t) seed, nullptr, nullptr, 0,
+                         nullptr);
     const double t_prompt = now_ms();
     if (pr_eval_prompt(s, prompt_tokens.data(), n_prompt) != 0) {
         fprintf(stderr, "error: %s\n", pr_last_error());

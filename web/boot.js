@@ -2,7 +2,8 @@
 // micropip is loaded from its wheel URL, not by name: by name, Pyodide checks it against the sha256 in its lock
 // file, which is for Pyodide's own build of micropip.
 
-function absolute(url) {
+/** url resolved against this page (the one helper web/harness.js shares). */
+export function absolute(url) {
   return new URL(url, location.href).href;
 }
 

@@ -1,35 +1,18 @@
 // py_runner bridge: the main-thread ES module that Python (Pyodide) calls. It owns the engine worker, numbers
 // requests, routes the worker's replies to per-request callbacks and promises, and forwards aborts.
+// The messages and error fields it exchanges are declared in web/protocol.js.
 
-export class BridgeError extends Error {
-  constructor(name, message, stage) {
-    super(message);
-    this.name = name;
-    this.stage = stage || null;
-  }
-}
+import "./protocol.js";
+import "./sha256.js";
+import "./download.js";
+import "./model_cache.js"; // peek(): the GGUF header of a cached model is read here, without the worker
+
+const { PyRunnerError } = globalThis.PyRunnerProtocol;
+export { PyRunnerError };
 
 /** True when the page may use the pthreads build (cross-origin isolated, SharedArrayBuffer present). */
 export function canUseThreads() {
   return Boolean(globalThis.crossOriginIsolated) && typeof SharedArrayBuffer !== "undefined";
-}
-
-/**
- * The File of url's complete entry in the worker's OPFS model cache (web/model_cache.js: same folder and key), or
- * null. Read-only; never touches the network.
- */
-export async function cachedModelFile(url) {
-  try {
-    const root = await navigator.storage.getDirectory();
-    const dir = await root.getDirectoryHandle("py_runner-models");
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url)));
-    const key = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-    const meta = JSON.parse(await (await (await dir.getFileHandle(`${key}.json`)).getFile()).text());
-    const file = await (await dir.getFileHandle(`${key}.gguf`)).getFile();
-    return meta.complete && meta.url === url && file.size === meta.size ? file : null;
-  } catch (_) {
-    return null; // no OPFS, no cache folder, no entry, or an entry being written
-  }
 }
 
 export class Bridge {
@@ -53,7 +36,7 @@ export class Bridge {
     if (this.worker) return this.info();
     const wanted = this.options.build || "auto";
     if (wanted === "mt" && !canUseThreads()) {
-      throw new BridgeError("BridgeError", "the multi-thread build needs a cross-origin isolated page (COOP/COEP)");
+      throw new PyRunnerError("BridgeError", "the multi-thread build needs a cross-origin isolated page (COOP/COEP)");
     }
     this.build = wanted === "auto" ? (canUseThreads() ? "mt" : "st") : wanted;
     const hardware = navigator.hardwareConcurrency || 1;
@@ -64,7 +47,7 @@ export class Bridge {
     this.worker.onmessage = (event) => this._onMessage(event.data);
     this.worker.onerror = (event) => {
       event.preventDefault();
-      this._failAll(new BridgeError("BridgeError", `engine worker failed: ${event.message || "unknown error"}`));
+      this._failAll(new PyRunnerError("BridgeError", `engine worker failed: ${event.message || "unknown error"}`));
     };
     const info = await this._request("init", { build: this.build, moduleUrl: url(this.artifacts[this.build].js), threads });
     this.threads = info.threads;
@@ -109,7 +92,7 @@ export class Bridge {
       return { bytes: new Uint8Array(await first.slice(0, length).arrayBuffer()), total: first.size };
     }
     const url = new URL(first, location.href);
-    const cached = await cachedModelFile(url.href); // a complete cache entry: read it, no network request
+    const cached = await globalThis.PyRunnerModelCache.peek(url.href); // a complete cache entry: read it, no network request
     if (cached) return { bytes: new Uint8Array(await cached.slice(0, length).arrayBuffer()), total: cached.size };
     const controller = new AbortController();
     this.prefixController = controller;
@@ -117,18 +100,19 @@ export class Bridge {
     try {
       response = await fetch(url.href, { headers: { Range: `bytes=0-${length - 1}` }, signal: controller.signal });
     } catch (err) {
-      if (controller.signal.aborted) throw new BridgeError("AbortError", "loading was aborted", "checking");
+      if (controller.signal.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "checking" });
       const crossOrigin = url.origin !== location.origin;
-      throw new BridgeError(
+      throw new PyRunnerError(
         crossOrigin ? "CorsBlockedError" : "NetworkError",
         `fetching ${url.href} failed: ${err.message}${crossOrigin ? " (blocked by CORS, or the network is down)" : ""}`,
-        "checking",
+        { stage: "checking", url: url.href },
       );
     } finally {
       if (this.prefixController === controller) this.prefixController = null;
     }
     if (!response.ok) {
-      throw new BridgeError("NetworkError", `fetching ${url.href} failed: HTTP ${response.status}`, "checking");
+      const fields = { stage: "checking", url: url.href, status: response.status };
+      throw new PyRunnerError("NetworkError", `fetching ${url.href} failed: HTTP ${response.status}`, fields);
     }
     const range = /\/(\d+)$/.exec(response.headers.get("Content-Range") || "");
     const total = range ? Number(range[1]) : response.status === 200 ? Number(response.headers.get("Content-Length")) || null : null;
@@ -221,11 +205,11 @@ export class Bridge {
       this.worker.terminate();
       this.worker = null;
     }
-    this._failAll(new BridgeError("BridgeError", "the runner was terminated"));
+    this._failAll(new PyRunnerError("BridgeError", "the runner was terminated"));
   }
 
   _request(type, fields, callbacks = {}) {
-    if (!this.worker) return Promise.reject(new BridgeError("BridgeError", "the bridge is not started"));
+    if (!this.worker) return Promise.reject(new PyRunnerError("BridgeError", "the bridge is not started"));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, kind: type, ...callbacks });
@@ -250,7 +234,7 @@ export class Bridge {
         return;
       case "error":
         this._settle(msg.id, entry);
-        entry.reject(new BridgeError(msg.name, msg.message, msg.stage));
+        entry.reject(PyRunnerError.fromReply(msg));
         return;
     }
   }

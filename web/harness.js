@@ -9,7 +9,7 @@
 // defines them (Playwright expose_function), else to the console and the page. Everything is fetched
 // from this page's origin.
 
-import { bootPyodide } from "./boot.js";
+import { absolute, bootPyodide } from "./boot.js";
 
 const params = new URLSearchParams(location.search);
 const statusEl = document.getElementById("status");
@@ -133,10 +133,6 @@ async def _py_runner_run(source, filename, argv):
             pass
     return status
 `;
-
-function absolute(url) {
-  return new URL(url, location.href).href;
-}
 
 async function main() {
   const pyodide = await bootPyodide({

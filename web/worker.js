@@ -3,12 +3,13 @@
 // A classic worker, because Emscripten 3.1.x pthread workers load the main script with importScripts.
 "use strict";
 
-importScripts("./model_cache.js"); // self.PyRunnerModelCache: the OPFS cache of models loaded from URLs
+// protocol.js: request kinds, error names, glue codes, defaults; the rest: hashing, the download loop, the OPFS cache.
+importScripts("./protocol.js", "./sha256.js", "./download.js", "./model_cache.js");
+const P = self.PyRunnerProtocol;
+const { PyRunnerError, glue: GLUE, defaults: DEFAULTS } = P;
 
 const MODEL_DIR = "/models";
-const PTHREAD_POOL_SIZE = 4; // build_wasm.sh: ggml must never wait for a pthread worker that is not there
 const PROGRESS_INTERVAL_MS = 100;
-const BLOB_PART_BYTES = 8 * 1024 * 1024;
 
 let Module = null;
 let build = null;
@@ -17,18 +18,9 @@ let session = 0; // pr_session* of the loaded model, 0 when none
 let sessionThreads = 1; // threads the loaded model's context computes with
 let pieceBuf = 0; // scratch buffer for pr_token_to_piece
 const PIECE_BUF_SIZE = 256;
-const PR_ERR_EXCEPTION = -2147483648; // glue.h: llama.cpp threw inside pr_tokenize / pr_token_to_piece / pr_detokenize
 
 const running = new Map(); // request id -> {aborted: bool, controller?: AbortController}
 let chain = Promise.resolve(); // requests run one after another; "abort" bypasses the chain
-
-class WorkerError extends Error {
-  constructor(name, message, stage) {
-    super(message);
-    this.name = name;
-    this.stage = stage;
-  }
-}
 
 self.onmessage = (event) => {
   const msg = event.data;
@@ -45,13 +37,26 @@ self.onmessage = (event) => {
   chain = chain.then(() => handle(msg, state)).finally(() => running.delete(msg.id));
 };
 
+// One handler per request kind of protocol.js (tests/unit/test_protocol.py checks that they are the same).
+const HANDLERS = {
+  init,
+  load,
+  generate,
+  embed,
+  logits,
+  tokenize: tokenizeText,
+  detokenize: detokenizeTokens,
+  chat_format: chatFormat,
+  cache_list: () => self.PyRunnerModelCache.list(),
+  cache_delete: (msg) => self.PyRunnerModelCache.remove(msg.url),
+  cache_clear: () => self.PyRunnerModelCache.clear(),
+};
+
 async function handle(msg, state) {
   const reply = (fields, transfer) => self.postMessage({ id: msg.id, ...fields }, transfer || []);
   try {
-    const handlers = { init, load, generate, cache_list: cacheList, cache_delete: cacheDelete, chat_format: chatFormat };
-    const more = { cache_clear: cacheClear, tokenize: tokenizeText, detokenize: detokenizeTokens, embed, logits };
-    const handler = { ...handlers, ...more }[msg.type];
-    if (!handler) throw new WorkerError("BridgeError", `unknown request type ${msg.type}`);
+    const handler = Object.hasOwn(HANDLERS, msg.type) ? HANDLERS[msg.type] : null;
+    if (!handler) throw new PyRunnerError("BridgeError", `unknown request type ${msg.type}`);
     const value = await handler(msg, state, reply);
     reply({ type: "result", value });
   } catch (err) {
@@ -59,14 +64,12 @@ async function handle(msg, state) {
       // llama.cpp hit abort() (e.g. an allocation it cannot survive): the module's state is gone for good.
       engineDead = true;
       const cause = lastEngineError() || String(err.message || err);
-      const oom = /failed to allocate|out of memory|not enough space|OOM/i.test(cause);
-      const name = oom ? "EngineOutOfMemoryError" : "EngineCrashedError";
-      reply({ type: "error", name, message: `the engine aborted: ${cause}`, stage: msg.type === "load" ? "loading" : msg.type });
+      const name = P.isOutOfMemory(cause) ? "EngineOutOfMemoryError" : "EngineCrashedError";
+      const stage = msg.type === "load" ? "loading" : msg.type;
+      reply({ type: "error", ...PyRunnerError.fieldsOf(new PyRunnerError(name, `the engine aborted: ${cause}`, { stage })) });
       return;
     }
-    const known = err instanceof WorkerError || err instanceof self.PyRunnerModelCache.CacheError;
-    const name = known ? err.name : err && err.name === "AbortError" ? "AbortError" : "BridgeError";
-    reply({ type: "error", name, message: String((err && err.message) || err), stage: err && err.stage });
+    reply({ type: "error", ...PyRunnerError.fieldsOf(err) });
   }
 }
 
@@ -104,7 +107,7 @@ async function init(msg) {
     },
   });
   build = msg.build;
-  maxThreads = build === "mt" ? Math.max(1, Math.min(msg.threads || 1, PTHREAD_POOL_SIZE)) : 1;
+  maxThreads = build === "mt" ? Math.max(1, Math.min(msg.threads || 1, P.pthread_pool_size)) : 1;
   Module._pr_init();
   pieceBuf = Module._malloc(PIECE_BUF_SIZE);
   Module.FS.mkdir(MODEL_DIR);
@@ -112,12 +115,13 @@ async function init(msg) {
 }
 
 function requireModule() {
-  if (!Module) throw new WorkerError("BridgeError", "the engine is not initialised");
-  if (engineDead) throw new WorkerError("EngineCrashedError", "the engine aborted earlier; start a new runner");
+  if (!Module) throw new PyRunnerError("BridgeError", "the engine is not initialised");
+  if (engineDead) throw new PyRunnerError("EngineCrashedError", "the engine aborted earlier; start a new runner");
 }
 
 function threadsFor(requested) {
-  return build === "mt" ? Math.max(1, Math.min(requested || maxThreads, PTHREAD_POOL_SIZE)) : 1;
+  // build_wasm.sh starts pthread_pool_size workers: ggml must never wait for a pthread worker that is not there
+  return build === "mt" ? Math.max(1, Math.min(requested || maxThreads, P.pthread_pool_size)) : 1;
 }
 
 // --- load: fetch or receive the model, mount it read-only, load it into llama.cpp ------------------------------
@@ -158,7 +162,7 @@ async function load(msg, state, reply) {
   } else {
     files = msg.blobs.map((blob, i) => ({ name: blob.name || (i === 0 ? msg.name || "model.gguf" : `part-${i}.gguf`), data: blob }));
   }
-  if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "downloading");
+  if (state.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "downloading" });
   const fileSize = files.reduce((sum, f) => sum + f.data.size, 0);
 
   // WORKERFS reads slices of the Blob on demand: the bytes are not copied into an in-memory file system first.
@@ -175,8 +179,8 @@ async function load(msg, state, reply) {
   const threads = threadsFor(msg.n_threads);
   const pathPtr = allocString(path);
   try {
-    // pooling -1: the model's own (glue.h PR_POOLING_MODEL)
-    session = Module._pr_load(pathPtr, msg.n_ctx || 2048, msg.n_batch || 512, threads, msg.pooling ?? -1);
+    const nCtx = msg.n_ctx || DEFAULTS.n_ctx;
+    session = Module._pr_load(pathPtr, nCtx, msg.n_batch || DEFAULTS.n_batch, threads, msg.pooling ?? GLUE.PR_POOLING_MODEL);
     sessionThreads = threads;
   } finally {
     Module._free(pathPtr);
@@ -184,15 +188,14 @@ async function load(msg, state, reply) {
   }
   if (!session) {
     unmountModels();
-    if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "loading");
+    if (state.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "loading" });
     const cause = Module.UTF8ToString(Module._pr_last_error());
-    const oom = /failed to allocate|out of memory|not enough space/i.test(cause);
-    throw new WorkerError(oom ? "EngineOutOfMemoryError" : "ModelInitializationError", cause, "loading");
+    throw new PyRunnerError(P.isOutOfMemory(cause) ? "EngineOutOfMemoryError" : "ModelInitializationError", cause, { stage: "loading" });
   }
   if (state.aborted) {
     // The abort arrived while the engine load (one synchronous call) ran: undo it.
     freeSession();
-    throw new WorkerError("AbortError", "loading was aborted", "loading");
+    throw new PyRunnerError("AbortError", "loading was aborted", { stage: "loading" });
   }
   const metadata = JSON.parse(Module.UTF8ToString(Module._pr_metadata_json(session)));
   metadata.file_name = files[0].name;
@@ -214,7 +217,7 @@ async function fetchUrl(url, msg, state, progress) {
     let entry = await self.PyRunnerModelCache.lookup(url, state, progress, { sha256: msg.sha256 });
     const cacheHit = Boolean(entry);
     if (entry) progress("cache", entry.data.size, entry.data.size, true);
-    if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "cache");
+    if (state.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "cache" });
     if (!entry) entry = await self.PyRunnerModelCache.download(url, state, progress, { sha256: msg.sha256 });
     return {
       file: { name: entry.name, data: entry.data },
@@ -223,68 +226,24 @@ async function fetchUrl(url, msg, state, progress) {
       cachedAt: entry.meta.cached_at || null,
     };
   }
-  const file = await download(url, state, progress);
+  const sink = new self.PyRunnerDownload.MemorySink();
+  await self.PyRunnerDownload.download(url, state, progress, sink);
+  const file = { name: P.fileNameOf(url), data: sink.blob() };
   let sha256 = null;
   if (msg.sha256) {
-    sha256 = await self.PyRunnerModelCache.sha256File(file.data, state, progress);
+    sha256 = await self.PyRunnerSha256.sha256File(file.data, state, progress);
     if (sha256 !== String(msg.sha256).toLowerCase()) {
-      throw new WorkerError("ModelIntegrityError", `${url}: sha256 is ${sha256}, expected ${msg.sha256}`, "verifying");
+      const message = `${url}: sha256 is ${sha256}, expected ${msg.sha256}`;
+      throw new PyRunnerError("ModelIntegrityError", message, { stage: "verifying", url });
     }
   }
   return { file, cacheHit: false, sha256, cachedAt: null };
 }
 
-async function download(url, state, progress) {
-  state.controller = new AbortController();
-  let response;
-  try {
-    response = await fetch(url, { signal: state.controller.signal });
-  } catch (err) {
-    if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "downloading");
-    throw new WorkerError("NetworkError", `fetching ${url} failed: ${err.message}`, "downloading");
-  }
-  if (!response.ok) {
-    throw new WorkerError("NetworkError", `fetching ${url} failed: HTTP ${response.status}`, "downloading");
-  }
-  const total = Number(response.headers.get("Content-Length")) || null;
-  // Chunks move into Blob parts every few MB, so the JS heap never holds more than that of the model.
-  const parts = [];
-  let chunks = [];
-  let pending = 0;
-  let loaded = 0;
-  progress("downloading", 0, total, true);
-  const reader = response.body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      pending += value.byteLength;
-      loaded += value.byteLength;
-      if (pending >= BLOB_PART_BYTES) {
-        parts.push(new Blob(chunks));
-        chunks = [];
-        pending = 0;
-      }
-      progress("downloading", loaded, total, false);
-    }
-  } catch (err) {
-    if (state.aborted) throw new WorkerError("AbortError", "loading was aborted", "downloading");
-    throw new WorkerError("NetworkError", `reading ${url} failed after ${loaded} bytes: ${err.message}`, "downloading");
-  }
-  if (total !== null && loaded !== total) {
-    throw new WorkerError("NetworkError", `${url} was truncated: ${loaded} of ${total} bytes`, "downloading");
-  }
-  progress("downloading", loaded, total, true);
-  const name = decodeURIComponent(new URL(url, self.location.href).pathname.split("/").pop()) || "model.gguf";
-  parts.push(new Blob(chunks));
-  return { name, data: new Blob(parts) }; // a Blob of Blobs references its parts, it does not copy them
-}
-
 // --- generate: tokenize, evaluate the prompt, stream tokens --------------------------------------------------
 async function generate(msg, state, reply) {
   requireModule();
-  if (!session) throw new WorkerError("GenerationError", "no model is loaded");
+  if (!session) throw new PyRunnerError("GenerationError", "no model is loaded");
   if (msg.n_threads && threadsFor(msg.n_threads) !== sessionThreads) {
     sessionThreads = threadsFor(msg.n_threads);
     Module._pr_set_threads(session, sessionThreads);
@@ -297,27 +256,23 @@ async function generate(msg, state, reply) {
   Module.HEAP32.set(promptTokens, tokensPtr >> 2);
   const rc = Module._pr_eval_prompt(session, tokensPtr, promptTokens.length);
   Module._free(tokensPtr);
-  if (rc !== 0) {
-    // glue.h: -2 PR_ERR_CONTEXT_FULL, -6 PR_ERR_EMBEDDING_MODEL
-    const name = rc === -2 ? "ContextOverflowError" : rc === -6 ? "GenerationNotSupportedError" : "GenerationError";
-    throw new WorkerError(name, Module.UTF8ToString(Module._pr_last_error()));
-  }
+  if (rc !== 0) throw evalError(rc);
   const t1 = performance.now();
 
   const tokens = [];
   let finishReason = "length";
-  const nPredict = msg.n_predict ?? 128;
+  const nPredict = msg.n_predict ?? DEFAULTS.n_predict;
   while (tokens.length < nPredict) {
     if (state.aborted) {
       finishReason = "aborted";
       break;
     }
     const token = Module._pr_next_token(session);
-    if (token === -2) {
+    if (token === GLUE.PR_ERR_CONTEXT_FULL) {
       finishReason = "context_full";
       break;
     }
-    if (token < 0) throw new WorkerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
+    if (token < 0) throw new PyRunnerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
     if (Module._pr_is_eog(session, token)) {
       finishReason = "eos";
       break;
@@ -354,7 +309,7 @@ async function embed(msg, state, reply) {
   let lastProgress = 0;
   try {
     for (let i = 0; i < texts.length; i++) {
-      if (state.aborted) throw new WorkerError("EmbeddingAbortedError", `embedding was aborted after ${i} of ${texts.length} texts`);
+      if (state.aborted) throw new PyRunnerError("EmbeddingAbortedError", `embedding was aborted after ${i} of ${texts.length} texts`);
       let tokens = tokenize(String(texts[i]), true, false);
       if (msg.truncate && tokens.length > limit) tokens = tokens.subarray(0, limit);
       const tokensPtr = Module._malloc(Math.max(1, tokens.length) * 4);
@@ -362,9 +317,9 @@ async function embed(msg, state, reply) {
       const n = Module._pr_embed(session, tokensPtr, tokens.length, msg.normalize === false ? 0 : 1, outPtr, nEmbd);
       Module._free(tokensPtr);
       if (n < 0) {
-        // glue.h: -2 PR_ERR_CONTEXT_FULL, -5 PR_ERR_NO_POOLING
-        const name = n === -2 ? "EmbeddingInputTooLongError" : n === -5 ? "EmbeddingNotSupportedError" : "EmbeddingError";
-        throw new WorkerError(name, `text ${i}: ${Module.UTF8ToString(Module._pr_last_error())}`);
+        const name =
+          n === GLUE.PR_ERR_CONTEXT_FULL ? "EmbeddingInputTooLongError" : n === GLUE.PR_ERR_NO_POOLING ? "EmbeddingNotSupportedError" : "EmbeddingError";
+        throw new PyRunnerError(name, `text ${i}: ${Module.UTF8ToString(Module._pr_last_error())}`);
       }
       out.set(new Float32Array(Module.HEAPU8.buffer, outPtr, nEmbd), i * nEmbd);
       nTokens.push(tokens.length);
@@ -398,16 +353,12 @@ async function logits(msg, state) {
   try {
     Module.HEAP32.set(sequence, seqPtr >> 2);
     for (let i = 0; i < tokens.length; i++) {
-      if (state.aborted) throw new WorkerError("AbortError", `logits were aborted after ${i} of ${tokens.length} rows`);
+      if (state.aborted) throw new PyRunnerError("AbortError", `logits were aborted after ${i} of ${tokens.length} rows`);
       const rc = Module._pr_eval_prompt(session, seqPtr, prompt.length + i);
-      if (rc !== 0) {
-        // glue.h: -2 PR_ERR_CONTEXT_FULL, -6 PR_ERR_EMBEDDING_MODEL
-        const name = rc === -2 ? "ContextOverflowError" : rc === -6 ? "GenerationNotSupportedError" : "GenerationError";
-        throw new WorkerError(name, Module.UTF8ToString(Module._pr_last_error()));
-      }
+      if (rc !== 0) throw evalError(rc);
       const ptr = Module._pr_logits(session, nVocabPtr);
       const nVocab = Module.HEAP32[nVocabPtr >> 2];
-      if (!ptr) throw new WorkerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
+      if (!ptr) throw new PyRunnerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
       out = out || new Float32Array(tokens.length * nVocab);
       out.set(new Float32Array(Module.HEAPU8.buffer, ptr, nVocab), i * nVocab);
     }
@@ -417,19 +368,6 @@ async function logits(msg, state) {
   }
   const nVocab = out ? out.length / tokens.length : 0;
   return { n_vocab: nVocab, rows: tokens.length, logits: out || new Float32Array(0) };
-}
-
-// --- the model cache (web/model_cache.js) ------------------------------------------------------------------------
-async function cacheList() {
-  return self.PyRunnerModelCache.list();
-}
-
-async function cacheDelete(msg) {
-  return self.PyRunnerModelCache.remove(msg.url);
-}
-
-async function cacheClear() {
-  return self.PyRunnerModelCache.clear();
 }
 
 // The sampler chain for one generate request (glue: pr_sampler_configure). ignore_eos bans every end-of-generation
@@ -449,12 +387,10 @@ function configureSampler(msg) {
   }
   const grammarPtr = msg.grammar ? allocString(msg.grammar) : 0;
   try {
-    const rc = Module._pr_sampler_configure(
-      session, msg.temp ?? 0.8, msg.top_k ?? 40, msg.top_p ?? 0.95, msg.min_p ?? 0.05, msg.typical_p ?? 1.0,
-      msg.repeat_penalty ?? 1.0, msg.repeat_last_n ?? 64, msg.frequency_penalty ?? 0.0, msg.presence_penalty ?? 0.0,
-      (msg.seed ?? 0) >>> 0, tokensPtr, valuesPtr, n, grammarPtr,
-    );
-    if (rc !== 0) throw new WorkerError("InvalidParameterError", Module.UTF8ToString(Module._pr_last_error()));
+    // protocol.js "sampler" lists the knobs in pr_sampler_configure's order (tests/unit/test_protocol.py checks it)
+    const knobs = P.sampler.map((name) => msg[name] ?? DEFAULTS[name]);
+    const rc = Module._pr_sampler_configure(session, ...knobs, tokensPtr, valuesPtr, n, grammarPtr);
+    if (rc !== 0) throw new PyRunnerError("InvalidParameterError", Module.UTF8ToString(Module._pr_last_error()));
   } finally {
     Module._free(tokensPtr);
     Module._free(valuesPtr);
@@ -476,7 +412,7 @@ function eogTokens() {
 // --- tokenizer and chat template -----------------------------------------------------------------------------
 function requireSession() {
   requireModule();
-  if (!session) throw new WorkerError("ModelNotLoadedError", "no model is loaded");
+  if (!session) throw new PyRunnerError("ModelNotLoadedError", "no model is loaded");
 }
 
 async function tokenizeText(msg) {
@@ -530,7 +466,7 @@ async function chatFormat(msg) {
       const text = n >= 0 ? new TextDecoder().decode(Module.HEAPU8.slice(buf, buf + n)) : null;
       Module._free(buf);
       if (text !== null) return { prompt: text };
-      if (n === -4) throw new WorkerError("ChatTemplateError", Module.UTF8ToString(Module._pr_last_error()));
+      if (n === GLUE.PR_ERR_TEMPLATE) throw new PyRunnerError("ChatTemplateError", Module.UTF8ToString(Module._pr_last_error()));
       capacity = -n;
     }
   } finally {
@@ -557,8 +493,15 @@ function unmountModels() {
   }
 }
 
+// pr_eval_prompt's failure as the error Python expects.
+function evalError(rc) {
+  const name =
+    rc === GLUE.PR_ERR_CONTEXT_FULL ? "ContextOverflowError" : rc === GLUE.PR_ERR_EMBEDDING_MODEL ? "GenerationNotSupportedError" : "GenerationError";
+  return new PyRunnerError(name, Module.UTF8ToString(Module._pr_last_error()));
+}
+
 function throwIfEngineThrew(rc) {
-  if (rc === PR_ERR_EXCEPTION) throw new WorkerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
+  if (rc === GLUE.PR_ERR_EXCEPTION) throw new PyRunnerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
 }
 
 function allocString(text) {

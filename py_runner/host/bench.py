@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from py_runner._transport.protocol import DEFAULTS
+
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 LOAD_PROGRAM = """
@@ -84,7 +86,7 @@ class _PeakSampler:
         self._thread.join()
 
 
-def bench_load(model: Path, *, build: str = "st", runs: int = 2, ctx_size: int = 2048) -> dict:
+def bench_load(model: Path, *, build: str = "st", runs: int = 2, ctx_size: int = DEFAULTS["n_ctx"]) -> dict:
     """Load `model` from the local server over HTTP (cache off; cache cleared, then written), from the
     browser cache and as a File (as a file picker gives it), `runs` times each; returns the best
     throughputs and the peak memory ratios."""
@@ -180,10 +182,9 @@ async ({build, threads, url, prompt, nPredict}) => {
     { build, threads },
   );
   await bridge.start();
-  await bridge.load(url, { n_ctx: 512, n_batch: 256, n_threads: threads, cache: false });
-  // The Python side's defaults, so both runs do the same work.
-  window.__benchOptions = { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads, min_p: 0.05, top_k: 40,
-    top_p: 0.95, typical_p: 1, repeat_penalty: 1, repeat_last_n: 64 };
+  await bridge.load(url, { n_ctx: 512, n_threads: threads, cache: false });
+  // Fields left out take web/protocol.js's defaults, the values the Python side sends: both do the same work.
+  window.__benchOptions = { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads };
   await bridge.generate("warm-up: " + prompt, window.__benchOptions, () => {});
   window.__benchBridge = bridge;
 }

@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
+from py_runner._transport.protocol import DEFAULTS
+
 PROG = "py-runner"
 EXIT_TIMEOUT = 124
 N_PREDICT = 32  # a completion's default length
@@ -91,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="GGUF path (default: SmolLM2-135M-Instruct Q4_1)")
     p.add_argument("--build", choices=("st", "mt"), default=None, help="default: load st; generate both")
     p.add_argument("--runs", type=int, default=2, help="loads of each kind; the best time is reported")
-    p.add_argument("--ctx-size", type=int, default=2048, help="context size (the runner's default)")
+    p.add_argument(
+        "--ctx-size", type=int, default=DEFAULTS["n_ctx"], help="context size (the runner's default)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("make-model", help="write a random-weight fixture model")
@@ -289,7 +293,7 @@ def _run_native(args: argparse.Namespace, model: str | Path) -> int:
         "--top-p", repr(args.top_p),
         "--seed", str(args.seed),
         "--ctx-size", str(args.ctx_size),
-        "--batch-size", "256",  # the runner's default, so long prompts are split the same way
+        "--batch-size", str(DEFAULTS["n_batch"]),  # the runner's default: long prompts split the same way
     ]  # fmt: skip
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
     if proc.returncode != 0:

@@ -12,10 +12,12 @@ from .pins import MICROPIP, PYODIDE
 PYODIDE_VERSION = PYODIDE.version
 MICROPIP_VERSION = MICROPIP.version
 
-# The repository root: web/, build_wasm.sh and wasm/ live beside the package (editable install).
+# In a checkout (or an editable install) web/, build_wasm.sh and wasm/ live beside the package. An installed
+# package carries web/ as py_runner/host/web/ (pyproject.toml maps it there).
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WEB_DIR = REPO_ROOT / "web"
 BUILD_SCRIPT = REPO_ROOT / "build_wasm.sh"
+IN_CHECKOUT = BUILD_SCRIPT.is_file() and (REPO_ROOT / "web" / "worker.js").is_file()
+WEB_DIR = REPO_ROOT / "web" if IN_CHECKOUT else Path(__file__).resolve().parent / "web"
 
 
 def cache_root() -> Path:

@@ -1,100 +1,118 @@
-"""Build py_runner's own pure-Python wheel with zipfile (no build backend), for micropip in Pyodide.
+"""The wheel Pyodide installs in the page: the library alone (py_runner/ without host/), built by the standard
+build backend (setuptools, through its PEP 517 hook) and reproducible.
 
-The wheel is deterministic: fixed file order, fixed timestamps and permissions, so the same sources
-give the same bytes (and the same sha256).
+The library's files are staged into an empty folder beside a generated pyproject.toml that declares only the
+library's packages, so no host tool, web asset or stale build folder can slip in. SOURCE_DATE_EPOCH fixes the
+zip timestamps and the staged files get fixed permissions: the same sources give the same bytes (and sha256).
+Built wheels are kept by the hash of their inputs, so a dev server starts without rebuilding.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import tomllib
-import zipfile
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the library: py_runner/*.py, not host/
-PYPROJECT = PACKAGE_DIR.parent / "pyproject.toml"
+import py_runner
+
+PACKAGE_DIR = Path(py_runner.__file__).resolve().parent  # the library, in a checkout or installed
 DIST_NAME = "py_runner"
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=70.1"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{name}"
+version = "{version}"
+description = "Run llama.cpp (WebAssembly) in the browser, driven from Python in Pyodide (the page's library)"
+requires-python = ">=3.11"
+dependencies = []
+
+[tool.setuptools]
+packages = {packages}
+"""
 
 
-def project_metadata() -> dict:
-    """The [project] table of pyproject.toml (read without importing py_runner)."""
-    with open(PYPROJECT, "rb") as f:
-        return tomllib.load(f)["project"]
-
-
-def version() -> str:
-    return str(project_metadata()["version"])
+def library_files() -> list[Path]:
+    """The library's modules, relative to the package folder: every .py outside host/."""
+    return sorted(
+        p.relative_to(PACKAGE_DIR)
+        for p in PACKAGE_DIR.rglob("*.py")
+        if "host" not in p.relative_to(PACKAGE_DIR).parts and "__pycache__" not in p.parts
+    )
 
 
 def wheel_name() -> str:
-    return f"{DIST_NAME}-{version()}-py3-none-any.whl"
+    return f"{DIST_NAME}-{py_runner.__version__}-py3-none-any.whl"
 
 
-def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode("ascii")
-    return f"sha256={digest}"
+def _packages(files: list[Path]) -> list[str]:
+    return sorted({".".join((DIST_NAME, *f.parent.parts)) for f in files})
 
 
-def _metadata_text(project: dict) -> str:
-    lines = [
-        "Metadata-Version: 2.1",
-        f"Name: {DIST_NAME}",
-        f"Version: {project['version']}",
-    ]
-    if project.get("description"):
-        lines.append(f"Summary: {project['description']}")
-    if project.get("requires-python"):
-        lines.append(f"Requires-Python: {project['requires-python']}")
-    lic = project.get("license")
-    if isinstance(lic, dict) and lic.get("text"):
-        lines.append(f"License: {lic['text']}")
-    for dep in project.get("dependencies", []):
-        lines.append(f"Requires-Dist: {dep}")
-    return "\n".join(lines) + "\n\n"
+def _inputs_hash(files: list[Path]) -> str:
+    digest = hashlib.sha256(_PYPROJECT.encode())
+    digest.update(py_runner.__version__.encode())
+    for rel in files:
+        digest.update(rel.as_posix().encode() + b"\0" + (PACKAGE_DIR / rel).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
-def _wheel_text() -> str:
-    return "Wheel-Version: 1.0\nGenerator: py_runner.host.wheel\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+def _cache_dir() -> Path:
+    from .paths import cache_root
+
+    return cache_root() / "page-wheels"
 
 
-def _source_files() -> list[Path]:
-    return sorted(p for p in PACKAGE_DIR.glob("*.py") if p.is_file())
-
-
-def _write(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
-    info = zipfile.ZipInfo(arcname, date_time=_ZIP_DATE)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = (0o100644 & 0xFFFF) << 16
-    info.create_system = 3
-    zf.writestr(info, data)
-
-
-def build_wheel(out_dir: str | Path) -> Path:
-    """Write ``py_runner-<version>-py3-none-any.whl`` into ``out_dir`` and return its path."""
-    project = project_metadata()
-    ver = str(project["version"])
+def build_wheel(out_dir: str | Path, *, use_cache: bool = True) -> Path:
+    """Write the page's ``py_runner-<version>-py3-none-any.whl`` into ``out_dir`` and return its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dist_info = f"{DIST_NAME}-{ver}.dist-info"
-
-    entries: list[tuple[str, bytes]] = []
-    for path in _source_files():
-        entries.append((f"{DIST_NAME}/{path.name}", path.read_bytes()))
-    entries.append((f"{dist_info}/METADATA", _metadata_text(project).encode("utf-8")))
-    entries.append((f"{dist_info}/WHEEL", _wheel_text().encode("utf-8")))
-    entries.append((f"{dist_info}/top_level.txt", f"{DIST_NAME}\n".encode()))
-
-    record_name = f"{dist_info}/RECORD"
-    record_lines = [f"{name},{_record_hash(data)},{len(data)}" for name, data in entries]
-    record_lines.append(f"{record_name},,")
-    entries.append((record_name, ("\n".join(record_lines) + "\n").encode("utf-8")))
-
-    target = out_dir / f"{DIST_NAME}-{ver}-py3-none-any.whl"
-    tmp = target.with_name(target.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w") as zf:
-        for name, data in entries:
-            _write(zf, name, data)
-    tmp.replace(target)
+    files = library_files()
+    cached = _cache_dir() / _inputs_hash(files) / wheel_name()
+    if not (use_cache and cached.is_file()):
+        with tempfile.TemporaryDirectory(prefix="py_runner-page-wheel-") as tmp:
+            built = _build(Path(tmp), files)
+            if not use_cache:
+                target = out_dir / built.name
+                shutil.copyfile(built, target)
+                return target
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(cached.name + f".{os.getpid()}.tmp")
+            shutil.copyfile(built, partial)
+            partial.replace(cached)
+    target = out_dir / cached.name
+    shutil.copyfile(cached, target)
     return target
+
+
+def _build(tmp: Path, files: list[Path]) -> Path:
+    stage = tmp / "src"
+    for rel in files:
+        dest = stage / DIST_NAME / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PACKAGE_DIR / rel, dest)
+        dest.chmod(0o644)
+    pyproject = _PYPROJECT.format(
+        name=DIST_NAME, version=py_runner.__version__, packages=json.dumps(_packages(files))
+    )
+    (stage / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    out = tmp / "dist"
+    # The backend's own PEP 517 hook, in a fresh interpreter: its build folders stay inside the stage.
+    hook = "import sys, setuptools.build_meta as b; print(b.build_wheel(sys.argv[1]))"
+    from .build_backend import DEFAULT_EPOCH  # the time every py_runner archive holds
+
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(DEFAULT_EPOCH), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", hook, str(out)], cwd=stage, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"building the page wheel failed:\n{done.stdout}\n{done.stderr}")
+    return out / done.stdout.strip().splitlines()[-1]

@@ -19,10 +19,12 @@ stages = []
 try:
     await runner.load_model(URL, progress_callback=lambda info: stages.append(info.stage.value))
     outcome = "loaded"
+    fields = {}
 except LocalWebAIError as err:
     outcome = f"{type(err).__name__}: {err}"
+    fields = {"url": getattr(err, "url", None), "status": getattr(err, "status", None)}
 runner.terminate()
-json.dumps({"outcome": outcome, "stages": stages})
+json.dumps({"outcome": outcome, "stages": stages, **fields})
 """
 
 
@@ -43,6 +45,8 @@ def test_bad_magic_and_404_fail_before_the_download(require_builds, pyodide_page
     result = load(pyodide_page, "/files/missing.gguf")
     assert result["outcome"].startswith("ModelNotFoundError: fetching ")
     assert "HTTP 404" in result["outcome"] and result["stages"][-1] == "error"
+    # URL and status cross from JS as error fields (web/protocol.js), not parsed out of the message
+    assert result["status"] == 404 and result["url"].endswith("/files/missing.gguf")
 
 
 def test_truncated_download_is_detected_from_the_header(require_builds, pyodide_page, tmp_path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from py_runner import __version__
+from py_runner.host.wheel import library_files
 
 pytestmark = pytest.mark.e2e
 
@@ -75,11 +76,13 @@ def test_every_module_the_page_installs_imports_there_and_none_is_a_host_tool(py
     code = """
 import importlib, json, pkgutil
 import py_runner
-names = sorted(m.name for m in pkgutil.iter_modules(py_runner.__path__))
-imported = [importlib.import_module(f"py_runner.{name}").__name__ for name in names]
+names = sorted(m.name for m in pkgutil.walk_packages(py_runner.__path__, "py_runner."))
+imported = [importlib.import_module(name).__name__ for name in names]
 json.dumps({"names": names, "imported": imported})
 """
     report = json.loads(pyodide_page.run(code))
-    library = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "py_runner").glob("*.py"))
-    assert report["names"] == [n for n in library if n != "__init__"]  # the library, all of it, and only it
-    assert "host" not in report["names"] and len(report["imported"]) == len(report["names"])
+    dotted = (".".join(("py_runner", *rel.with_suffix("").parts)) for rel in library_files())
+    library = sorted(name.removesuffix(".__init__") for name in dotted)
+    assert report["names"] == [n for n in library if n != "py_runner"]  # the library, all of it, and only it
+    assert "py_runner._transport.pyodide" in report["names"]
+    assert not any(".host" in n for n in report["names"]) and report["imported"] == report["names"]

@@ -14,7 +14,7 @@ from py_runner import (
     RunnerBusyError,
 )
 from py_runner._errors import error_from_js
-from py_runner._mock_transport import MockTransport
+from py_runner._transport.mock import MockTransport
 
 URL = "http://127.0.0.1:8000/tiny.gguf"
 

@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from py_runner import ChatTemplateError, GenerateTextParams, LlamaRunner, ModelNotLoadedError
-from py_runner._mock_transport import METADATA, MockTransport
+from py_runner._transport.mock import METADATA, MockTransport
 
 URL = "http://127.0.0.1:8000/tiny.gguf"
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from py_runner._errors import ModelInitializationError
-from py_runner._mock_transport import METADATA, MockTransport
 from py_runner._prompt_program import native_result, run_prompt
+from py_runner._transport.mock import METADATA, MockTransport
 from py_runner.host.cli import CHAT_N_PREDICT, N_PREDICT, _n_predict, _split_script_args, build_parser, main
 
 CFG = {

@@ -17,7 +17,7 @@ from py_runner import (
     ModelNotLoadedError,
 )
 from py_runner._errors import error_from_js
-from py_runner._mock_transport import METADATA, MockTransport
+from py_runner._transport.mock import METADATA, MockTransport
 
 URL = "http://127.0.0.1:8000/tiny.gguf"
 BERT = {

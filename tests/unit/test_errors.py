@@ -48,11 +48,14 @@ def test_error_from_js(name, cls):
     assert type(err) is cls and "it broke" in str(err) and "loading" in str(err)
 
 
-def test_network_error_url_and_status():
-    err = error_from_js("NetworkError", "fetching http://x/m.gguf failed: HTTP 404", "downloading")
-    assert (err.url, err.status) == ("http://x/m.gguf", 404)
-    assert error_from_js("NetworkError", "offline").status is None
-    assert error_from_js("NetworkError", "").url is None
+def test_network_error_url_and_status_cross_as_fields():
+    # The URL and status come as fields of the error (web/protocol.js), never parsed out of the message.
+    err = error_from_js("NetworkError", "it failed", "downloading", url="http://x/m.gguf", status=404)
+    assert type(err) is pr.ModelNotFoundError and (err.url, err.status) == ("http://x/m.gguf", 404)
+    assert type(error_from_js("NetworkError", "x", status=403)) is pr.AccessDeniedError
+    assert type(error_from_js("NetworkError", "x", status=503)) is pr.ServerError
+    text_only = error_from_js("NetworkError", "fetching http://x/m.gguf failed: HTTP 404", "downloading")
+    assert type(text_only) is pr.NetworkError and (text_only.url, text_only.status) == (None, None)
 
 
 def test_unknown_name_kept_in_message():

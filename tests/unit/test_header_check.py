@@ -12,7 +12,7 @@ from py_runner import (
     ModelNotFoundError,
     TruncatedModelError,
 )
-from py_runner._mock_transport import MockTransport, gguf_header
+from py_runner._transport.mock import MockTransport, gguf_header
 
 URL = "http://127.0.0.1:8000/model.gguf"
 

@@ -8,29 +8,45 @@ import sys
 import zipfile
 from pathlib import Path
 
-from py_runner.host.wheel import build_wheel
+from py_runner.host.wheel import build_wheel, library_files
 
 PACKAGE = Path(__file__).resolve().parents[2] / "py_runner"
 IN_THE_PAGE = {"js", "pyodide"}  # what Pyodide provides beside the standard library
+LIBRARY = [PACKAGE / rel for rel in library_files()]
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    return ".".join(rel.parts).removesuffix(".__init__")
 
 
 def imported_modules(path: Path) -> set[str]:
-    """Absolute names of the modules a library file (py_runner/*.py) imports, relative imports resolved."""
+    """Absolute names of the modules a library file imports, relative imports resolved."""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             names.add(node.module or "")
-        elif isinstance(node, ast.ImportFrom):  # from .x import y / from . import y, inside py_runner/
-            base = "py_runner" + (f".{node.module}" if node.module else "")
-            names.add(base)
+        elif isinstance(node, ast.ImportFrom):  # from .x import y / from ..x import y / from . import y
+            parts = package.split(".")
+            base = ".".join(parts[: len(parts) - (node.level - 1)])
+            if node.module:  # `from . import x` imports x, not the package's own __init__ again
+                base += f".{node.module}"
+                names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
     return names
 
 
+def test_the_library_is_every_module_outside_host() -> None:
+    names = {module_name(p) for p in LIBRARY}
+    assert names >= {"py_runner", "py_runner._runner", "py_runner._transport.pyodide"}
+    assert not any(name.startswith("py_runner.host") for name in names)
+
+
 def test_the_library_imports_only_the_standard_library_and_itself() -> None:
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in LIBRARY:
         for name in imported_modules(path):
             top = name.split(".")[0]
             assert not name.startswith("py_runner.host"), f"{path.name} imports the host tool {name}"
@@ -40,22 +56,18 @@ def test_the_library_imports_only_the_standard_library_and_itself() -> None:
 
 
 def test_the_page_wheel_holds_the_library_only(tmp_path: Path) -> None:
-    wheel = build_wheel(tmp_path)
+    wheel = build_wheel(tmp_path, use_cache=False)
     with zipfile.ZipFile(wheel) as archive:
-        modules = {n for n in archive.namelist() if n.endswith(".py")}
-    library = {f"py_runner/{p.name}" for p in PACKAGE.glob("*.py")}
-    assert modules == library
-    assert not any(n.startswith("py_runner/host/") for n in archive.namelist())
+        names = archive.namelist()
+    modules = {n for n in names if n.endswith(".py")}
+    assert modules == {f"py_runner/{rel.as_posix()}" for rel in library_files()}
+    assert not any(n.startswith("py_runner/host/") for n in names)
+    assert all(n.startswith(("py_runner/", "py_runner-")) for n in names)
 
 
 def test_the_library_has_no_import_cycle() -> None:
     """Every import counts, also those under TYPE_CHECKING or inside functions: a cycle is a cycle."""
-    graph = {
-        f"py_runner.{p.stem}".removesuffix(".__init__"): {
-            name for name in imported_modules(p) if name.startswith("py_runner.") and name != "py_runner"
-        }
-        for p in PACKAGE.glob("*.py")
-    }
+    graph = {module_name(p): {n for n in imported_modules(p) if n.startswith("py_runner")} for p in LIBRARY}
     graph = {mod: {dep for dep in deps if dep in graph and dep != mod} for mod, deps in graph.items()}
 
     def visit(mod: str, path: list[str]) -> None:

@@ -15,7 +15,7 @@ from py_runner import (
     NetworkError,
     RunnerBusyError,
 )
-from py_runner._mock_transport import MockTransport
+from py_runner._transport.mock import MockTransport
 
 URL = "http://127.0.0.1:8000/tiny.gguf"
 

@@ -315,8 +315,8 @@ def test_wheel_is_served_and_valid(server: str) -> None:
 
 
 def test_wheel_is_deterministic(tmp_path: Path) -> None:
-    a = build_wheel(tmp_path / "a")
-    b = build_wheel(tmp_path / "b")
+    a = build_wheel(tmp_path / "a", use_cache=False)  # two real builds, not one build and its cached copy
+    b = build_wheel(tmp_path / "b", use_cache=False)
     assert a.name == b.name == f"py_runner-{__version__}-py3-none-any.whl"
     assert a.read_bytes() == b.read_bytes()
 

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from py_runner import ModelCompatibilityError, ModelSpecification
-from py_runner._mock_transport import METADATA
 from py_runner._spec import quantization_name
+from py_runner._transport.mock import METADATA
 
 
 def test_from_metadata_maps_fields():

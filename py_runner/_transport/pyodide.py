@@ -10,8 +10,8 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
-from ._errors import BridgeError, LocalWebAIError, error_from_js
-from ._transport import Artifacts, Transport
+from .._errors import BridgeError, LocalWebAIError, error_from_js
+from .base import Artifacts, Transport
 
 
 def _ffi() -> Any:
@@ -22,7 +22,8 @@ def _ffi() -> Any:
 
 
 def _convert(exc: BaseException) -> LocalWebAIError:
-    """JsException -> LocalWebAIError by the JS error's name/message/stage."""
+    """JsException -> LocalWebAIError by the JS error's fields (web/protocol.js PyRunnerError: name, message,
+    stage, url, status)."""
     ffi = _ffi()
     err = getattr(exc, "js_error", exc)  # older Pyodide wraps the error; newer is the JsProxy itself
 
@@ -31,9 +32,17 @@ def _convert(exc: BaseException) -> LocalWebAIError:
             value = getattr(err, name)
         except Exception:
             return None
-        return None if value is None or value is ffi.jsnull else str(value)
+        return None if value is None or value is ffi.jsnull else value
 
-    converted = error_from_js(attr("name") or "BridgeError", attr("message") or str(exc), attr("stage"))
+    status = attr("status")
+    url = attr("url")
+    converted = error_from_js(
+        str(attr("name") or "BridgeError"),
+        str(attr("message") or exc),
+        None if attr("stage") is None else str(attr("stage")),
+        url=None if url is None else str(url),
+        status=int(status) if isinstance(status, int | float) else None,
+    )
     converted.__cause__ = exc
     return converted
 

@@ -19,8 +19,8 @@ import struct
 from array import array
 from typing import Any
 
-from ._errors import BridgeError, ChatTemplateError, EmbeddingError, LoadAbortedError
-from ._transport import Transport
+from .._errors import BridgeError, ChatTemplateError, EmbeddingError, LoadAbortedError
+from .base import Transport
 
 
 def gguf_header(arch: str = "llama", *, magic: bytes = b"GGUF", version: int = 3) -> bytes:

@@ -1,0 +1,12 @@
+"""The cut between the Python API and I/O, one concern per module (as httpx/_transports/ is):
+
+- base.py      Transport (the interface LlamaRunner talks to) and Artifacts (where the engine's files are)
+- protocol.py  the worker protocol's names, codes and defaults, mirrored from web/protocol.js
+- pyodide.py   PyodideTransport: drives web/bridge.js in the browser (the only module touching js/pyodide)
+- mock.py      MockTransport: a scripted engine for unit tests without a browser (public)
+"""
+
+from .base import Artifacts, Transport
+from .mock import MockTransport
+
+__all__ = ["Artifacts", "MockTransport", "Transport"]

@@ -1,0 +1,60 @@
+"""The PEP 517 build backend of `python -m build`: setuptools.build_meta, reproducible.
+
+setuptools writes reproducible wheels when SOURCE_DATE_EPOCH is set (sorted entries, fixed zip times): the
+hooks set it (default 1980-01-01) unless the caller did. Its sdist keeps each file's mtime, the builder's user
+and the gzip header's time, so build_sdist rewrites the archive it made: the same members in sorted order,
+every time SOURCE_DATE_EPOCH, owner root, modes 0644/0755, a gzip header without a time. The same sources
+give the same bytes. Everything else is setuptools' own."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tarfile
+from pathlib import Path
+
+from setuptools import build_meta as _setuptools
+from setuptools.build_meta import (  # noqa: F401  (the PEP 517 hooks this backend re-exports unchanged)
+    build_editable,
+    get_requires_for_build_editable,
+    get_requires_for_build_sdist,
+    get_requires_for_build_wheel,
+    prepare_metadata_for_build_editable,
+    prepare_metadata_for_build_wheel,
+)
+
+DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest time a zip file can hold: wheels and sdists agree
+
+
+def build_wheel(
+    wheel_directory: str, config_settings: dict | None = None, metadata_directory: str | None = None
+) -> str:
+    os.environ.setdefault("SOURCE_DATE_EPOCH", str(DEFAULT_EPOCH))
+    return _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
+
+
+def build_sdist(sdist_directory: str, config_settings: dict | None = None) -> str:
+    os.environ.setdefault("SOURCE_DATE_EPOCH", str(DEFAULT_EPOCH))
+    name = _setuptools.build_sdist(sdist_directory, config_settings)
+    normalize_sdist(Path(sdist_directory) / name, int(os.environ["SOURCE_DATE_EPOCH"]))
+    return name
+
+
+def normalize_sdist(path: Path, epoch: int) -> None:
+    """Rewrite a .tar.gz in place with sorted members and fixed times, owners and modes."""
+    with tarfile.open(path, "r:gz") as src:
+        members = sorted(src.getmembers(), key=lambda m: m.name)
+        payload = {m.name: src.extractfile(m).read() for m in members if m.isfile()}  # type: ignore[union-attr]
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as out:
+        for member in members:
+            member.mtime = epoch
+            member.uid = member.gid = 0
+            member.uname = member.gname = "root"
+            member.mode = 0o755 if member.isdir() or member.mode & 0o111 else 0o644
+            member.pax_headers = {}
+            data = payload.get(member.name)
+            out.addfile(member, io.BytesIO(data) if data is not None else None)
+    with open(path, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
+        gz.write(raw.getvalue())

@@ -1,0 +1,66 @@
+"""`python -m build` makes the sdist and the wheel with the standard backend, reproducibly; the wheel carries
+web/ as package data, so that an installed (not editable) py_runner finds it."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tarfile
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB_FILES = sorted(p.name for p in (ROOT / "web").iterdir() if p.suffix in (".js", ".html", ".py"))
+
+
+def build(out: Path) -> dict[str, Path]:
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {p.suffix: p for p in out.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], dict[str, Path]]:
+    return build(tmp_path_factory.mktemp("a")), build(tmp_path_factory.mktemp("b"))
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_sdist_and_wheel_are_reproducible(dists) -> None:
+    first, second = dists
+    assert set(first) == {".whl", ".gz"}
+    assert digest(first[".whl"]) == digest(second[".whl"])
+    assert digest(first[".gz"]) == digest(second[".gz"])
+
+
+def test_the_wheel_carries_the_library_the_host_tools_and_web(dists) -> None:
+    with zipfile.ZipFile(dists[0][".whl"]) as wheel:
+        names = set(wheel.namelist())
+    assert {"py_runner/_runner.py", "py_runner/_transport/protocol.py", "py_runner/host/cli.py"} <= names
+    assert {f"py_runner/host/web/{name}" for name in WEB_FILES} <= names
+    with tarfile.open(dists[0][".gz"]) as sdist:
+        assert any(n.endswith("/web/protocol.js") for n in sdist.getnames())
+
+
+def test_an_installed_package_finds_its_web_folder(dists, tmp_path: Path) -> None:
+    env = tmp_path / "venv"
+    venv.create(env, with_pip=True)
+    python = env / "bin" / "python"
+    install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(dists[0][".whl"])]
+    subprocess.run(install, check=True, capture_output=True)
+    probe = "from py_runner.host import paths; print(paths.IN_CHECKOUT, paths.WEB_DIR)"
+    out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path)
+    in_checkout, web_dir = out.stdout.split()
+    assert in_checkout == "False" and str(env) in web_dir
+    assert sorted(p.name for p in Path(web_dir).iterdir() if p.suffix != ".pyc" and p.is_file()) == WEB_FILES
+    assert (Path(web_dir) / "protocol.js").read_bytes() == (ROOT / "web" / "protocol.js").read_bytes()

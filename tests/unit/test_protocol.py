@@ -1,0 +1,110 @@
+"""The worker protocol is declared once (web/protocol.js) and mirrored once (py_runner/_transport/
+protocol.py): C, JS and Python must agree, and no layer may keep a private copy of a name, code or default."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from py_runner import GenerateTextParams, LlamaRunner
+from py_runner._errors import _BY_JS_NAME
+from py_runner._loading import _WORKER_STAGES, LoadOptions
+from py_runner._transport import Transport
+from py_runner._transport.protocol import DEFAULTS, GLUE, POOLING, PROTOCOL
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "web"
+JS_FILES = ["worker.js", "bridge.js", "model_cache.js", "download.js", "sha256.js"]
+
+
+def read(name: str) -> str:
+    return (ROOT / name).read_text(encoding="utf-8")
+
+
+def js_protocol() -> dict:
+    text = read("web/protocol.js")
+    body = text.split("/* protocol-json-begin */", 1)[1].split("/* protocol-json-end */", 1)[0]
+    return json.loads(body)
+
+
+def test_python_mirrors_the_js_declaration() -> None:
+    assert js_protocol() == PROTOCOL
+
+
+def test_glue_codes_agree_with_glue_h() -> None:
+    pattern = r"^#define (PR_(?:ERR|POOLING)_\w+)\s+(.+?)\s*(?://.*)?$"
+    defines = {
+        name: int(eval(value, {}))  # integer literals, some parenthesised: "(-2147483647 - 1)"
+        for name, value in re.findall(pattern, read("wasm/glue.h"), re.M)
+    }
+    assert defines == GLUE
+    assert POOLING == {name: GLUE[f"PR_POOLING_{name.upper()}"] for name in POOLING}
+
+
+def test_sampler_knobs_are_pr_sampler_configure_parameters_in_order() -> None:
+    signature = read("wasm/glue.h").split("pr_sampler_configure(", 1)[1].split(");", 1)[0]
+    names = re.findall(r"(\w+)\s*(?:,|$)", " ".join(signature.split()))
+    assert names[0] == "s" and names[-4:] == ["bias_tokens", "bias_values", "n_bias", "grammar"]
+    assert names[1:-4] == PROTOCOL["sampler"]
+    params = GenerateTextParams(seed=7).to_bridge_options()
+    assert all(name in params for name in PROTOCOL["sampler"])
+    assert set(PROTOCOL["sampler"]) <= set(DEFAULTS)
+
+
+def test_every_request_has_one_worker_handler_one_bridge_call_and_one_transport_method() -> None:
+    requests = set(PROTOCOL["requests"])
+    block = read("web/worker.js").split("const HANDLERS = {", 1)[1].split("\n};", 1)[0]
+    handlers = set(re.findall(r"^\s+(\w+)\s*[,:]", block, re.M))
+    assert handlers == requests
+    bridge_calls = set(re.findall(r'_request\("(\w+)"', read("web/bridge.js")))
+    assert bridge_calls == requests
+    members = inspect.getmembers(Transport)
+    abstract = {name for name, fn in members if getattr(fn, "__isabstractmethod__", False)}
+    assert requests - {"init"} <= abstract and "start" in abstract  # init is Transport.start()
+
+
+def test_error_names_are_the_python_error_tree() -> None:
+    assert set(PROTOCOL["errors"]) == set(_BY_JS_NAME)
+    dom_names = {"QuotaExceededError", "NotFoundError", "TypeMismatchError"}  # DOMException names, read only
+    for name in JS_FILES:
+        named = set(re.findall(r'"(\w+Error)"', read(f"web/{name}")))
+        assert named - dom_names <= set(PROTOCOL["errors"]), f"{name} names errors outside protocol.js"
+
+
+def test_no_layer_keeps_its_own_copy() -> None:
+    worker = read("web/worker.js")
+    assert not re.search(r"(===|!==) -\d", worker), "glue codes are named in protocol.js, not magic numbers"
+    for name in JS_FILES:
+        text = read(f"web/{name}")
+        assert not re.search(r"class \w+ extends Error", text), f"{name}: one JS error class (protocol.js)"
+        assert '"py_runner-models"' not in text, f"{name}: the OPFS layout lives in protocol.js"
+        assert "crypto.subtle.digest" not in text, f"{name}: the cache key is protocol.js cacheKey()"
+        if name in ("worker.js", "model_cache.js"):  # the bridge's fetch is the header probe (one Range)
+            assert "fetch(" not in text, f"{name}: models are fetched by the one loop in download.js"
+    assert "PTHREAD_POOL_SIZE=4" not in read("build_wasm.sh") and "web/protocol.js" in read("build_wasm.sh")
+    assert not re.search(r"\?\? ?0\.\d|\?\? ?(40|64|128|512)\b", worker), "defaults live in protocol.js"
+
+
+def test_progress_stages_are_declared() -> None:
+    stages = set(PROTOCOL["stages"])
+    for name in JS_FILES:
+        used = set(re.findall(r'progress\("(\w+)"', read(f"web/{name}")))
+        used |= set(re.findall(r'stage: "(\w+)"', read(f"web/{name}")))
+        assert used <= stages, f"{name} reports undeclared stages {used - stages}"
+    assert set(_WORKER_STAGES) <= stages
+
+
+@pytest.mark.parametrize("knob", [k for k in DEFAULTS if k not in ("n_ctx", "n_batch", "seed")])
+def test_python_defaults_are_the_protocol_defaults(knob: str) -> None:
+    assert getattr(GenerateTextParams(), knob) == DEFAULTS[knob]
+
+
+def test_load_defaults_are_the_protocol_defaults() -> None:
+    signature = inspect.signature(LlamaRunner.load_model)
+    assert signature.parameters["ctx_size"].default == DEFAULTS["n_ctx"] == LoadOptions().ctx_size
+    assert signature.parameters["batch_size"].default == DEFAULTS["n_batch"] == LoadOptions().batch_size
+    assert LoadOptions(pooling="cls").request_fields()["pooling"] == GLUE["PR_POOLING_CLS"]

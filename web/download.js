@@ -1,0 +1,157 @@
+// py_runner download: the one loop that fetches a model URL, used by the OPFS cache (web/model_cache.js) and by loads
+// with the cache off (web/worker.js). A dropped connection or a short body resumes with a Range request (If-Range
+// keeps a changed file from being spliced); the bytes go to a sink: an OPFS file, or Blob parts in memory.
+// A plain script (importScripts, or a side-effect import after protocol.js); it defines self.PyRunnerDownload.
+"use strict";
+
+self.PyRunnerDownload = (() => {
+  const MAX_RETRIES = 3; // resumes after a dropped connection, per download
+  const BLOB_PART_BYTES = 8 << 20;
+
+  /** Blob parts in memory: chunks gather into a Blob every few MB, so the JS heap never holds more than that. */
+  class MemorySink {
+    constructor() {
+      this.truncate();
+    }
+
+    size() {
+      return this.length;
+    }
+
+    truncate() {
+      this.parts = [];
+      this.chunks = [];
+      this.pending = 0;
+      this.length = 0;
+    }
+
+    write(bytes, at) {
+      if (at !== this.length) throw new Error(`memory sink: write at ${at}, expected ${this.length}`);
+      this.chunks.push(bytes);
+      this.pending += bytes.byteLength;
+      this.length += bytes.byteLength;
+      if (this.pending >= BLOB_PART_BYTES) this.seal();
+    }
+
+    seal() {
+      if (this.chunks.length) this.parts.push(new Blob(this.chunks));
+      this.chunks = [];
+      this.pending = 0;
+    }
+
+    blob() {
+      this.seal();
+      return new Blob(this.parts); // a Blob of Blobs references its parts, it does not copy them
+    }
+  }
+
+  /**
+   * Fetch url into sink ({size(), truncate(), write(bytes, at)}) and resolve with {size, etag, last_modified}.
+   * state: the worker's request state ({aborted, controller}); progress(stage, loaded, total, force).
+   * options.resume ({size, etag, last_modified}): the sink holds a prefix of that file; continue after it.
+   * options.onStart(validators) is awaited when a full (200) response begins, before any byte is written.
+   * A failure of sink.write (a full quota) ends the download as it is; network failures retry MAX_RETRIES times.
+   */
+  async function download(url, state, progress, sink, options = {}) {
+    const { PyRunnerError } = self.PyRunnerProtocol;
+    const fields = (status) => ({ stage: "downloading", url, status: status ?? null });
+    const aborted = () => new PyRunnerError("AbortError", "loading was aborted", fields());
+    const resume = options.resume || null;
+    const validators = {
+      size: resume ? resume.size : null,
+      etag: resume ? resume.etag : null,
+      last_modified: resume ? resume.last_modified : null,
+    };
+    let offset = resume ? sink.size() : 0;
+    if (!resume) sink.truncate();
+    let total = validators.size;
+    let retries = 0;
+    const restart = () => {
+      retries += 1;
+      sink.truncate();
+      offset = 0;
+    };
+    try {
+      for (;;) {
+        if (state.aborted) throw aborted();
+        const headers = {};
+        if (offset > 0) {
+          headers.Range = `bytes=${offset}-`;
+          const validator = validators.etag || validators.last_modified;
+          if (validator) headers["If-Range"] = validator;
+        }
+        state.controller = new AbortController();
+        let response;
+        try {
+          response = await fetch(url, { signal: state.controller.signal, headers });
+        } catch (err) {
+          if (state.aborted) throw aborted();
+          if ((offset > 0 || retries > 0) && retries < MAX_RETRIES) {
+            retries += 1;
+            continue;
+          }
+          throw new PyRunnerError("NetworkError", `fetching ${url} failed: ${err.message}`, fields());
+        }
+        if (response.status === 416 && offset > 0 && retries < MAX_RETRIES) {
+          restart(); // the partial file is not a prefix the server can continue: start over
+          continue;
+        }
+        if (!response.ok) {
+          throw new PyRunnerError("NetworkError", `fetching ${url} failed: HTTP ${response.status}`, fields(response.status));
+        }
+        if (response.status === 206) {
+          const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec((response.headers.get("Content-Range") || "").trim());
+          if (!m || Number(m[1]) !== offset) {
+            response.body.cancel().catch(() => {});
+            if (retries >= MAX_RETRIES) {
+              throw new PyRunnerError("NetworkError", `${url}: the server resumed at the wrong offset`, fields(206));
+            }
+            restart();
+            continue;
+          }
+          total = m[3] === "*" ? null : Number(m[3]);
+        } else {
+          if (offset > 0) {
+            sink.truncate(); // a 200 to a Range request: the file changed or Range is unsupported
+            offset = 0;
+          }
+          total = Number(response.headers.get("Content-Length")) || null;
+          validators.size = total;
+          validators.etag = response.headers.get("ETag");
+          validators.last_modified = response.headers.get("Last-Modified");
+          if (options.onStart) await options.onStart({ ...validators });
+        }
+
+        progress("downloading", offset, total, true);
+        const reader = response.body.getReader();
+        let failed = null;
+        for (;;) {
+          let chunk;
+          try {
+            chunk = await reader.read();
+          } catch (err) {
+            if (state.aborted) throw aborted();
+            failed = err;
+            break;
+          }
+          if (chunk.done) break;
+          sink.write(chunk.value, offset); // a write failure (a full quota) is not a network failure: it ends here
+          offset += chunk.value.byteLength;
+          progress("downloading", offset, total, false);
+        }
+        if (failed === null && (total === null || offset === total)) break;
+        if (retries >= MAX_RETRIES) {
+          const why = failed ? failed.message : `${offset} of ${total} bytes`;
+          throw new PyRunnerError("NetworkError", `reading ${url} failed after ${offset} bytes: ${why}`, fields());
+        }
+        retries += 1; // dropped connection or a short body: resume from offset
+      }
+    } finally {
+      state.controller = null;
+    }
+    progress("downloading", offset, total, true);
+    return { size: offset, etag: validators.etag, last_modified: validators.last_modified };
+  }
+
+  return { download, MemorySink };
+})();

@@ -1,0 +1,117 @@
+// py_runner protocol: the one declaration of what crosses between Python, the bridge, the engine worker and the glue.
+// A plain script that works both ways it is loaded — importScripts in the worker, `import "./protocol.js"` in the
+// bridge — and defines globalThis.PyRunnerProtocol. The JSON between the markers is mirrored by
+// py_runner/_transport/protocol.py; tests/unit/test_protocol.py fails when this file, that module and wasm/glue.h
+// disagree.
+//
+// Messages, bridge -> worker: {id, type: <a request>, ...fields} and {type: "abort", target: id}.
+// Replies, worker -> bridge: {id, type: "progress", stage, loaded, total} | {id, type: "token", token, piece}
+//   | {id, type: "result", value} | {id, type: "error", name, message, stage, url, status}.
+"use strict";
+
+(() => {
+  const PROTOCOL = /* protocol-json-begin */ {
+    "requests": [
+      "init", "load", "generate", "embed", "logits", "tokenize", "detokenize", "chat_format",
+      "cache_list", "cache_delete", "cache_clear"
+    ],
+    "control": ["abort"],
+    "replies": ["progress", "token", "result", "error"],
+    "error_fields": ["name", "message", "stage", "url", "status"],
+    "errors": [
+      "AbortError", "BridgeError", "CacheQuotaError", "ChatTemplateError", "ContextOverflowError", "CorsBlockedError",
+      "EmbeddingAbortedError", "EmbeddingError", "EmbeddingInputTooLongError", "EmbeddingNotSupportedError",
+      "EngineCrashedError", "EngineOutOfMemoryError", "GenerationError", "GenerationNotSupportedError",
+      "InvalidParameterError", "ModelCompatibilityError", "ModelInitializationError", "ModelIntegrityError",
+      "ModelNotLoadedError", "NetworkError", "TruncatedModelError"
+    ],
+    "stages": ["checking", "cache", "downloading", "verifying", "loading", "embedding"],
+    "glue": {
+      "PR_ERR_DECODE": -1,
+      "PR_ERR_CONTEXT_FULL": -2,
+      "PR_ERR_NO_PROMPT": -3,
+      "PR_ERR_TEMPLATE": -4,
+      "PR_ERR_NO_POOLING": -5,
+      "PR_ERR_EMBEDDING_MODEL": -6,
+      "PR_ERR_EXCEPTION": -2147483648,
+      "PR_POOLING_MODEL": -1,
+      "PR_POOLING_MEAN": 1,
+      "PR_POOLING_CLS": 2,
+      "PR_POOLING_LAST": 3
+    },
+    "pooling": {"mean": 1, "cls": 2, "last": 3},
+    "opfs": {"dir": "py_runner-models", "data_suffix": ".gguf", "meta_suffix": ".json"},
+    "pthread_pool_size": 4,
+    "sampler": [
+      "temp", "top_k", "top_p", "min_p", "typical_p", "repeat_penalty", "repeat_last_n", "frequency_penalty",
+      "presence_penalty", "seed"
+    ],
+    "defaults": {
+      "n_ctx": 2048,
+      "n_batch": 256,
+      "n_predict": 128,
+      "temp": 0.8,
+      "top_k": 40,
+      "top_p": 0.95,
+      "min_p": 0.05,
+      "typical_p": 1.0,
+      "repeat_penalty": 1.0,
+      "repeat_last_n": 64,
+      "frequency_penalty": 0.0,
+      "presence_penalty": 0.0,
+      "seed": 0
+    },
+    "out_of_memory": "failed to allocate|out of memory|not enough space|\\bOOM\\b"
+  } /* protocol-json-end */;
+
+  /** The one error class of the JS side: it crosses to Python as {name, message, stage, url, status}. */
+  class PyRunnerError extends Error {
+    constructor(name, message, fields = {}) {
+      super(message);
+      this.name = name;
+      this.stage = fields.stage ?? null;
+      this.url = fields.url ?? null;
+      this.status = fields.status ?? null;
+    }
+
+    /** The error reply's fields of any thrown value; names outside PROTOCOL.errors become BridgeError. */
+    static fieldsOf(err) {
+      const name = err && PROTOCOL.errors.includes(err.name) ? err.name : "BridgeError";
+      const raw = String((err && err.message) || err);
+      const message = name === "BridgeError" && err && err.name && err.name !== "BridgeError" ? `${err.name}: ${raw}` : raw;
+      return { name, message, stage: err?.stage ?? null, url: err?.url ?? null, status: err?.status ?? null };
+    }
+
+    static fromReply(reply) {
+      return new PyRunnerError(reply.name, reply.message, reply);
+    }
+  }
+
+  const outOfMemory = new RegExp(PROTOCOL.out_of_memory, "i");
+
+  /** The cache entry's key of an absolute URL: the hex SHA-256 of the URL (OPFS file names cannot hold a URL). */
+  async function cacheKey(url) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url)));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  /** The file name a model URL is mounted under (llama.cpp finds a split model's shards beside it by name). */
+  function fileNameOf(url) {
+    const last = new URL(url, self.location.href).pathname.split("/").pop();
+    let name = last;
+    try {
+      name = decodeURIComponent(last);
+    } catch (_) {
+      // a stray "%" (e.g. "100%.gguf"): keep the name as written
+    }
+    return name.replace(/[/\\]/g, "_") || "model.gguf";
+  }
+
+  globalThis.PyRunnerProtocol = Object.freeze({
+    ...PROTOCOL,
+    PyRunnerError,
+    isOutOfMemory: (text) => outOfMemory.test(String(text || "")),
+    cacheKey,
+    fileNameOf,
+  });
+})();
