@@ -85,6 +85,7 @@ async def load(
     raise_if_cancelled: Callable[[], None],
 ) -> LoadedModel:
     """Run the pipeline on a started transport. raise_if_cancelled is called between steps."""
+    source = transport.resolve_source(source)
     reporter.report(LoadingStage.PREPARING, 0, None, "checking the GGUF header")
     header = await check_header(transport, source, raise_if_cancelled)
     source = expand_split(source, header.split_no, header.split_count)

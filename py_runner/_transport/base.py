@@ -43,6 +43,11 @@ class Transport(ABC):
         """Generate; on_token(token_id, piece_bytes) per token. Returns {tokens, prompt_tokens,
         timings: {prompt_ms, gen_ms}, finish_reason: "eos"|"length"|"aborted"}."""
 
+    def resolve_source(self, source: Any) -> Any:
+        """The source to load for what the caller named: the same by default; the page transport maps a
+        model that an export split into shards (`models/big.gguf`) to its first shard."""
+        return source
+
     @abstractmethod
     async def read_prefix(self, source: Any, length: int) -> tuple[bytes, int | None]:
         """The first `length` bytes of a model source (fewer if it is shorter) and its total size when

@@ -47,8 +47,34 @@ def _convert(exc: BaseException) -> LocalWebAIError:
     return converted
 
 
+def _page_artifacts() -> Artifacts:
+    """The engine's URLs as the page's boot script published them (globalThis.__pyRunnerArtifacts, absolute,
+    so an exported site works under any base path), else the dev server's layout."""
+    import js
+
+    published = getattr(js.globalThis, "__pyRunnerArtifacts", None)
+    if published is None or published is _ffi().jsnull:
+        return Artifacts()
+    return Artifacts(**{name: str(getattr(published, name)) for name in Artifacts.__dataclass_fields__})
+
+
+def _page_model_aliases() -> dict[str, list[str]]:
+    """Models an export split into shards, from the page's config: {"models/big.gguf":
+    ["models/big-00001-of-00002.gguf", ...]}, so an app loads "models/big.gguf" whatever a file size cap made
+    of it."""
+    import js
+
+    config = getattr(js.globalThis, "__pyRunnerConfig", None)
+    models = getattr(config, "model_files", None) if config is not None else None
+    if models is None or models is _ffi().jsnull:
+        return {}
+    return {str(k): [str(u) for u in v] for k, v in models.to_py().items()}
+
+
 class PyodideTransport(Transport):
-    def __init__(self, artifacts: Artifacts, *, build: str = "auto", threads: int | None = None) -> None:
+    def __init__(
+        self, artifacts: Artifacts | None, *, build: str = "auto", threads: int | None = None
+    ) -> None:
         self._artifacts = artifacts
         self._build = build
         self._threads = threads
@@ -72,7 +98,7 @@ class PyodideTransport(Transport):
         from pyodide.code import run_js
 
         ffi = _ffi()
-        a = self._artifacts
+        a = self._artifacts or _page_artifacts()
         bridge_url = self._url(a.bridge)
         try:
             module = await run_js(f"import({json.dumps(bridge_url)})")
@@ -91,6 +117,14 @@ class PyodideTransport(Transport):
             ffi.to_js(config, dict_converter=to_obj), ffi.to_js(options, dict_converter=to_obj)
         )
         return await self._call(lambda: self._bridge.start())
+
+    def resolve_source(self, source: Any) -> Any:
+        if isinstance(source, str):
+            aliases = _page_model_aliases()
+            key = source.removeprefix("./")
+            if key in aliases and aliases[key]:
+                return aliases[key][0]  # the first shard: the load finds the others by name
+        return source
 
     def _require_bridge(self) -> Any:
         if self._bridge is None:

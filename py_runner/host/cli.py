@@ -7,6 +7,8 @@ py-runner run [--model PATH_OR_URL] [--chat [--system TEXT]] --prompt TEXT [--n-
 py-runner run --script app.py [args...]
 py-runner make-model OUT.gguf --preset tiny|s135 --type f16|q8_0|q4_k_m [--seed N]
 py-runner make-model OUT.gguf --preset bert-tiny [--pooling mean|cls|last] [--seed N]   (an embedding model)
+py-runner export APP OUT [--model PATH_OR_URL ...] [--max-file-size 95M]   (a static site)
+py-runner export --preview OUT [--port P]   (serve it as a plain static host would, under /<OUT name>/)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -98,6 +101,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = sub.add_parser(
+        "export",
+        help="write a static site that runs a Python app with py_runner (any host, any base path)",
+        usage=f"{PROG} export APP OUT [--model PATH_OR_URL ...] [--max-file-size 95M]\n"
+        f"       {PROG} export --preview OUT [--port P]",
+    )
+    p.add_argument("paths", nargs="+", metavar="APP OUT", help="the app: a .py file or a folder with main.py")
+    p.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        default=[],
+        help="a GGUF path or URL to ship in models/ (repeat for more); the app loads 'models/<file name>'",
+    )
+    p.add_argument(
+        "--max-file-size",
+        default="95M",
+        help="split a larger model into llama.cpp shards (default 95M: static hosts cap file sizes)",
+    )
+    p.add_argument("--preview", action="store_true", help="serve OUT as a plain static host, under a subpath")
+    p.add_argument("--host", default="127.0.0.1", help="--preview: address")
+    p.add_argument("--port", type=int, default=8000, help="--preview: port")
+
     p = sub.add_parser("make-model", help="write a random-weight fixture model")
     p.add_argument("out", type=Path)
     p.add_argument("--preset", choices=("tiny", "s135", "bert-tiny"), required=True)
@@ -133,6 +159,38 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     serve_forever(
         args.host, args.port, models_dir=args.models_dir, default_model=default_model, verbose=args.verbose
     )
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import ExportError, export_site, parse_size, preview_server
+
+    try:
+        if args.preview:
+            if len(args.paths) != 1:
+                raise CliError("usage: py-runner export --preview OUT")
+            server, url = preview_server(args.paths[0], host=args.host, port=args.port)
+            print(f"{PROG}: serving {args.paths[0]} as a plain static host (no COOP/COEP, no Range) at {url}")
+            print(f"{PROG}: press Ctrl+C to stop", flush=True)
+            try:
+                threading.Event().wait()
+            finally:
+                server.shutdown()
+                server.server_close()
+            return 0
+        if len(args.paths) != 2:
+            raise CliError("usage: py-runner export APP OUT [--model PATH_OR_URL ...]")
+        app, out = args.paths
+        report = export_site(app, out, models=args.models, max_file_size=parse_size(args.max_file_size))
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+    for rel, size in report.files.items():
+        print(f"{size:>12,}  {rel}")
+    print(f"{report.total_bytes:>12,}  total, {len(report.files)} files in {report.out}")
+    for name, written in report.models.items():
+        shown = written[0] if len(written) == 1 else f"{len(written)} shards, {written[0]} ..."
+        print(f"{PROG}: the app loads {name!r} ({shown})")
+    print(f"{PROG}: try it with: {PROG} export --preview {report.out}")
     return 0
 
 
@@ -325,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_make_model(args)
         if args.command == "bench":
             return _cmd_bench(args)
+        if args.command == "export":
+            return _cmd_export(args)
         if args.script is not None:
             return _cmd_run_script(args, script_args)
         return _cmd_run_prompt(args)

@@ -6,7 +6,9 @@ tokenize and generate exactly like a trained model of the same shape, at no down
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import mmap
 import os
 import shutil
 import subprocess
@@ -116,9 +118,14 @@ def read_kvs(path: Path) -> list[_KV]:
     """All key/values of a little-endian GGUF file as (key, value, type, array element type), in file order.
 
     gguf.GGUFReader parses the same data but builds a memmap view per string (~3 s for a 32000-token vocab);
-    this reads the metadata block only, in ~50 ms, so tests stay fast.
+    this reads the metadata block only, in ~50 ms, so tests stay fast. The file is mapped, not read: only the
+    pages of the metadata are touched, whatever the model's size.
     """
-    data = path.read_bytes()
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        return _parse_kvs(path, mapped)
+
+
+def _parse_kvs(path: Path, data: mmap.mmap) -> list[_KV]:
     if data[:4] != b"GGUF":
         raise ValueError(f"{path} is not a GGUF file")
     pos = 4 + 4 + 8  # magic, version, tensor count
@@ -338,23 +345,49 @@ def _cached(target: Path, make: Callable[[Path], object]) -> Path:
     return target
 
 
-def split_model(src: Path, out: Path, n_shards: int) -> list[Path]:
-    """Split `src` into `n_shards` files named like llama.cpp's gguf-split (`<stem>-00001-of-0000N.gguf`
-    beside `out`); gguf's writer adds the `split.*` keys llama.cpp reads. Returns the shard paths."""
+def split_model(
+    src: Path, out: Path, n_shards: int | None = None, *, max_bytes: int | None = None
+) -> list[Path]:
+    """Split `src` into files named like llama.cpp's gguf-split (`<stem>-00001-of-0000N.gguf` beside `out`):
+    `n_shards` of them, or as many as keep every file within `max_bytes`. The writer is gguf-py's (llama.cpp's
+    own Python package, the split code its converters use): it adds the `split.*` keys llama.cpp reads, and
+    the shards load in llama.cpp from the first one. Returns the shard paths."""
+    kvs = read_kvs(src)
     reader = gguf.GGUFReader(src)
-    per_shard = -(-len(reader.tensors) // n_shards)
-    w = gguf.GGUFWriter(out, ARCH, split_max_tensors=per_shard)
-    for key, value, vtype, sub_type in read_kvs(src):
+    arch = next(str(v) for k, v, *_ in kvs if k == "general.architecture")
+    if n_shards is not None:
+        w = gguf.GGUFWriter(out, arch, split_max_tensors=-(-len(reader.tensors) // n_shards))
+    elif max_bytes is not None:
+        # The first shard also holds every key/value (a vocabulary is MBs) and each shard its tensor infos:
+        # keep that much, and a margin for alignment, out of the tensor bytes a shard may hold.
+        overhead = reader.data_offset + 64 * 1024
+        if max_bytes <= overhead + max(t.n_bytes for t in reader.tensors):
+            raise ValueError(
+                f"{src.name}: a {max_bytes}-byte file cannot hold the metadata and the largest tensor"
+            )
+        w = gguf.GGUFWriter(out, arch, split_max_size=max_bytes - overhead)
+    else:
+        raise ValueError("give n_shards or max_bytes")
+    for key, value, vtype, sub_type in kvs:
         if key != "general.architecture":  # the writer adds it itself
             w.add_key_value(key, value, vtype, sub_type)
     for t in reader.tensors:
-        shape = [int(x) for x in reversed(t.shape)]
-        w.add_tensor(t.name, t.data, raw_shape=shape, raw_dtype=t.tensor_type)
+        # the reader's array shape: the numpy shape of a plain tensor, the byte shape of a quantized one (rows
+        # of blocks), which is what the writer expects of each
+        w.add_tensor(t.name, t.data, raw_shape=[int(x) for x in t.data.shape], raw_dtype=t.tensor_type)
     _write_and_close(w)
-    shards = [out.with_name(f"{out.stem}-{i:05d}-of-{n_shards:05d}.gguf") for i in range(1, n_shards + 1)]
-    missing = [p for p in shards if not p.is_file()]
-    if missing:
-        raise RuntimeError(f"gguf wrote an unexpected number of shards: {missing[0]} is missing")
+    shards = sorted(
+        out.parent.glob(
+            f"{glob.escape(out.stem)}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].gguf"
+        )
+    )
+    count = len(shards)
+    expected = [out.with_name(f"{out.stem}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+    if not shards or shards != expected or (n_shards is not None and count != n_shards):
+        raise RuntimeError(f"gguf wrote unexpected shards: {[p.name for p in shards]}")
+    too_big = [p for p in shards if max_bytes is not None and p.stat().st_size > max_bytes]
+    if too_big:
+        raise RuntimeError(f"{too_big[0].name} has {too_big[0].stat().st_size} bytes, over {max_bytes}")
     return shards
 
 

@@ -33,13 +33,13 @@ def chromium_executable() -> str:
     return os.environ.get("PY_RUNNER_CHROMIUM") or DEFAULT_CHROMIUM
 
 
-def launch_chromium(playwright):
-    """Debian's Chromium, headless, resolving nothing but the local server (Playwright's own browser
-    download cannot work here)."""
+def launch_chromium(playwright, *, headless: bool = True):
+    """Debian's Chromium (headless by default), resolving nothing but the local server (Playwright's own
+    browser download cannot work here)."""
     executable = chromium_executable()
     if not Path(executable).exists():
         raise HeadlessError(f"Chromium not found at {executable} (set PY_RUNNER_CHROMIUM)")
-    return playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+    return playwright.chromium.launch(executable_path=executable, headless=headless, args=CHROMIUM_ARGS)
 
 
 def harness_url(server_base_url: str, script_url_path: str, argv: list[str]) -> str:
@@ -76,7 +76,7 @@ def run_in_browser(
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
-        raise HeadlessError("playwright is not installed (pip install 'py_runner[host]')") from exc
+        raise HeadlessError("playwright is not installed (py_runner depends on it)") from exc
 
     url = harness_url(server_base_url, script_url_path, list(argv))
     state: dict[str, object] = {"exit": None, "crashed": False}

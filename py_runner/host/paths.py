@@ -12,12 +12,26 @@ from .pins import MICROPIP, PYODIDE
 PYODIDE_VERSION = PYODIDE.version
 MICROPIP_VERSION = MICROPIP.version
 
-# In a checkout (or an editable install) web/, build_wasm.sh and wasm/ live beside the package. An installed
-# package carries web/ as py_runner/host/web/ (pyproject.toml maps it there).
+# In a checkout (or an editable install) web/, build_wasm.sh and wasm/ live beside the package, the engine is
+# built by build_wasm.sh and Pyodide is fetched into the cache. An installed package (python -m build's wheel)
+# carries web/ as py_runner/host/web/ and, in py_runner/host/bundle/, what the build staged: the engine builds
+# (st/, mt/), the Pyodide files a page needs, micropip and the page's wheel (build_backend.py): no emcc,
+# npm or checkout needed.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "build_wasm.sh"
 IN_CHECKOUT = BUILD_SCRIPT.is_file() and (REPO_ROOT / "web" / "worker.js").is_file()
-WEB_DIR = REPO_ROOT / "web" if IN_CHECKOUT else Path(__file__).resolve().parent / "web"
+HOST_DIR = Path(__file__).resolve().parent
+WEB_DIR = REPO_ROOT / "web" if IN_CHECKOUT else HOST_DIR / "web"
+BUNDLE_DIR = HOST_DIR / "bundle"
+
+# What a page needs of each engine build (build_wasm.sh's outputs) and of Pyodide (no packages: py_runner
+# needs none): what an export ships and what the wheel bundles.
+ENGINE_FILES = {
+    "st": ("pr_glue.js", "pr_glue.wasm"),
+    "mt": ("pr_glue.js", "pr_glue.wasm", "pr_glue.worker.js"),
+}
+PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
+PYODIDE_FILES += ("pyodide-lock.json",)
 
 
 def cache_root() -> Path:
@@ -25,11 +39,12 @@ def cache_root() -> Path:
 
 
 def pyodide_dir() -> Path:
-    return cache_root() / "pyodide" / PYODIDE_VERSION
+    return cache_root() / "pyodide" / PYODIDE_VERSION if IN_CHECKOUT else BUNDLE_DIR / "pyodide"
 
 
 def wheels_dir() -> Path:
-    return cache_root() / "wheels"
+    """micropip's wheel (and, installed, the page's py_runner wheel)."""
+    return cache_root() / "wheels" if IN_CHECKOUT else BUNDLE_DIR / "wheels"
 
 
 def models_dir() -> Path:
@@ -42,6 +57,8 @@ def build_dir() -> Path:
     override = os.environ.get("PY_RUNNER_BUILD_DIR")
     if override:
         return Path(override)
+    if not IN_CHECKOUT:
+        return BUNDLE_DIR / "engine"
     out = subprocess.run(
         ["bash", str(BUILD_SCRIPT), "--print-dir"], check=True, capture_output=True, text=True
     )

