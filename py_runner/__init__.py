@@ -31,9 +31,11 @@ from ._errors import (
     NetworkError,
     RunnerBusyError,
     ServerError,
+    SyncCallError,
     TruncatedModelError,
 )
 from ._generation import GenerationResult, TokenChunk
+from ._llama import Llama
 from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressInfo
 from ._runner import LlamaRunner
@@ -64,6 +66,7 @@ __all__ = [
     "GenerationNotSupportedError",
     "GenerationResult",
     "InvalidParameterError",
+    "Llama",
     "LlamaRunner",
     "LoadAbortedError",
     "LoadingStage",
@@ -81,6 +84,7 @@ __all__ = [
     "ProgressInfo",
     "RunnerBusyError",
     "ServerError",
+    "SyncCallError",
     "TokenChunk",
     "TruncatedModelError",
     "__version__",

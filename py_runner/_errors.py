@@ -125,6 +125,11 @@ class EngineCrashedError(BridgeError):
     engine on the next call."""
 
 
+class SyncCallError(LocalWebAIError, RuntimeError):
+    """A sync `Llama` method was called where it cannot wait for the engine (a browser without JSPI, or code
+    already inside a running event loop): await its async twin instead; the message names it."""
+
+
 class RunnerBusyError(LocalWebAIError):
     """A load, generation or embedding is already running; the runner does one operation at a time and
     rejects (rather than queues) a second one, so callers never wait on hidden work."""

@@ -24,6 +24,16 @@ _PRIMITIVES = {
     "integer": '("-"? ([0-9] | [1-9] [0-9]{1,14}))',
     "number": '("-"? ([0-9] | [1-9] [0-9]{1,14}) ("." [0-9]{1,8})?)',
 }
+# Any JSON object (OpenAI's response_format json_object): compact like the schema grammars, nesting unbounded
+# (max_tokens ends a runaway), strings with JSON's escapes.
+JSON_GRAMMAR = r"""root ::= object
+value ::= object | array | string | number | "true" | "false" | "null"
+object ::= "{" ( string ":" value ( "," string ":" value )* )? "}"
+array ::= "[" ( value ( "," value )* )? "]"
+string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} ) )* "\""
+number ::= "-"? ( [0-9] | [1-9] [0-9]{1,15} ) ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?
+"""
+
 _IGNORED = {"$schema", "$id", "title", "description", "examples", "default", "additionalProperties"}
 
 

@@ -387,6 +387,14 @@ class LlamaRunner:
         )
         return data.decode("utf-8", errors="replace")
 
+    async def detokenize_bytes(
+        self, tokens: list[int], *, remove_special: bool = False, unparse_special: bool = False
+    ) -> bytes:
+        """The bytes of `tokens` (llama_detokenize), as they are: a token may end inside a UTF-8 character."""
+        return await self._idle_transport("detokenize").detokenize(
+            [int(t) for t in tokens], remove_special, unparse_special
+        )
+
     @overload
     async def embed(
         self,

@@ -10,10 +10,11 @@ PUBLIC = set(
     ContextOverflowError CorsBlockedError EmbeddingAbortedError EmbeddingError
     EmbeddingInputTooLongError EmbeddingNotSupportedError EngineCrashedError EngineOutOfMemoryError
     GenerateTextParams GenerationError GenerationNotSupportedError GenerationResult
-    InvalidParameterError LlamaRunner LoadAbortedError LoadingStage LocalWebAIError
+    InvalidParameterError Llama LlamaRunner LoadAbortedError LoadingStage LocalWebAIError
     MAX_SUPPORTED_GGUF_VERSION MIN_SUPPORTED_GGUF_VERSION ModelCache ModelCompatibilityError
     ModelInitializationError ModelIntegrityError ModelLoadError ModelNotFoundError
     ModelNotLoadedError MockTransport ModelSpecification NetworkError ProgressInfo RunnerBusyError ServerError
+    SyncCallError
     TokenChunk TruncatedModelError __version__
     """.split()
 )
