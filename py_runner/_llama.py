@@ -26,6 +26,7 @@ from ._errors import InvalidParameterError, SyncCallError
 from ._generation import GenerationResult, TokenChunk
 from ._json_schema import JSON_GRAMMAR
 from ._params import GenerateTextParams
+from ._progress import ProgressCallback
 from ._runner import LlamaRunner
 
 T = TypeVar("T")
@@ -51,6 +52,8 @@ class Llama:
         print(out["choices"][0]["message"]["content"])
 
     `model_path` is a URL (relative ones resolve against the page) or anything LlamaRunner.load_model takes.
+    Beyond llama-cpp-python's arguments: `runner` (a LlamaRunner to use, e.g. with build="st") and
+    `progress_callback` (LlamaRunner.load_model's). `llm.runner` is the LlamaRunner underneath.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class Llama:
         embedding: bool = False,
         verbose: bool = True,
         runner: LlamaRunner | None = None,
+        progress_callback: ProgressCallback | None = None,
         **kwargs: Any,
     ) -> None:
         unknown = set(kwargs) - _IGNORED_INIT
@@ -80,6 +84,7 @@ class Llama:
         self.embedding = embedding
         self.verbose = verbose
         self.runner = runner if runner is not None else LlamaRunner(n_threads=n_threads)
+        self._progress_callback = progress_callback  # py_runner's: the load's ProgressInfo events
         self._loop: asyncio.AbstractEventLoop | None = None
         if model_path is not None:
             self._sync(self._aload(), "Llama.load")
@@ -96,7 +101,9 @@ class Llama:
     async def _aload(self) -> None:
         # n_ctx=0: the model's training context, as llama.cpp reads it.
         ctx = self._n_ctx_requested
-        spec = await self.runner.load_model(self.model_path, ctx_size=max(ctx, 16), batch_size=self.n_batch)
+        spec = await self.runner.load_model(
+            self.model_path, self._progress_callback, ctx_size=max(ctx, 16), batch_size=self.n_batch
+        )
         if ctx == 0 and spec.context_length and spec.context_length != self.runner.load_details.get("n_ctx"):
             spec = await self.runner.load_model(
                 self.model_path, ctx_size=spec.context_length, batch_size=self.n_batch

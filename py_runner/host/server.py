@@ -6,7 +6,7 @@ chunks with HTTP Range support, so multi-hundred-MB models never sit in memory.
 
 URL layout::
 
-    /                      -> 302 /web/index.html
+    /                      -> 302 /web/chat.html (the chat page; web/index.html is the completion page)
     /config.json           -> {"pyodide", "micropip_wheel", "py_runner_wheel", ...}
     /web/...               -> WEB_DIR
     /build/st/, /build/mt/ -> build_dir()/st, build_dir()/mt
@@ -171,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             url_path = urlsplit(self.path).path
             if url_path == "/":
-                self._redirect("/web/index.html")
+                self._redirect("/web/chat.html")
                 return
             if url_path == "/config.json":
                 config = {**self.server.config, "models": self._model_names()}
@@ -417,7 +417,7 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8000, **kwargs) -> None:
     server = make_server(host, port, **kwargs)
     base = base_url_of(server)
     print(f"py_runner: serving on {base}/ (Ctrl-C to stop)", flush=True)
-    print(f"  demo page: {base}/web/index.html", flush=True)
+    print(f"  chat page: {base}/web/chat.html   completion page: {base}/web/index.html", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

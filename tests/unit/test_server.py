@@ -139,10 +139,10 @@ def test_404_has_headers_and_length(server: str) -> None:
     assert int(headers["Content-Length"]) == len(body)
 
 
-def test_root_redirects_to_index(server: str) -> None:
+def test_root_redirects_to_the_chat_page(server: str) -> None:
     status, headers, _ = request(server, "/")
     assert status == 302
-    assert headers["Location"] == "/web/index.html"
+    assert headers["Location"] == "/web/chat.html"
 
 
 @pytest.mark.parametrize(
