@@ -59,3 +59,18 @@ export async function bootPyodide(options = {}) {
   }
   return pyodide;
 }
+
+/**
+ * A page's whole start: boot Pyodide (progress in `statusElement`), then run the page's own Python file (fetched
+ * beside the page); a failure shows in `statusElement` with class "error". The demo and chat pages use it.
+ */
+export async function runPagePython(pythonFile, statusElement) {
+  try {
+    const pyodide = await bootPyodide({ onStatus: (text) => (statusElement.textContent = text) });
+    const source = await (await fetch(pythonFile)).text();
+    await pyodide.runPythonAsync(source, { filename: pythonFile.split("/").pop() });
+  } catch (err) {
+    statusElement.textContent = String(err);
+    statusElement.className = "error";
+  }
+}

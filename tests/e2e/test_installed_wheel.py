@@ -66,6 +66,22 @@ def run(installed: dict, *args: str, timeout: float = 600) -> subprocess.Complet
     )
 
 
+def start(installed: dict, *args: str) -> tuple[subprocess.Popen, int]:
+    """`py-runner ARGS --port P` in the background, on a free port; its output readable line by line."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [str(installed["bin"] / "py-runner"), *args, "--port", str(port)],
+        cwd=installed["cwd"],
+        env=installed["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return process, port
+
+
 def test_the_wheel_carries_the_engine_and_pyodide(installed: dict) -> None:
     with zipfile.ZipFile(installed["wheel"]) as wheel:
         names = set(wheel.namelist())
@@ -88,17 +104,7 @@ def test_run_chat_from_any_folder(installed: dict) -> None:
 
 
 def test_serve_from_any_folder(installed: dict) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [str(installed["bin"] / "py-runner"), "serve", "--port", str(port)],
-        cwd=installed["cwd"],
-        env=installed["env"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, port = start(installed, "serve")
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -132,17 +138,7 @@ def test_write_test_export_and_open_an_app_multithreaded_from_a_plain_host(insta
     site = installed["cwd"] / "site"
     assert len(list((site / "models").glob("*-of-00002.gguf"))) == 2
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    preview = subprocess.Popen(
-        [str(installed["bin"] / "py-runner"), "export", "--preview", "site", "--port", str(port)],
-        cwd=installed["cwd"],
-        env=installed["env"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    preview, port = start(installed, "export", "--preview", "site")
     try:
         url = preview.stdout.readline().split(" at ")[-1].strip()
         assert url == f"http://127.0.0.1:{port}/site/", url
