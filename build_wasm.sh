@@ -145,15 +145,27 @@ static_libs() {  # link order: llama, then ggml (registry), cpu backend, base
 
 # Our glue and the parts of llama.cpp's common/ it uses (the Jinja engine for chat templates, its JSON wrapper),
 # compiled for one variant into $work; prints the object files.
+# llama.cpp's common/ code the glue uses: the Jinja engine, and the chat layer its server uses (templates with tools,
+# tool-call parsing: chat*.cpp, peg-parser.cpp, parsers/) with what that needs of common.cpp. log.cpp is left out:
+# its logger starts a thread, which the st build has not; wasm/common_log.cpp logs to stderr instead.
 common_sources=(jinja/caps.cpp jinja/lexer.cpp jinja/parser.cpp jinja/runtime.cpp jinja/string.cpp jinja/value.cpp
-                json.cpp unicode.cpp)
+                json.cpp unicode.cpp chat.cpp chat-auto-parser-generator.cpp chat-auto-parser-helpers.cpp
+                chat-diff-analyzer.cpp chat-peg-parser.cpp peg-parser.cpp json-schema-to-grammar.cpp json-schema.cpp
+                trie.cpp common.cpp sampling.cpp speculative.cpp fit.cpp ngram-cache.cpp ngram-map.cpp ngram-mod.cpp
+                reasoning-budget.cpp)
 compile_glue() {
     local variant="$1" work="$2" cxx=em++ opt=-O3
     local includes=(-I "$patched/include" -I "$patched/ggml/include" -I "$patched/common" -I "$patched/vendor")
     [ "$variant" = native ] && cxx=c++ && opt=-O2
     mkdir -p "$work"
-    local sources=("$here/wasm/glue.cpp") f
+    local sources=("$here/wasm/glue.cpp" "$here/wasm/common_log.cpp") f
     for f in "${common_sources[@]}"; do sources+=("$patched/common/$f"); done
+    for f in "$patched"/common/parsers/*.cpp; do sources+=("$f"); done
+    # common.cpp wants build-info.cpp, which llama.cpp's CMake writes from its template: the same, here.
+    sed -e 's/@LLAMA_BUILD_NUMBER@/0/' -e "s/@LLAMA_BUILD_COMMIT@/llama-cpp-python-$LLAMA_CPP_PYTHON_VERSION/" \
+        -e "s/@BUILD_COMPILER@/$cxx/" -e "s/@BUILD_TARGET@/$variant/" "$patched/common/build-info.cpp.in" \
+        > "$work/build-info.cpp"
+    sources+=("$work/build-info.cpp")
     # shellcheck disable=SC2046
     # Compiler output goes to a log (llama.cpp's common/ warns about 32-bit size_t): shown only on failure.
     printf '%s\n' "${sources[@]}" | xargs -P "$jobs" -I{} sh -c \

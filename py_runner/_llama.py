@@ -215,13 +215,24 @@ class Llama:
         request = await _Request.chat(self, messages, kwargs)
         result = await self.runner.generate_text(request.prompt, request.params)
         logprobs = await self._chat_logprobs(request, result) if request.logprobs is not None else None
-        choice = {
-            "index": 0,
-            "message": {"role": "assistant", "content": result.text},
-            "logprobs": logprobs,
-            "finish_reason": _FINISH[result.finish_reason],
-        }
+        message, finish = await self._reply(request, result)
+        choice = {"index": 0, "message": message, "logprobs": logprobs, "finish_reason": finish}
         return {**request.head("chat.completion"), "choices": [choice], "usage": _usage(result)}
+
+    async def _reply(self, request: _Request, result: GenerationResult) -> tuple[dict[str, Any], str]:
+        """The assistant message and finish reason: with tools, the text parsed for tool calls as llama.cpp's
+        server parses it."""
+        finish = _FINISH[result.finish_reason]
+        if request.applied is None:
+            return {"role": "assistant", "content": result.text}, finish
+        parsed = await self.runner.parse_chat_reply(request.applied, result.text)
+        message: dict[str, Any] = {"role": "assistant", "content": parsed.get("content") or None}
+        if parsed.get("tool_calls"):
+            message["tool_calls"] = parsed["tool_calls"]
+            finish = "tool_calls"
+        if parsed.get("reasoning_content"):
+            message["reasoning_content"] = parsed["reasoning_content"]
+        return message, finish
 
     async def _chat_chunks(
         self, messages: list[dict[str, Any]], **kwargs: Any
@@ -238,14 +249,18 @@ class Llama:
         }
         async for item in self._generate_stream(request):
             if isinstance(item, GenerationResult):
-                final = {
-                    "index": 0,
-                    "delta": {},
-                    "logprobs": None,
-                    "finish_reason": _FINISH[item.finish_reason],
-                }
+                finish = _FINISH[item.finish_reason]
+                if request.applied is not None:  # with tools, the reply is parsed once it is complete
+                    message, finish = await self._reply(request, item)
+                    delta = {k: v for k, v in message.items() if k != "role" and v is not None}
+                    if "tool_calls" in delta:
+                        delta["tool_calls"] = [{"index": i, **c} for i, c in enumerate(delta["tool_calls"])]
+                    if delta:
+                        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+                        yield {**head, "choices": [choice]}
+                final = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}
                 yield {**head, "choices": [final]}
-            elif item.text:
+            elif item.text and request.applied is None:
                 delta = {"content": item.text}
                 yield {
                     **head,
@@ -420,6 +435,7 @@ class _Request:
         self.model = model or str(llm.model_path)
         self.echo = False
         self.logprobs: int | None = None
+        self.applied: dict[str, Any] | None = None  # llama.cpp's chat result, when the reply is to be parsed
         self.created = int(time.time())
 
     def head(self, kind: str) -> dict[str, Any]:
@@ -444,26 +460,66 @@ class _Request:
 
     @classmethod
     async def chat(cls, llm: Llama, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> _Request:
+        """The prompt as llama.cpp's server renders the request (common/chat: the model's template, tools), or
+        with chat_format (a built-in template name) llama.cpp's fixed list."""
         kwargs = dict(kwargs)
-        for name in ("tools", "tool_choice", "functions", "function_call"):
+        for name in ("functions", "function_call"):
             if kwargs.pop(name, None):
-                raise InvalidParameterError(
-                    f"{name} is not supported yet: the reply would silently ignore it"
-                )
+                raise InvalidParameterError(f"{name} (deprecated by OpenAI) is not supported: use tools")
+        tools = kwargs.pop("tools", None) or None
+        tool_choice = kwargs.pop("tool_choice", None)
+        if isinstance(tool_choice, dict):  # {"type": "function", "function": {"name": ...}}: that tool only
+            wanted = (tool_choice.get("function") or {}).get("name")
+            tools = [t for t in tools or [] if (t.get("function") or {}).get("name") == wanted]
+            if not tools:
+                raise InvalidParameterError(f"tool_choice names a tool that is not in tools: {wanted!r}")
+            tool_choice = "required"
+        parallel = bool(kwargs.pop("parallel_tool_calls", False))
         response_format = kwargs.pop("response_format", None)
         if response_format:
+            if tools and tool_choice != "none":
+                raise InvalidParameterError("give tools or response_format, not both")
             kwargs["json_schema"], kwargs["grammar"] = _response_format(
                 response_format, kwargs.get("grammar")
             )
         logprobs = kwargs.pop("logprobs", None)
         top_logprobs = kwargs.pop("top_logprobs", None)
-        turns = [{"role": str(m["role"]), "content": _text_content(m.get("content"))} for m in messages]
-        prompt = await llm.runner.format_chat(turns, template=llm.chat_format)
+        turns = [_message(m) for m in messages]
+        applied = None
+        if llm.chat_format is not None:
+            if tools:
+                raise InvalidParameterError("tools need the model's own template (leave chat_format unset)")
+            plain = [{"role": m["role"], "content": m.get("content") or ""} for m in turns]
+            prompt = await llm.runner.format_chat(plain, template=llm.chat_format)
+        else:
+            applied = await llm.runner.apply_chat(
+                turns, tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel
+            )
+            prompt = applied["prompt"]
+            stop = kwargs.get("stop") or []
+            stop = [stop] if isinstance(stop, str) else list(stop)
+            kwargs["stop"] = stop + [s for s in applied["additional_stops"] if s not in stop]
+            if applied["grammar"] and not applied["grammar_lazy"] and kwargs.get("grammar") is None:
+                kwargs["grammar"] = applied["grammar"]  # tool_choice "required": the reply must be a call
         request = cls(
             llm, prompt, _params(llm, kwargs, max_tokens=None, temperature=0.2), kwargs.get("model")
         )
         request.logprobs = (int(top_logprobs or 0)) if logprobs else None
+        request.applied = (
+            applied if tools else None
+        )  # replies are parsed for tool calls when tools were given
         return request
+
+
+def _message(message: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI message as llama.cpp's chat layer takes it: text content (a string, or text parts joined),
+    and the tool fields (tool_calls, tool_call_id, name) as given."""
+    if not isinstance(message, dict) or "role" not in message:
+        raise InvalidParameterError("each message must be a dict with a 'role'")
+    out = {k: v for k, v in message.items() if k in ("role", "name", "tool_calls", "tool_call_id")}
+    content = message.get("content")
+    out["content"] = None if content is None and message.get("tool_calls") else _text_content(content)
+    return out
 
 
 def _params(

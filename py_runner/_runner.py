@@ -357,6 +357,43 @@ class LlamaRunner:
         turns = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
         return await transport.chat_format(turns, add_assistant, template)
 
+    async def apply_chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | None = None,
+        parallel_tool_calls: bool = False,
+        template: str | None = None,
+        add_generation_prompt: bool = True,
+    ) -> dict[str, Any]:
+        """A chat rendered by llama.cpp's chat layer exactly as llama.cpp's server renders an OpenAI request:
+        OpenAI messages (tool calls and tool results included), `tools`, `tool_choice` ("auto", "none",
+        "required"), with the model's template (or `template`, a Jinja source). Returns llama.cpp's result:
+        {"prompt", "format", "format_name", "grammar", "grammar_lazy", "grammar_triggers",
+        "generation_prompt", "additional_stops", "preserved_tokens", "parser"}; hand it to parse_chat_reply
+        with the generated text. Raises ChatTemplateError."""
+        if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+            raise InvalidParameterError("messages must be a list of {'role': ..., ...} dicts")
+        transport = self._idle_transport("format a chat")
+        request: dict[str, Any] = {
+            "messages": messages,
+            "parallel_tool_calls": bool(parallel_tool_calls),
+            "add_generation_prompt": bool(add_generation_prompt),
+        }
+        if tools:
+            request["tools"] = tools
+        if tool_choice is not None:
+            request["tool_choice"] = tool_choice
+        if template is not None:
+            request["template"] = template
+        return await transport.chat_apply(request)
+
+    async def parse_chat_reply(self, applied: dict[str, Any], text: str) -> dict[str, Any]:
+        """The generated `text` parsed as llama.cpp's server parses a reply to the request `applied` came
+        from: an OpenAI message {"role", "content", "tool_calls", "reasoning_content"}."""
+        return await self._idle_transport("parse a reply").chat_parse(applied, text)
+
     @property
     def chat_template(self) -> str | None:
         """The loaded model's own chat template (GGUF tokenizer.chat_template), if it has one."""

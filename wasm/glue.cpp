@@ -6,6 +6,7 @@
 #include "llama.h"
 
 // llama.cpp's Jinja engine and JSON wrapper (common/jinja, common/json.h): chat templates as its own tools render them
+#include "chat.h"
 #include "jinja/caps.h"
 #include "jinja/lexer.h"
 #include "jinja/parser.h"
@@ -18,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,10 @@ struct pr_session {
     bool has_logits = false;    // a prompt was evaluated, so there are logits to sample from
     bool embedding_model = false;  // the model declares a pooling type: its context only computes embeddings
     std::string metadata_json;
+    // llama.cpp's chat layer (common/chat) for the model's templates, made on first use; chat_override is the
+    // template source they were made with ("" = the model's own).
+    common_chat_templates_ptr chat_templates;
+    std::string chat_override;
 };
 
 static std::string g_last_error;
@@ -555,6 +561,86 @@ int pr_chat_format(pr_session * s, const char * tmpl, const char ** roles, const
     });
 }
 
+static int copy_out(const std::string & text, char * buf, int len) {
+    if ((int) text.size() > len) {
+        return -(int) text.size();
+    }
+    memcpy(buf, text.data(), text.size());
+    return (int) text.size();
+}
+
+static const common_chat_templates * chat_templates_for(pr_session * s, const std::string & override_source) {
+    if (!s->chat_templates || s->chat_override != override_source) {
+        s->chat_templates = common_chat_templates_init(s->model, override_source);
+        s->chat_override = override_source;
+    }
+    return s->chat_templates.get();
+}
+
+int pr_chat_apply(pr_session * s, const char * request_json, char * buf, int len) {
+    clear_errors();
+    return guarded(PR_ERR_TEMPLATE, "chat template failed", [&]() -> int {
+        // The inputs as llama.cpp's server builds them from an OpenAI request (tools/server/server-common.cpp).
+        const common_json body = common_json::parse(request_json);
+        const std::string override_source = body.contains("template") && body.at("template").is_string()
+                                                ? body.at("template").get<std::string>()
+                                                : "";
+        const common_chat_templates * tmpls = chat_templates_for(s, override_source);
+        common_chat_templates_inputs inputs;
+        inputs.messages = common_chat_msgs_parse_oaicompat(body.at("messages"));
+        if (body.contains("tools") && !body.at("tools").is_null()) {
+            inputs.tools = common_chat_tools_parse_oaicompat(body.at("tools"));
+        }
+        if (body.contains("tool_choice") && body.at("tool_choice").is_string()) {
+            inputs.tool_choice = common_chat_tool_choice_parse_oaicompat(body.at("tool_choice").get<std::string>());
+        }
+        inputs.parallel_tool_calls = body.contains("parallel_tool_calls") && body.at("parallel_tool_calls").get<bool>();
+        inputs.add_generation_prompt = !body.contains("add_generation_prompt") ||
+                                       body.at("add_generation_prompt").get<bool>();
+        inputs.use_jinja = true;
+        const common_chat_params params = common_chat_templates_apply(tmpls, inputs);
+
+        common_json out = common_json::object();
+        out["prompt"] = params.prompt;
+        out["format"] = (int) params.format;
+        out["format_name"] = std::string(common_chat_format_name(params.format));
+        out["grammar"] = params.grammar;
+        out["grammar_lazy"] = params.grammar_lazy;
+        out["generation_prompt"] = params.generation_prompt;
+        out["additional_stops"] = params.additional_stops;
+        out["preserved_tokens"] = params.preserved_tokens;
+        out["parser"] = params.parser;
+        common_json triggers = common_json::array();
+        for (const auto & trigger : params.grammar_triggers) {
+            common_json t = common_json::object();
+            t["type"] = (int) trigger.type;
+            t["value"] = trigger.value;
+            triggers.push_back(t);
+        }
+        out["grammar_triggers"] = triggers;
+        return copy_out(out.dump(), buf, len);
+    });
+}
+
+int pr_chat_parse(pr_session * s, const char * state_json, const char * text, char * buf, int len) {
+    clear_errors();
+    (void) s;
+    return guarded(PR_ERR_TEMPLATE, "parsing the reply failed", [&]() -> int {
+        // The reply parsed as llama.cpp's server parses a finished one (common_chat_parse, not partial).
+        const common_json state = common_json::parse(state_json);
+        common_chat_parser_params params;
+        params.format = (common_chat_format) state.at("format").get<int>();
+        params.generation_prompt = state.at("generation_prompt").get<std::string>();
+        params.parse_tool_calls = true;
+        const std::string parser = state.at("parser").get<std::string>();
+        if (!parser.empty()) {
+            params.parser.load(parser);
+        }
+        const common_chat_msg msg = common_chat_parse(text, false, params);
+        return copy_out(msg.to_json_oaicompat().dump(), buf, len);
+    });
+}
+
 int pr_embed(pr_session * s, const int32_t * tokens, int n, int normalize, float * out, int max) {
     clear_errors();
     const enum llama_pooling_type pooling = llama_pooling_type(s->ctx);
@@ -647,6 +733,7 @@ void pr_free(pr_session * s) {
     if (!s) {
         return;
     }
+    s->chat_templates.reset();  // made from the model: freed before it
     if (s->sampler) {
         llama_sampler_free(s->sampler);
     }

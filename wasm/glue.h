@@ -46,6 +46,14 @@ PR_API int pr_sampler_configure(pr_session * s, float temp, int top_k, float top
 // is too small, or PR_ERR_TEMPLATE (pr_last_error says why).
 PR_API int pr_chat_format(pr_session * s, const char * tmpl, const char ** roles, const char ** contents, int n,
                           int add_assistant, char * buf, int len);
+// A chat rendered as llama.cpp's server renders an OpenAI request (common/chat: the model's template, tools,
+// tool_choice): request_json {"messages", "tools", "tool_choice", "parallel_tool_calls", "add_generation_prompt",
+// "template"} -> JSON {"prompt", "format", "format_name", "grammar", "grammar_lazy", "grammar_triggers",
+// "generation_prompt", "additional_stops", "preserved_tokens", "parser"}. Byte count, -(needed), or PR_ERR_TEMPLATE.
+PR_API int pr_chat_apply(pr_session * s, const char * request_json, char * buf, int len);
+// A finished reply parsed as llama.cpp's server parses it (tool calls, reasoning): state_json is what pr_chat_apply
+// returned; writes the OpenAI message JSON {"role", "content", "tool_calls", "reasoning_content"}.
+PR_API int pr_chat_parse(pr_session * s, const char * state_json, const char * text, char * buf, int len);
 // Evaluates a prompt, reusing the KV cache for the longest prefix it shares with what the cache holds (the last
 // prompt + the tokens generated after it): only the rest is decoded. pr_reused_tokens() tells how many were kept.
 PR_API int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n);

@@ -14,6 +14,9 @@
 //   pr_native embed --model PATH --text TEXT [--text TEXT ...] [--pooling -1|1|2|3] [--normalize 0|1]
 //                   [--ctx-size N] [--batch-size N] [--threads N]
 //       prints {"embeddings": [[...], ...], "n_tokens": [...], "metadata"}: one pooled vector per text
+//   pr_native chat --model PATH --request FILE [--reply FILE]
+//       prints pr_chat_apply's JSON for an OpenAI-shaped request (messages, tools, tool_choice) and, with --reply,
+//       {"apply": ..., "message": ...}: the reply's text parsed as llama.cpp's server parses it (pr_chat_parse)
 //   pr_native quantize IN OUT TYPE        (TYPE: q8_0 | q4_k_m)
 // It runs exactly the loop of web/worker.js: tokenize (add_special, parse_special), eval prompt, next token.
 
@@ -357,6 +360,75 @@ static int embed(int argc, char ** argv) {
     return 0;
 }
 
+static std::string read_file(const std::string & path) {
+    std::string out;
+    if (FILE * f = fopen(path.c_str(), "rb")) {
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+            out.append(chunk, n);
+        }
+        fclose(f);
+    }
+    return out;
+}
+
+// Calls a glue function that writes into a buffer and returns -(needed) when it is too small.
+template <typename Call> static bool grow_call(std::string & out, Call && call) {
+    std::vector<char> buf(1 << 16);
+    int n = call(buf.data(), (int) buf.size());
+    if (n < 0 && n != PR_ERR_TEMPLATE) {
+        buf.resize(-n);
+        n = call(buf.data(), (int) buf.size());
+    }
+    if (n < 0) {
+        return false;
+    }
+    out.assign(buf.data(), n);
+    return true;
+}
+
+// pr_native chat: the reference for the browser's chat_apply / chat_parse requests.
+static int chat(int argc, char ** argv) {
+    std::string model_path, request_path, reply_path;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const std::string arg = argv[i];
+        if (arg == "--model") model_path = argv[i + 1];
+        else if (arg == "--request") request_path = argv[i + 1];
+        else if (arg == "--reply") reply_path = argv[i + 1];
+        else return usage();
+    }
+    pr_init();
+    pr_session * s = pr_load(model_path.c_str(), 64, 64, 1, PR_POOLING_MODEL);
+    if (!s) {
+        fprintf(stderr, "error: %s\n", pr_last_error());
+        return 1;
+    }
+    const std::string request = read_file(request_path);
+    std::string applied;
+    if (!grow_call(applied, [&](char * buf, int len) { return pr_chat_apply(s, request.c_str(), buf, len); })) {
+        fprintf(stderr, "error: %s\n", pr_last_error());
+        pr_free(s);
+        return 1;
+    }
+    if (reply_path.empty()) {
+        printf("%s\n", applied.c_str());
+    } else {
+        const std::string reply = read_file(reply_path);
+        std::string message;
+        if (!grow_call(message, [&](char * buf, int len) {
+                return pr_chat_parse(s, applied.c_str(), reply.c_str(), buf, len);
+            })) {
+            fprintf(stderr, "error: %s\n", pr_last_error());
+            pr_free(s);
+            return 1;
+        }
+        printf("{\"apply\":%s,\"message\":%s}\n", applied.c_str(), message.c_str());
+    }
+    pr_free(s);
+    return 0;
+}
+
 int main(int argc, char ** argv) {
     std::setlocale(LC_NUMERIC, "C");
     if (argc >= 2 && strcmp(argv[1], "generate") == 0) {
@@ -370,6 +442,9 @@ int main(int argc, char ** argv) {
     }
     if (argc >= 2 && strcmp(argv[1], "embed") == 0) {
         return embed(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "chat") == 0) {
+        return chat(argc, argv);
     }
     if (argc == 5 && strcmp(argv[1], "quantize") == 0) {
         pr_init();

@@ -178,6 +178,20 @@ export class Bridge {
     return (await this._request("chat_format", fields)).prompt;
   }
 
+  /**
+   * A chat rendered by llama.cpp's chat layer, as its server renders an OpenAI request: requestJson holds
+   * {messages, tools, tool_choice, parallel_tool_calls, add_generation_prompt, template}; resolves with the JSON
+   * text of {prompt, format, grammar, grammar_lazy, grammar_triggers, additional_stops, parser, ...}.
+   */
+  async chatApply(requestJson) {
+    return (await this._request("chat_apply", { request: requestJson })).json;
+  }
+
+  /** A finished reply parsed as llama.cpp's server parses it: resolves with the JSON text of the message. */
+  async chatParse(stateJson, text) {
+    return (await this._request("chat_parse", { state: stateJson, text })).json;
+  }
+
   /** The OPFS model cache: [{url, size, complete, cached_at}]. */
   cacheList() {
     return this._request("cache_list", {});

@@ -12,8 +12,8 @@
 (() => {
   const PROTOCOL = /* protocol-json-begin */ {
     "requests": [
-      "init", "load", "generate", "embed", "logits", "tokenize", "detokenize", "chat_format",
-      "cache_list", "cache_delete", "cache_clear"
+      "init", "load", "generate", "embed", "logits", "tokenize", "detokenize", "chat_format", "chat_apply",
+      "chat_parse", "cache_list", "cache_delete", "cache_clear"
     ],
     "control": ["abort"],
     "replies": ["progress", "token", "result", "error"],

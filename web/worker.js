@@ -47,6 +47,9 @@ const HANDLERS = {
   tokenize: tokenizeText,
   detokenize: detokenizeTokens,
   chat_format: chatFormat,
+  chat_apply: (msg) => chatJson((buf, cap, strings) => Module._pr_chat_apply(session, strings[0], buf, cap), [msg.request]),
+  chat_parse: (msg) =>
+    chatJson((buf, cap, strings) => Module._pr_chat_parse(session, strings[0], strings[1], buf, cap), [msg.state, msg.text]),
   cache_list: () => self.PyRunnerModelCache.list(),
   cache_delete: (msg) => self.PyRunnerModelCache.remove(msg.url),
   cache_clear: () => self.PyRunnerModelCache.clear(),
@@ -473,6 +476,26 @@ async function chatFormat(msg) {
     strings.forEach((ptr) => Module._free(ptr));
     Module._free(rolesPtr);
     Module._free(contentsPtr);
+  }
+}
+
+// llama.cpp's chat layer (glue pr_chat_apply / pr_chat_parse): JSON strings in, a JSON string out, as {json}.
+async function chatJson(call, texts) {
+  requireSession();
+  const strings = texts.map((text) => allocString(String(text)));
+  let capacity = texts.reduce((sum, text) => sum + 2 * String(text).length, 0) + 4096;
+  try {
+    for (;;) {
+      const buf = Module._malloc(capacity);
+      const n = call(buf, capacity, strings);
+      const text = n >= 0 ? new TextDecoder().decode(Module.HEAPU8.slice(buf, buf + n)) : null;
+      Module._free(buf);
+      if (text !== null) return { json: text };
+      if (n === GLUE.PR_ERR_TEMPLATE) throw new PyRunnerError("ChatTemplateError", Module.UTF8ToString(Module._pr_last_error()));
+      capacity = -n;
+    }
+  } finally {
+    strings.forEach((ptr) => Module._free(ptr));
   }
 }
 

@@ -86,6 +86,18 @@ class Transport(ABC):
         Raises ChatTemplateError when the template is missing or unsupported."""
 
     @abstractmethod
+    async def chat_apply(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A chat rendered by llama.cpp's chat layer (common/chat) as its server renders an OpenAI request:
+        request {messages, tools, tool_choice, parallel_tool_calls, add_generation_prompt, template} ->
+        {prompt, format, format_name, grammar, grammar_lazy, grammar_triggers, generation_prompt,
+        additional_stops, preserved_tokens, parser}. Raises ChatTemplateError."""
+
+    @abstractmethod
+    async def chat_parse(self, applied: dict[str, Any], text: str) -> dict[str, Any]:
+        """A finished reply parsed as llama.cpp's server parses it, given what chat_apply returned: the OpenAI
+        message {role, content, tool_calls?, reasoning_content?}."""
+
+    @abstractmethod
     async def embed(
         self, texts: list[str], options: dict[str, Any], on_progress: Callable[[dict[str, Any]], None]
     ) -> dict[str, Any]:

@@ -15,6 +15,8 @@ chat_calls, ...) for assertions.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import struct
 from array import array
 from typing import Any
@@ -79,6 +81,7 @@ class MockTransport(Transport):
         self.embed_calls: list[tuple[list[str], dict[str, Any]]] = []
         self.prefix_reads: list[int] = []
         self.chat_calls: list[tuple[list[dict[str, str]], str | None]] = []
+        self.chat_apply_calls: list[dict[str, Any]] = []
         self.logits_calls: list[tuple[str, list[int]]] = []
         self.cache_entries: dict[str, dict[str, Any]] = {}  # url -> {url, size, complete, cached_at}
         self.progress = (
@@ -227,6 +230,36 @@ class MockTransport(Transport):
             raise ChatTemplateError("the chat template is not supported")
         turns = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages)
         return turns + ("<assistant>" if add_assistant else "")
+
+    async def chat_apply(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The tag-style template, tools as a <tools> line; a reply's <tool_call>{json}</tool_call> parses."""
+        await asyncio.sleep(0)
+        self.chat_apply_calls.append(dict(request))
+        if request.get("template") == "unsupported":
+            raise ChatTemplateError("the chat template is not supported")
+        turns = "".join(f"<{m['role']}>{m.get('content') or ''}</{m['role']}>" for m in request["messages"])
+        tools = f"<tools>{json.dumps(request['tools'])}</tools>" if request.get("tools") else ""
+        prompt = tools + turns + ("<assistant>" if request.get("add_generation_prompt", True) else "")
+        applied: dict[str, Any] = {"prompt": prompt, "format": 0, "format_name": "Content-only"}
+        applied.update(grammar="", grammar_lazy=False, grammar_triggers=[], preserved_tokens=[], parser="")
+        applied.update(generation_prompt="", additional_stops=["</assistant>"] if tools else [])
+        return applied
+
+    async def chat_parse(self, applied: dict[str, Any], text: str) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        calls = re.findall(r"<tool_call>(.*?)</tool_call>", text, re.S)
+        if calls:
+            message["content"] = re.sub(r"<tool_call>.*?</tool_call>", "", text, flags=re.S).strip() or None
+            message["tool_calls"] = [
+                {
+                    "type": "function",
+                    "id": f"call_{i}",
+                    "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+                }
+                for i, c in enumerate(json.loads(call) for call in calls)
+            ]
+        return message
 
     async def read_prefix(self, source: Any, length: int) -> tuple[bytes, int | None]:
         self.prefix_reads.append(length)

@@ -20,6 +20,8 @@ PROTOCOL: Final[dict[str, Any]] = {
         "tokenize",
         "detokenize",
         "chat_format",
+        "chat_apply",
+        "chat_parse",
         "cache_list",
         "cache_delete",
         "cache_clear",

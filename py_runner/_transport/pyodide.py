@@ -199,6 +199,16 @@ class PyodideTransport(Transport):
         js_messages = ffi.to_js([dict(m) for m in messages], dict_converter=js.Object.fromEntries)
         return str(await self._call(lambda: bridge.chatFormat(js_messages, add_assistant, template)))
 
+    async def chat_apply(self, request: dict[str, Any]) -> dict[str, Any]:
+        bridge = self._require_bridge()
+        text = json.dumps(request)  # JSON text both ways: no proxies for nested messages and tools
+        return json.loads(str(await self._call(lambda: bridge.chatApply(text))))
+
+    async def chat_parse(self, applied: dict[str, Any], text: str) -> dict[str, Any]:
+        bridge = self._require_bridge()
+        state = json.dumps(applied)
+        return json.loads(str(await self._call(lambda: bridge.chatParse(state, text))))
+
     async def generate(
         self, prompt: str, options: dict[str, Any], on_token: Callable[[int, bytes], None]
     ) -> dict[str, Any]:

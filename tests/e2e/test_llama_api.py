@@ -109,3 +109,93 @@ def test_the_readme_snippet_runs(require_builds, tmp_path: Path, run_cli) -> Non
     proc = run_cli(["run", "--script", "snippet.py"], cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert proc.stdout.startswith("The capital of France is Paris. {'prompt_tokens': ")
+
+
+TOOL_TEMPLATE = (
+    "Qwen-Qwen2.5-7B-Instruct"  # from llama.cpp's models/templates/: Hermes-style <tool_call> replies
+)
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+TOOL_REQUEST = {
+    "messages": [
+        {"role": "system", "content": "You are a weather bot."},
+        {"role": "user", "content": "What is the weather in Paris?"},
+    ],
+    "tools": [WEATHER],
+    "tool_choice": "auto",
+    "parallel_tool_calls": False,
+    "add_generation_prompt": True,
+}
+TOOL_REPLY = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+
+TOOLS_APP = textwrap.dedent(
+    """\
+    import json
+    import sys
+
+    from py_runner import Llama, LlamaRunner
+
+    config = json.loads(sys.argv[1])
+    runner = LlamaRunner(build="st")
+    await runner.load_model(config["model"])
+    request = config["request"]
+    applied = await runner.apply_chat(
+        request["messages"], tools=request["tools"], tool_choice=request["tool_choice"],
+        parallel_tool_calls=request["parallel_tool_calls"],
+    )
+    message = await runner.parse_chat_reply(applied, config["reply"])
+    llm = Llama(runner=runner)
+    llm.model_path = config["model"]
+    out = await llm.acreate_chat_completion(
+        request["messages"], tools=request["tools"], max_tokens=8, temperature=0
+    )
+    print(json.dumps({"apply": applied, "message": message, "completion": out}))
+    """
+)
+
+
+def test_tools_render_and_parse_as_native_llama_cpp(require_builds, tmp_path: Path, run_cli) -> None:
+    import subprocess
+
+    from py_runner.host.fixtures import fixture_model
+    from py_runner.host.paths import native_binary
+
+    model = fixture_model("tiny", "f16", chat_template=TOOL_TEMPLATE)
+    (tmp_path / "request.json").write_text(json.dumps(TOOL_REQUEST), encoding="utf-8")
+    (tmp_path / "reply.txt").write_text(TOOL_REPLY, encoding="utf-8")
+    native = json.loads(
+        subprocess.run(
+            [str(native_binary()), "chat", "--model", str(model), "--request", str(tmp_path / "request.json"),
+             "--reply", str(tmp_path / "reply.txt")],
+            capture_output=True, text=True, check=True, timeout=120,
+        ).stdout
+    )  # fmt: skip
+    (tmp_path / "tools.py").write_text(TOOLS_APP, encoding="utf-8")
+    config = {"model": f"/models/{model.name}", "request": TOOL_REQUEST, "reply": TOOL_REPLY}
+    proc = run_cli(["run", "--script", "tools.py", json.dumps(config)], cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    browser = json.loads(proc.stdout.splitlines()[-1])
+
+    # The same prompt, grammar, triggers and stops. The parser travels as llama.cpp's serialized PEG arena,
+    # whose rule numbering follows hash-map order (libc++ in the browser, libstdc++ natively): the same rules
+    # by name, and below it parses the reply to the same message.
+    parser_b, parser_n = (json.loads(side["apply"].pop("parser")) for side in (browser, native))
+    assert browser["apply"] == native["apply"]
+    assert set(parser_b["rules"]) == set(parser_n["rules"])
+    assert len(parser_b["parsers"]) == len(parser_n["parsers"])
+    assert "get_weather" in browser["apply"]["prompt"] and "<tools>" in browser["apply"]["prompt"]
+    assert browser["message"] == native["message"]
+    call = browser["message"]["tool_calls"][0]
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
+    choice = browser["completion"]["choices"][0]  # a random-weight model: any reply, in OpenAI's shape
+    assert (
+        choice["finish_reason"] in ("stop", "length", "tool_calls")
+        and choice["message"]["role"] == "assistant"
+    )

@@ -97,7 +97,13 @@ def test_response_format_becomes_a_grammar() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        (
+            {
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+                "response_format": {"type": "json_object"},
+            },
+            "not both",
+        ),
         ({"mirostat_mode": 2}, "mirostat_mode"),
         ({"response_format": {"type": "xml"}}, "xml"),
     ],
@@ -110,6 +116,48 @@ def test_what_would_silently_differ_is_a_typed_error(kwargs, message) -> None:
         llm.create_completion("def f():", suffix="return 1")
     with pytest.raises(TypeError, match="no_such"):
         Llama(MODEL, runner=LlamaRunner(transport=MockTransport()), no_such=1)
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+CALL = b'<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
+
+
+def test_tools_are_rendered_and_a_reply_with_a_call_is_parsed() -> None:
+    transport = MockTransport(pieces=[(7, CALL)], metadata=WITH_TEMPLATE)
+    llm = Llama(MODEL, runner=LlamaRunner(transport=transport))
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    out = llm.create_chat_completion(messages, tools=[WEATHER], tool_choice="auto", temperature=0)
+    request = transport.chat_apply_calls[-1]
+    assert request["tools"] == [WEATHER] and request["tool_choice"] == "auto"
+    assert transport.generate_calls[-1][0].startswith("<tools>")  # the prompt llama.cpp's chat layer made
+    choice = out["choices"][0]
+    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+    call = choice["message"]["tool_calls"][0]
+    assert call["function"]["name"] == "get_weather" and call["function"]["arguments"] == '{"city": "Paris"}'
+    chunks = list(llm.create_chat_completion(messages, tools=[WEATHER], stream=True))
+    assert chunks[1]["choices"][0]["delta"]["tool_calls"][0]["index"] == 0
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    follow_up = [
+        *messages,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "Sunny, 21 C"},
+    ]
+    llm.create_chat_completion(follow_up, tools=[WEATHER])
+    sent = transport.chat_apply_calls[-1]["messages"]
+    assert sent[1]["tool_calls"] == [call] and sent[2] == follow_up[2]  # tool fields reach llama.cpp as given
+    only = {"type": "function", "function": {"name": "get_weather"}}
+    llm.create_chat_completion(
+        messages, tools=[WEATHER, {**WEATHER, "function": {"name": "other"}}], tool_choice=only
+    )
+    assert transport.chat_apply_calls[-1]["tool_choice"] == "required"
+    assert [t["function"]["name"] for t in transport.chat_apply_calls[-1]["tools"]] == ["get_weather"]
 
 
 def test_tokens_embeddings_and_model_facts() -> None:
