@@ -344,9 +344,11 @@ class LlamaRunner:
     async def format_chat(
         self, messages: list[dict[str, str]], *, template: str | None = None, add_assistant: bool = True
     ) -> str:
-        """The prompt llama.cpp makes of a chat with the model's template (Jinja, rendered as llama.cpp's
-        server does; llama.cpp's built-in list when it does not parse), or with `template`: a Jinja template
-        string, or a built-in name like "chatml" or "llama3". Raises ChatTemplateError."""
+        """The prompt llama.cpp makes of a chat with the model's template, or with `template`: a Jinja
+        template string, or a built-in name like "chatml" or "llama3". A Jinja template (the model's own
+        included) is rendered by llama.cpp's chat layer exactly as llama-server renders it (apply_chat); a
+        name, or a model template that llama.cpp's Jinja engine cannot parse, by llama.cpp's built-in list.
+        Raises ChatTemplateError."""
         if not messages or not all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in messages):
             raise InvalidParameterError("messages must be a non-empty list of {'role': ..., 'content': ...}")
         transport = self._idle_transport("format a chat")
@@ -355,6 +357,14 @@ class LlamaRunner:
                 "the model has no chat template (tokenizer.chat_template): pass chatml=True or template="
             )
         turns = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
+        if template is None or "{{" in template or "{%" in template:
+            try:
+                applied = await self.apply_chat(turns, template=template, add_generation_prompt=add_assistant)
+                return str(applied["prompt"])
+            except ChatTemplateError:
+                if template is not None:
+                    raise  # a template the caller chose: say why it failed
+                # the model's own template does not parse: llama.cpp's built-in list may still know it
         return await transport.chat_format(turns, add_assistant, template)
 
     async def apply_chat(

@@ -73,9 +73,114 @@ static std::string hex_of(const char * bytes, size_t n) {
     return hex;
 }
 
-// A chat of an optional system message and one user message in the model's own template, as the worker formats
-// it (pr_chat_format, generation prompt added); false when the template fails (pr_last_error says why).
+static std::string read_file(const std::string & path) {
+    std::string out;
+    if (FILE * f = fopen(path.c_str(), "rb")) {
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+            out.append(chunk, n);
+        }
+        fclose(f);
+    }
+    return out;
+}
+
+// Calls a glue function that writes into a buffer and returns -(needed) when it is too small.
+template <typename Call> static bool grow_call(std::string & out, Call && call) {
+    std::vector<char> buf(1 << 16);
+    int n = call(buf.data(), (int) buf.size());
+    if (n < 0 && n != PR_ERR_TEMPLATE) {
+        buf.resize(-n);
+        n = call(buf.data(), (int) buf.size());
+    }
+    if (n < 0) {
+        return false;
+    }
+    out.assign(buf.data(), n);
+    return true;
+}
+
+static void append_json_string(std::string & out, const std::string & s) {
+    out += '"';
+    for (unsigned char ch : s) {
+        switch (ch) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (ch < 0x20) {
+                    char b[8];
+                    snprintf(b, sizeof(b), "\\u%04x", ch);
+                    out += b;
+                } else {
+                    out += (char) ch;
+                }
+        }
+    }
+    out += '"';
+}
+
+// The string value of `key` in a flat JSON object written by the glue (its escapes decoded, \uXXXX included).
+static std::string json_string_field(const std::string & json, const std::string & key) {
+    size_t at = json.find("\"" + key + "\":\"");
+    if (at == std::string::npos) {
+        return "";
+    }
+    std::string out;
+    for (size_t i = at + key.size() + 4; i < json.size() && json[i] != '"'; ++i) {
+        if (json[i] != '\\') {
+            out += json[i];
+            continue;
+        }
+        const char e = json[++i];
+        if (e == 'n') out += '\n';
+        else if (e == 't') out += '\t';
+        else if (e == 'r') out += '\r';
+        else if (e == 'b') out += '\b';
+        else if (e == 'f') out += '\f';
+        else if (e == 'u') {
+            unsigned cp = (unsigned) strtoul(json.substr(i + 1, 4).c_str(), nullptr, 16);
+            i += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && json.compare(i + 1, 2, "\\u") == 0) {
+                const unsigned lo = (unsigned) strtoul(json.substr(i + 3, 4).c_str(), nullptr, 16);
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                i += 6;
+            }
+            if (cp < 0x80) out += (char) cp;
+            else if (cp < 0x800) { out += (char) (0xC0 | (cp >> 6)); out += (char) (0x80 | (cp & 0x3F)); }
+            else if (cp < 0x10000) {
+                out += (char) (0xE0 | (cp >> 12)); out += (char) (0x80 | ((cp >> 6) & 0x3F));
+                out += (char) (0x80 | (cp & 0x3F));
+            } else {
+                out += (char) (0xF0 | (cp >> 18)); out += (char) (0x80 | ((cp >> 12) & 0x3F));
+                out += (char) (0x80 | ((cp >> 6) & 0x3F)); out += (char) (0x80 | (cp & 0x3F));
+            }
+        } else out += e;
+    }
+    return out;
+}
+
+// A chat of an optional system message and one user message in the model's own template, as the browser formats
+// it: llama.cpp's chat layer, as llama-server renders it (pr_chat_apply), or llama.cpp's built-in list when the
+// template does not parse (pr_chat_format); false when neither can (pr_last_error says why).
 static bool format_chat(pr_session * s, const std::string & system, const std::string & user, std::string & out) {
+    std::string request = "{\"messages\":[";
+    if (!system.empty()) {
+        request += "{\"role\":\"system\",\"content\":";
+        append_json_string(request, system);
+        request += "},";
+    }
+    request += "{\"role\":\"user\",\"content\":";
+    append_json_string(request, user);
+    request += "}],\"add_generation_prompt\":true}";
+    std::string applied;
+    if (grow_call(applied, [&](char * buf, int len) { return pr_chat_apply(s, request.c_str(), buf, len); })) {
+        out = json_string_field(applied, "prompt");
+        return true;
+    }
     std::vector<const char *> roles, contents;
     if (!system.empty()) {
         roles.push_back("system");
@@ -83,17 +188,9 @@ static bool format_chat(pr_session * s, const std::string & system, const std::s
     }
     roles.push_back("user");
     contents.push_back(user.c_str());
-    out.assign(1024, '\0');
-    int n = pr_chat_format(s, nullptr, roles.data(), contents.data(), (int) roles.size(), 1, out.data(), (int) out.size());
-    if (n < 0 && n != PR_ERR_TEMPLATE) {
-        out.assign(-n, '\0');
-        n = pr_chat_format(s, nullptr, roles.data(), contents.data(), (int) roles.size(), 1, out.data(), (int) out.size());
-    }
-    if (n < 0) {
-        return false;
-    }
-    out.resize(n);
-    return true;
+    return grow_call(out, [&](char * buf, int len) {
+        return pr_chat_format(s, nullptr, roles.data(), contents.data(), (int) roles.size(), 1, buf, len);
+    });
 }
 
 static int generate(int argc, char ** argv) {
@@ -358,34 +455,6 @@ static int embed(int argc, char ** argv) {
            pr_metadata_json(s));
     pr_free(s);
     return 0;
-}
-
-static std::string read_file(const std::string & path) {
-    std::string out;
-    if (FILE * f = fopen(path.c_str(), "rb")) {
-        char chunk[65536];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-            out.append(chunk, n);
-        }
-        fclose(f);
-    }
-    return out;
-}
-
-// Calls a glue function that writes into a buffer and returns -(needed) when it is too small.
-template <typename Call> static bool grow_call(std::string & out, Call && call) {
-    std::vector<char> buf(1 << 16);
-    int n = call(buf.data(), (int) buf.size());
-    if (n < 0 && n != PR_ERR_TEMPLATE) {
-        buf.resize(-n);
-        n = call(buf.data(), (int) buf.size());
-    }
-    if (n < 0) {
-        return false;
-    }
-    out.assign(buf.data(), n);
-    return true;
 }
 
 // pr_native chat: the reference for the browser's chat_apply / chat_parse requests.

@@ -24,7 +24,9 @@ def test_chat_formats_with_the_model_template_then_generates() -> None:
     result = asyncio.run(runner.chat(MESSAGES, GenerateTextParams(chatml=True)))
     prompt, _ = transport.generate_calls[0]
     assert prompt == "<system>Be brief.</system><user>Hi</user><assistant>"  # not wrapped in ChatML again
-    assert transport.chat_calls == [(MESSAGES, None)] and result.text == "Hi there"
+    # the model's own (Jinja) template goes through llama.cpp's chat layer, as llama-server renders it
+    assert transport.chat_apply_calls[-1]["messages"] == MESSAGES and transport.chat_calls == []
+    assert result.text == "Hi there"
 
 
 def test_chatml_is_an_explicit_fallback_only() -> None:

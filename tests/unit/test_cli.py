@@ -69,15 +69,15 @@ def test_prompt_program_chat_sends_one_user_message_after_an_optional_system_one
     )
     status, out, _ = _run({**CFG, "chat": True, "prompt": "Capital of France?"}, t)
     assert status == 0 and out == "Hi there\n"
-    assert t.chat_calls == [
-        ([{"role": "user", "content": "Capital of France?"}], None)
-    ]  # the model's template
+    # the model's template, through llama.cpp's chat layer
+    sent = [c["messages"] for c in t.chat_apply_calls]
+    assert sent == [[{"role": "user", "content": "Capital of France?"}]]
     assert t.generate_calls[0][0] == "<user>Capital of France?</user><assistant>"
     t = MockTransport(
         metadata={**METADATA, "meta": {**METADATA["meta"], "tokenizer.chat_template": "{{ x }}"}}
     )
     _run({**CFG, "chat": True, "system": "Be brief.", "prompt": "Hi"}, t)
-    assert t.chat_calls[0][0] == [
+    assert t.chat_apply_calls[0]["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Hi"},
     ]
