@@ -1,6 +1,7 @@
 """`py-runner export APP OUT`: a py_runner app as a static site, for hosts where nobody can set headers.
 
-The site holds everything it needs, at relative URLs, so it works at any base path (`https://user.github.io/repo/`):
+The site holds everything it needs, at relative URLs, so it works at any base path (a GitHub Pages project
+site's `user.github.io/repo/`):
 
     index.html          boots Pyodide, installs py_runner and runs the app (web/harness.js, with site.json)
     site.json           where everything below is, relative to the page
