@@ -499,8 +499,11 @@ class _Request:
             stop = kwargs.get("stop") or []
             stop = [stop] if isinstance(stop, str) else list(stop)
             kwargs["stop"] = stop + [s for s in applied["additional_stops"] if s not in stop]
-            if applied["grammar"] and not applied["grammar_lazy"] and kwargs.get("grammar") is None:
-                kwargs["grammar"] = applied["grammar"]  # tool_choice "required": the reply must be a call
+            if applied["grammar"] and kwargs.get("grammar") is None:
+                # tool_choice "required": the reply must be a call; "auto": lazy, from the call's first marker
+                kwargs["grammar"] = applied["grammar"]
+                if applied["grammar_lazy"]:
+                    kwargs["grammar_triggers"] = applied["grammar_triggers"]
         request = cls(
             llm, prompt, _params(llm, kwargs, max_tokens=None, temperature=0.2), kwargs.get("model")
         )
@@ -548,6 +551,7 @@ def _params(
         "temperature": "temp", "top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "typical_p": "typical_p",
         "repeat_penalty": "repeat_penalty", "presence_penalty": "presence_penalty",
         "frequency_penalty": "frequency_penalty", "logit_bias": "logit_bias", "json_schema": "json_schema",
+        "grammar_triggers": "grammar_triggers",
     }  # fmt: skip
     fields: dict[str, Any] = {"temp": temperature}
     for name, value in kwargs.items():

@@ -46,6 +46,9 @@ class GenerateTextParams:
     ignore_eos: bool = False
     logit_bias: dict[int, float] = field(default_factory=dict)  # token id -> bias (float("-inf") bans it)
     grammar: str | None = None  # GBNF (llama.cpp grammars/README.md), start symbol "root"
+    # llama.cpp's lazy-grammar triggers ({"type": 0 token | 1 word | 2 pattern | 3 full pattern, "value"}, as
+    # LlamaRunner.apply_chat returns them): the grammar is enforced only from the first trigger in the output
+    grammar_triggers: list[dict[str, Any]] | None = None
     json_schema: dict[str, Any] | None = (
         None  # output that parses as JSON valid against it (see _json_schema)
     )
@@ -115,6 +118,15 @@ class GenerateTextParams:
             "grammar must be None or a non-empty GBNF string",
         )
         need(self.grammar is None or self.json_schema is None, "give grammar or json_schema, not both")
+        need(
+            self.grammar_triggers is None
+            or (
+                bool(self.grammar)
+                and isinstance(self.grammar_triggers, list)
+                and all(isinstance(t, dict) and t.get("type") in (0, 1, 2, 3) for t in self.grammar_triggers)
+            ),
+            "grammar_triggers needs a grammar and is a list of {'type': 0..3, 'value': ...}",
+        )
         if self.json_schema is not None:
             schema_to_gbnf(self.json_schema)  # unsupported schemas fail here, before anything runs
         need(
@@ -150,6 +162,8 @@ class GenerateTextParams:
             opts["logit_bias"] = [[int(k), float(v)] for k, v in sorted(self.logit_bias.items())]
         if self.grammar:
             opts["grammar"] = self.grammar
+            if self.grammar_triggers:
+                opts["grammar_triggers"] = [dict(t) for t in self.grammar_triggers]
         elif self.json_schema is not None:
             opts["grammar"] = schema_to_gbnf(self.json_schema)
         if self.n_threads is not None:

@@ -7,6 +7,7 @@
 
 // llama.cpp's Jinja engine and JSON wrapper (common/jinja, common/json.h): chat templates as its own tools render them
 #include "chat.h"
+#include "common.h"
 #include "jinja/caps.h"
 #include "jinja/lexer.h"
 #include "jinja/parser.h"
@@ -255,7 +256,7 @@ pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, i
         s->n_batch = (int) llama_n_batch(s->ctx);
 
         // 3. a greedy sampler until the caller asks for another
-        pr_sampler_configure(s, 0.0f, 0, 1.0f, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, 0, nullptr, nullptr, 0, nullptr);
+        pr_sampler_configure(s, 0.0f, 0, 1.0f, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, 0, nullptr, nullptr, 0, nullptr, nullptr);
         s->metadata_json = build_metadata_json(s, path);
         return true;
     });
@@ -381,10 +382,51 @@ int pr_reused_tokens(pr_session * s) {
     return s->reused;
 }
 
+// A grammar enforced only once a trigger appears in the output, as llama.cpp's common/sampling.cpp builds it from
+// the triggers of its chat layer: JSON [{"type", "value", "token"?}], types as common_grammar_trigger_type. A TOKEN
+// trigger without a token id is its text's token when that is one token (as llama-server resolves it), else a word.
+static llama_sampler * lazy_grammar(const llama_vocab * vocab, const char * grammar, const char * triggers_json) {
+    std::vector<std::string> patterns;
+    std::vector<llama_token> tokens;
+    for (const auto & trigger : common_json::parse(triggers_json)) {
+        const int type = trigger.at("type").get<int>();
+        const std::string value = trigger.contains("value") ? trigger.at("value").get<std::string>() : "";
+        if (type == COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN) {
+            if (trigger.contains("token")) {
+                tokens.push_back(trigger.at("token").get<int>());
+                continue;
+            }
+            const std::vector<llama_token> ids = common_tokenize(vocab, value, false, true);
+            if (ids.size() == 1) {
+                tokens.push_back(ids[0]);
+                continue;
+            }
+            patterns.push_back(regex_escape(value));
+        } else if (type == COMMON_GRAMMAR_TRIGGER_TYPE_WORD) {
+            patterns.push_back(regex_escape(value));
+        } else if (type == COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN) {
+            patterns.push_back(value);
+        } else if (type == COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL) {
+            std::string anchored = value.empty() ? "^$" : value;
+            if (!value.empty() && anchored.front() != '^') anchored = "^" + anchored;
+            if (!value.empty() && anchored.back() != '$') anchored += "$";
+            patterns.push_back(anchored);
+        } else {
+            throw std::invalid_argument("unknown grammar trigger type " + std::to_string(type));
+        }
+    }
+    std::vector<const char *> pattern_ptrs;
+    for (const auto & p : patterns) {
+        pattern_ptrs.push_back(p.c_str());
+    }
+    return llama_sampler_init_grammar_lazy_patterns(vocab, grammar, "root", pattern_ptrs.data(), pattern_ptrs.size(),
+                                                    tokens.data(), tokens.size());
+}
+
 int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, float min_p, float typical_p,
                          float repeat_penalty, int repeat_last_n, float frequency_penalty, float presence_penalty,
                          uint32_t seed, const int32_t * bias_tokens, const float * bias_values, int n_bias,
-                         const char * grammar) {
+                         const char * grammar, const char * grammar_triggers) {
     clear_errors();
     llama_sampler * chain = nullptr;  // freed here unless it was installed
     const int rc = guarded(-1, "sampler configuration failed", [&] {
@@ -405,8 +447,12 @@ int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, flo
                                                                         frequency_penalty, presence_penalty));
         }
         if (grammar && grammar[0]) {
-            llama_sampler * constrained = guarded<llama_sampler *>(
-                nullptr, "invalid grammar", [&] { return llama_sampler_init_grammar(s->vocab, grammar, "root"); });
+            llama_sampler * constrained = guarded<llama_sampler *>(nullptr, "invalid grammar", [&] {
+                if (grammar_triggers && grammar_triggers[0]) {
+                    return lazy_grammar(s->vocab, grammar, grammar_triggers);
+                }
+                return llama_sampler_init_grammar(s->vocab, grammar, "root");
+            });
             if (!constrained) {
                 if (g_last_error.empty()) {
                     set_error("invalid grammar");

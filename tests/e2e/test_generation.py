@@ -273,3 +273,33 @@ json.dumps(out)
             text
         )  # the grammar closed the object, then only end-of-text was allowed
         assert _valid(json.loads(text), SCHEMA), text
+
+
+def test_a_lazy_grammar_binds_only_from_its_trigger(require_builds, pyodide_page) -> None:
+    """llama.cpp's lazy grammars (what its chat layer makes for tool calls): free text until a trigger, then
+    the grammar, which starts at the trigger."""
+    model = fixture_model("tiny", "f16")
+    code = f"""
+import json
+from py_runner import GenerateTextParams, LlamaRunner
+runner = LlamaRunner(build="st")
+await runner.load_model("/models/{model.name}", cache=False)
+prompt = "Once upon a time"
+free = await runner.generate_text(prompt, GenerateTextParams(n_predict=8, temp=0))
+strict = await runner.generate_text(prompt, GenerateTextParams(n_predict=8, temp=0, grammar='root ::= "yes"'))
+never = await runner.generate_text(prompt, GenerateTextParams(
+    n_predict=8, temp=0, grammar='root ::= "yes"', grammar_triggers=[{{"type": 1, "value": "zzqx"}}]))
+trigger = 29892  # ",": a piece without a leading space; the bias below makes the model pick it first
+piece = await runner.detokenize([trigger])
+grammar = "root ::= " + json.dumps(piece) + ' " yes"'
+fired = await runner.generate_text(prompt, GenerateTextParams(
+    n_predict=8, temp=0, grammar=grammar, grammar_triggers=[{{"type": 0, "value": piece, "token": trigger}}],
+    logit_bias={{trigger: 30.0}}))
+runner.terminate()
+json.dumps({{"free": free.tokens, "strict": strict.text, "never": never.tokens, "piece": piece,
+             "fired": [fired.text, fired.finish_reason]}})
+"""
+    report = json.loads(pyodide_page.run(code))
+    assert report["strict"] == "yes"  # an eager grammar binds from the first token
+    assert report["never"] == report["free"]  # a lazy one whose trigger never comes changes nothing
+    assert report["fired"] == [report["piece"] + " yes", "eos"]  # from the trigger on, the grammar holds
