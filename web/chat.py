@@ -4,6 +4,7 @@ evaluated in its KV cache, so a turn costs only its own new tokens."""
 
 import asyncio
 import time
+from urllib.parse import quote
 
 import js
 from pyodide.ffi import create_proxy
@@ -146,7 +147,7 @@ on("new-chat", "click", lambda _: new_chat())
 
 for name in js.__pyRunnerConfig.models or []:  # the default real model first
     option = js.document.createElement("option")
-    option.value = f"/models/{name}"
+    option.value = f"/models/{quote(name)}"
     option.textContent = name
     el("model-choice").appendChild(option)
 show_status("Ready: load a model")

@@ -1,6 +1,7 @@
 """The demo page's Python: runs in Pyodide, drives LlamaRunner, updates the DOM."""
 
 import asyncio
+from urllib.parse import quote
 
 import js
 from pyodide.ffi import create_proxy
@@ -95,9 +96,9 @@ on("stop", "click", lambda _: runner.cancel())
 
 for name in js.__pyRunnerConfig.models or []:
     option = page.createElement("option")
-    option.value = f"/models/{name}"
+    option.value = f"/models/{quote(name)}"
     element("models").appendChild(option)
 if js.__pyRunnerConfig.models:
-    element("model-url").value = f"/models/{js.__pyRunnerConfig.models[0]}"
+    element("model-url").value = f"/models/{quote(js.__pyRunnerConfig.models[0])}"
 show_status("Ready: choose a model")
 set_busy(False, False)

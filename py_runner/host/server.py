@@ -38,6 +38,9 @@ from . import paths as _paths
 from .wheel import build_wheel
 
 CHUNK_SIZE = 1 << 20  # 1 MiB per write
+REQUEST_TIMEOUT_S = 30  # a connection that sends nothing for this long is closed (half-sent requests)
+MAX_RANGE_DIGITS = 19  # a byte offset past int64 is no offset of a file we serve
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 
 ISOLATION_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
@@ -139,6 +142,7 @@ class PyRunnerServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: PyRunnerServer
     protocol_version = "HTTP/1.1"
+    timeout = REQUEST_TIMEOUT_S
 
     def version_string(self) -> str:
         return "py_runner"
@@ -167,8 +171,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- routing --------------------------------------------------------------------------------
 
+    def _host_allowed(self) -> bool:
+        """DNS rebinding: a page on another site may point its own host name at 127.0.0.1 and read this server
+        with the page's origin. Only the names this server is reached by are served: loopback names with its
+        port, or, when it listens on another address, that address (and any name with --host 0.0.0.0)."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        name, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+        if not name:
+            name, port = host, ""
+        if port and port != str(self.server.server_address[1]):
+            return False
+        bound = str(self.server.server_address[0]).lower()
+        if bound in ("0.0.0.0", "::"):
+            return bool(name)
+        return name in LOOPBACK_NAMES or name == bound or name == f"[{bound}]"
+
     def _handle(self, head: bool) -> None:
         try:
+            if not self._host_allowed():
+                self.send_error(HTTPStatus.MISDIRECTED_REQUEST, "Unknown host (a DNS rebinding attempt?)")
+                return
             url_path = urlsplit(self.path).path
             if url_path == "/":
                 self._redirect("/web/chat.html")
@@ -184,6 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_file(target, head)
         except ConnectionError:  # the client went away (e.g. an aborted model download)
             self.close_connection = True
+        except (OSError, ValueError):  # a name too long for the file system, a path the OS refuses
+            self._not_found()
 
     def _model_names(self) -> list[str]:
         """The models the demo page offers: the default model first, then the models folder's GGUF files."""
@@ -191,7 +215,9 @@ class _Handler(BaseHTTPRequestHandler):
         folder = self.server.mounts.get("/models/")
         if not isinstance(folder, Path) or not folder.is_dir():
             return first
-        found = sorted(p.name for p in folder.glob("*.gguf") if not p.name.startswith("."))
+        found = sorted(
+            p.name for p in folder.glob("*.gguf") if not p.name.startswith(".") and _inside(p, folder)
+        )
         return first + [name for name in found if name not in first]
 
     def _resolve(self, url_path: str) -> Path | None:
@@ -213,6 +239,8 @@ class _Handler(BaseHTTPRequestHandler):
             if root is None:
                 return None
             candidate = root.joinpath(*parts)
+            if not _inside(candidate, root):  # a symlink that leads out of the mounted folder
+                return None
             if candidate.is_dir():
                 index = candidate / "index.html"
                 return index if index.is_file() else None
@@ -244,9 +272,19 @@ class _Handler(BaseHTTPRequestHandler):
         with f:
             st = os.fstat(f.fileno())
             size = st.st_size
+            etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+            last_modified = email.utils.formatdate(st.st_mtime, usegmt=True)
+            if etag in [t.strip() for t in (self.headers.get("If-None-Match") or "").split(",")]:
+                self.send_response(HTTPStatus.NOT_MODIFIED)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
             start, end = 0, size - 1
             status = HTTPStatus.OK
             range_header = self.headers.get("Range")
+            if_range = self.headers.get("If-Range")
+            if range_header and if_range is not None and if_range.strip() not in (etag, last_modified):
+                range_header = None  # the file changed since the client's copy: the whole of it, with 200
             if range_header:
                 parsed = _parse_range(range_header, size)
                 if parsed == "unsatisfiable":
@@ -264,7 +302,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", guess_type(path))
             self.send_header("Content-Length", str(length))
             self.send_header("Accept-Ranges", "bytes")
-            self.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
+            self.send_header("Last-Modified", last_modified)
+            self.send_header("ETag", etag)
             if status == HTTPStatus.PARTIAL_CONTENT:
                 self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
             self.end_headers()
@@ -298,6 +337,8 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
     first, last = m.groups()
     if first == "" and last == "":
         return None
+    if len(first) > MAX_RANGE_DIGITS or len(last) > MAX_RANGE_DIGITS:
+        return "unsatisfiable"  # beyond any file: int() of thousands of digits would even refuse to parse
     if first == "":  # suffix: the last N bytes
         n = int(last)
         if n == 0 or size == 0:
@@ -313,6 +354,14 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
 
 
 # ---- assembly ---------------------------------------------------------------------------------
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path`, symlinks resolved, is `root` or below it."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop, a name too long
+        return False
 
 
 def _find_micropip(wheels: Path) -> Path | None:
@@ -412,10 +461,28 @@ def stop_server(server: PyRunnerServer) -> None:
     server.server_close()
 
 
+def exposure_warning(host: str) -> str | None:
+    """What listening on `host` exposes, when it is more than this machine."""
+    if host in LOOPBACK_NAMES:
+        return None
+    where = "every network interface" if host in ("0.0.0.0", "::") else host
+    return (
+        f"listening on {where}: anyone who can reach it reads the models and files served, "
+        "and any host name is accepted"
+        if host in ("0.0.0.0", "::")
+        else f"listening on {where}: anyone who can reach it reads the models and files served"
+    )
+
+
 def serve_forever(host: str = "127.0.0.1", port: int = 8000, **kwargs) -> None:
     """Serve in the foreground until Ctrl-C (for ``py-runner serve``)."""
     server = make_server(host, port, **kwargs)
     base = base_url_of(server)
+    warning = exposure_warning(host)
+    if warning:
+        print(f"py_runner: warning: {warning}", file=sys.stderr, flush=True)
+        if host not in ("0.0.0.0", "::"):
+            base = f"http://{host}:{server.server_address[1]}"
     print(f"py_runner: serving on {base}/ (Ctrl-C to stop)", flush=True)
     print(f"  chat page: {base}/web/chat.html   completion page: {base}/web/index.html", flush=True)
     try:
