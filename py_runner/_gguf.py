@@ -523,6 +523,11 @@ def check_compatibility(
       cache, compute buffers and runtime). For a split model this sees one shard: check each shard, and
       the caller must add the shards up to judge the whole model.
     """
+    if header.split_no is not None or header.split_count is not None:
+        count = header.split_count if header.split_count is not None else 1
+        if not (1 <= count <= 99999) or header.split_no is None or not (0 <= header.split_no < count):
+            keys = f"split.no={header.split_no}, split.count={header.split_count}"
+            raise ModelCompatibilityError(f"GGUF split keys are inconsistent: {keys}")
     first_shard = not header.split_no
     if first_shard:
         if header.architecture is None:

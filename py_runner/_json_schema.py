@@ -16,6 +16,10 @@ from ._errors import InvalidParameterError
 
 DEFAULT_MAX_STRING = 32
 DEFAULT_MAX_ITEMS = 8
+MAX_STRING = 2000  # llama.cpp's grammar repeats a {m,n} element n times: a bound keeps the grammar small
+MAX_ITEMS = 32
+MAX_DEPTH = 8  # nested arrays and objects: each level repeats the one below
+MAX_GRAMMAR_BYTES = 256 * 1024
 
 _CHAR = r'[^"\\\x7F\x00-\x1F]'
 _PRIMITIVES = {
@@ -41,16 +45,36 @@ def schema_to_gbnf(schema: dict[str, Any]) -> str:
     """A GBNF grammar (start symbol `root`) for JSON documents valid against `schema`."""
     if not isinstance(schema, dict):
         raise InvalidParameterError("json_schema must be a dict")
-    return f"root ::= {_rule(schema, 'json_schema')}\n"
+    try:
+        grammar = f"root ::= {_rule(schema, 'json_schema', 0)}\n"
+    except RecursionError:
+        raise InvalidParameterError("json_schema nests too deeply (or refers to itself)") from None
+    if len(grammar) > MAX_GRAMMAR_BYTES:
+        raise InvalidParameterError(
+            f"json_schema makes a {len(grammar)}-byte grammar (at most {MAX_GRAMMAR_BYTES}): bound it more"
+        )
+    return grammar
+
+
+def _bound(schema: dict[str, Any], key: str, default: int, limit: int, where: str) -> int:
+    value = schema.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise InvalidParameterError(f"{where}: {key} must be an int in 0..{limit}, got {value!r}")
+    return value
 
 
 def _literal(value: Any) -> str:
     """A GBNF string literal matching exactly the compact JSON text of `value`."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as err:  # NaN, infinities, non-string keys, objects JSON cannot write
+        raise InvalidParameterError(f"json_schema: {value!r} is not a JSON value: {err}") from None
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _rule(schema: Any, where: str) -> str:
+def _rule(schema: Any, where: str, depth: int) -> str:
+    if depth > MAX_DEPTH:
+        raise InvalidParameterError(f"{where}: nested more than {MAX_DEPTH} levels deep")
     if schema is True or schema == {}:
         raise InvalidParameterError(f"{where}: an unconstrained value cannot be bounded; give it a type")
     if not isinstance(schema, dict):
@@ -64,23 +88,36 @@ def _rule(schema: Any, where: str) -> str:
     if "const" in schema:
         return _literal(schema["const"])
     if "enum" in schema:
+        if not isinstance(schema["enum"], list) or not schema["enum"]:
+            raise InvalidParameterError(f"{where}: enum must be a non-empty list")
         return "(" + " | ".join(_literal(v) for v in schema["enum"]) + ")"
     for key in ("anyOf", "oneOf"):
         if key in schema:
-            return "(" + " | ".join(_rule(s, f"{where}.{key}[{i}]") for i, s in enumerate(schema[key])) + ")"
+            options = schema[key]
+            if not isinstance(options, list) or not options:
+                raise InvalidParameterError(f"{where}: {key} must be a non-empty list of schemas")
+            return (
+                "("
+                + " | ".join(_rule(s, f"{where}.{key}[{i}]", depth + 1) for i, s in enumerate(options))
+                + ")"
+            )
     kind = schema.get("type")
     if isinstance(kind, list):
-        return "(" + " | ".join(_rule({**schema, "type": k}, where) for k in kind) + ")"
+        return "(" + " | ".join(_rule({**schema, "type": k}, where, depth) for k in kind) + ")"
     if kind in _PRIMITIVES:
         return _PRIMITIVES[kind]
     if kind == "string":
-        low = int(schema.get("minLength", 0))
-        high = int(schema.get("maxLength", max(low, DEFAULT_MAX_STRING)))
+        low = _bound(schema, "minLength", 0, MAX_STRING, where)
+        high = _bound(schema, "maxLength", max(low, DEFAULT_MAX_STRING), MAX_STRING, where)
+        if low > high:
+            raise InvalidParameterError(f"{where}: minLength {low} is more than maxLength {high}")
         return f'("\\"" {_CHAR}{{{low},{high}}} "\\"")'
     if kind == "array":
-        item = _rule(schema.get("items", {}), f"{where}.items")
-        low = int(schema.get("minItems", 0))
-        high = int(schema.get("maxItems", max(low, DEFAULT_MAX_ITEMS)))
+        item = _rule(schema.get("items", {}), f"{where}.items", depth + 1)
+        low = _bound(schema, "minItems", 0, MAX_ITEMS, where)
+        high = _bound(schema, "maxItems", max(low, DEFAULT_MAX_ITEMS), MAX_ITEMS, where)
+        if low > high:
+            raise InvalidParameterError(f"{where}: minItems {low} is more than maxItems {high}")
         if high == 0:
             return '"[]"'
         rest = f'("," {item}){{{max(low - 1, 0)},{high - 1}}}'
@@ -88,11 +125,18 @@ def _rule(schema: Any, where: str) -> str:
         return f'("[" {body} "]")' if low > 0 else f'("[" ({body})? "]")'
     if kind == "object":
         properties = schema.get("properties", {})
-        missing = set(schema.get("required", [])) - set(properties)
+        required = schema.get("required", [])
+        if not isinstance(properties, dict) or not all(isinstance(k, str) for k in properties):
+            raise InvalidParameterError(f"{where}: properties must map names (str) to schemas")
+        if not isinstance(required, list) or not all(isinstance(k, str) for k in required):
+            raise InvalidParameterError(f"{where}: required must be a list of names")
+        missing = set(required) - set(properties)
         if missing:
             raise InvalidParameterError(f"{where}: required properties without a schema: {sorted(missing)}")
         if not properties:
             return '"{}"'
-        members = [f'{_literal(name)} ":" {_rule(s, f"{where}.{name}")}' for name, s in properties.items()]
+        members = [
+            f'{_literal(name)} ":" {_rule(s, f"{where}.{name}", depth + 1)}' for name, s in properties.items()
+        ]
         return '("{" ' + ' "," '.join(members) + ' "}")'
     raise InvalidParameterError(f"{where}: unsupported or missing type {kind!r}")

@@ -42,8 +42,8 @@ class LoadOptions:
     n_threads: int | None = None
 
     def validate(self) -> None:
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
+        def is_int(v: Any) -> bool:  # a C int in the engine: larger values would wrap in JS
+            return isinstance(v, int) and not isinstance(v, bool) and v <= 2**31 - 1
 
         if not (is_int(self.ctx_size) and self.ctx_size >= 16):
             raise InvalidParameterError(f"ctx_size must be an int >= 16, got {self.ctx_size!r}")

@@ -15,6 +15,7 @@ from ._transport.protocol import DEFAULTS, SAMPLER_KNOBS
 log = logging.getLogger(__name__)
 
 _U32_MAX = 2**32 - 1
+_I32_MAX = 2**31 - 1
 
 
 @dataclass
@@ -61,11 +62,11 @@ class GenerateTextParams:
             if not ok:
                 raise InvalidParameterError(msg)
 
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
+        def is_int(v: Any) -> bool:  # what reaches the engine as a C int: larger values would wrap in JS
+            return isinstance(v, int) and not isinstance(v, bool) and -_I32_MAX <= v <= _I32_MAX
 
-        def is_num(v: Any) -> bool:
-            return isinstance(v, int | float) and not isinstance(v, bool)
+        def is_num(v: Any) -> bool:  # finite: an infinity or NaN reaches the samplers as garbage
+            return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
         need(
             is_int(self.n_predict) and self.n_predict >= 1,
@@ -110,8 +111,10 @@ class GenerateTextParams:
         )
         need(
             isinstance(self.logit_bias, dict)
-            and all(is_int(k) and k >= 0 and is_num(v) and v == v for k, v in self.logit_bias.items()),
-            "logit_bias must map token ids (int >= 0) to numbers",
+            and all(
+                is_int(k) and k >= 0 and (is_num(v) or v == float("-inf")) for k, v in self.logit_bias.items()
+            ),
+            "logit_bias must map token ids (int >= 0) to finite numbers or float('-inf') (a ban)",
         )
         need(
             self.grammar is None or (isinstance(self.grammar, str) and self.grammar.strip() != ""),
@@ -130,7 +133,10 @@ class GenerateTextParams:
         if self.json_schema is not None:
             schema_to_gbnf(self.json_schema)  # unsupported schemas fail here, before anything runs
         need(
-            self.seed is None or (is_int(self.seed) and 0 <= self.seed <= _U32_MAX),
+            self.seed is None
+            or (
+                isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed <= _U32_MAX
+            ),
             f"seed must be None or an int in 0..{_U32_MAX}, got {self.seed!r}",
         )
         need(

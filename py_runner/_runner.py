@@ -420,7 +420,8 @@ class LlamaRunner:
         there. For comparing with another engine (KL divergence, perplexity) or scoring a continuation."""
         if not tokens:
             return []
-        n_vocab, data = await self._idle_transport("compute logits").logits(prompt, [int(t) for t in tokens])
+        transport = self._idle_transport("compute logits")
+        n_vocab, data = await transport.logits(prompt, self._token_ids(tokens))
         flat = array("f")
         flat.frombytes(data)
         return [flat[i : i + n_vocab] for i in range(0, len(flat), n_vocab)]
@@ -429,8 +430,8 @@ class LlamaRunner:
         self, tokens: list[int], *, remove_special: bool = False, unparse_special: bool = False
     ) -> str:
         """The text of `tokens` (llama_detokenize); bytes that are not valid UTF-8 become U+FFFD."""
-        data = await self._idle_transport("detokenize").detokenize(
-            [int(t) for t in tokens], remove_special, unparse_special
+        data = await self.detokenize_bytes(
+            tokens, remove_special=remove_special, unparse_special=unparse_special
         )
         return data.decode("utf-8", errors="replace")
 
@@ -438,9 +439,18 @@ class LlamaRunner:
         self, tokens: list[int], *, remove_special: bool = False, unparse_special: bool = False
     ) -> bytes:
         """The bytes of `tokens` (llama_detokenize), as they are: a token may end inside a UTF-8 character."""
-        return await self._idle_transport("detokenize").detokenize(
-            [int(t) for t in tokens], remove_special, unparse_special
-        )
+        transport = self._idle_transport("detokenize")
+        return await transport.detokenize(self._token_ids(tokens), remove_special, unparse_special)
+
+    def _token_ids(self, tokens: list[int]) -> list[int]:
+        """Token ids checked against the vocabulary: llama.cpp indexes its tables with them."""
+        n_vocab = int(self.load_details.get("n_vocab") or 0)
+        ids = []
+        for t in tokens:
+            if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < (n_vocab or 2**31):
+                raise InvalidParameterError(f"token ids must be ints in 0..{n_vocab - 1}, got {t!r}")
+            ids.append(t)
+        return ids
 
     @overload
     async def embed(
