@@ -46,8 +46,20 @@ static int usage() {
             "       pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]\n"
             "       pr_native embed --model PATH --text TEXT [--text TEXT ...] [--pooling -1|1|2|3]\n"
             "                       [--normalize 0|1] [--ctx-size N] [--batch-size N] [--threads N]\n"
+            "       pr_native chat --model PATH --request FILE [--reply FILE]\n"
             "       pr_native quantize IN OUT q8_0|q4_k_m\n");
     return 2;
+}
+
+// The model with a tiny context, for the subcommands that only tokenize or format (no generation): NULL, with the
+// reason on stderr, when it does not load.
+static pr_session * load_small(const std::string & model_path) {
+    pr_init();
+    pr_session * s = pr_load(model_path.c_str(), 64, 64, 1, PR_POOLING_MODEL);
+    if (!s) {
+        fprintf(stderr, "error: %s\n", pr_last_error());
+    }
+    return s;
 }
 
 // All the tokens of `text` (pr_tokenize answers -(needed) when the buffer is too small).
@@ -383,10 +395,8 @@ static int tokenize(int argc, char ** argv) {
         else if (arg == "--parse-special") parse_special = atoi(argv[i + 1]);
         else return usage();
     }
-    pr_init();
-    pr_session * s = pr_load(model_path.c_str(), 64, 64, 1, PR_POOLING_MODEL);
+    pr_session * s = load_small(model_path);
     if (!s) {
-        fprintf(stderr, "error: %s\n", pr_last_error());
         return 1;
     }
     std::vector<int32_t> tokens = tokenize_all(s, text, add_special, parse_special);
@@ -467,10 +477,8 @@ static int chat(int argc, char ** argv) {
         else if (arg == "--reply") reply_path = argv[i + 1];
         else return usage();
     }
-    pr_init();
-    pr_session * s = pr_load(model_path.c_str(), 64, 64, 1, PR_POOLING_MODEL);
+    pr_session * s = load_small(model_path);
     if (!s) {
-        fprintf(stderr, "error: %s\n", pr_last_error());
         return 1;
     }
     const std::string request = read_file(request_path);

@@ -90,3 +90,25 @@ def pyodide_page(tmp_path: Path):
             yield page
     finally:
         stop_server(server)
+
+
+@pytest.fixture
+def default_model_browser():
+    """(browser, base_url, model): Chromium and a dev server that offers the default real model first."""
+    from playwright.sync_api import sync_playwright
+
+    from py_runner.host.assets import default_model
+    from py_runner.host.headless import launch_chromium
+    from py_runner.host.server import start_server, stop_server
+
+    model = default_model()
+    server, base_url = start_server("127.0.0.1", 0, default_model=model)
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            try:
+                yield browser, base_url, model
+            finally:
+                browser.close()
+    finally:
+        stop_server(server)

@@ -9,10 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from py_runner.host.assets import default_model
-from py_runner.host.headless import launch_chromium
-from py_runner.host.server import start_server, stop_server
-
 pytestmark = pytest.mark.e2e
 
 
@@ -24,50 +20,41 @@ def wait_text(page, selector: str, starts: str, timeout_s: float = 120) -> str:
 
 
 @pytest.mark.parametrize("build", ["auto", "st"])
-def test_a_real_exchange_on_the_chat_page(require_builds, build: str, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
+def test_a_real_exchange_on_the_chat_page(
+    require_builds, default_model_browser, build: str, tmp_path: Path
+) -> None:
+    browser, base_url, model = default_model_browser
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page.goto(base_url + "/")  # the server's front page is the chat
+    assert page.url.endswith("/web/chat.html")
+    wait_text(page, "#status", "Ready")
+    assert page.locator("#model-choice").input_value() == f"/models/{model.name}"  # default first
+    page.select_option("#build", build)
+    page.click("#load")
+    expected = "mt" if build == "auto" else "st"  # the dev server isolates the page: auto is mt
+    assert wait_text(page, "#status", "Loaded") == f"Loaded {model.name} ({expected} build)"
+    assert page.locator("#progress").evaluate("el => el.value") == 1
 
-    model = default_model()
-    server, base_url = start_server("127.0.0.1", 0, default_model=model)
-    try:
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            try:
-                page = browser.new_page(viewport={"width": 1000, "height": 900})
-                page.goto(base_url + "/")  # the server's front page is the chat
-                assert page.url.endswith("/web/chat.html")
-                wait_text(page, "#status", "Ready")
-                assert page.locator("#model-choice").input_value() == f"/models/{model.name}"  # default first
-                page.select_option("#build", build)
-                page.click("#load")
-                expected = "mt" if build == "auto" else "st"  # the dev server isolates the page: auto is mt
-                assert wait_text(page, "#status", "Loaded") == f"Loaded {model.name} ({expected} build)"
-                assert page.locator("#progress").evaluate("el => el.value") == 1
+    page.fill("#message", "What is the capital of France? Answer in one sentence.")
+    page.click("#send")
+    wait_text(page, "#stats", "")  # the stats line comes when the reply is complete
+    page.wait_for_function("document.querySelector('#stats').textContent !== ''", timeout=120_000)
+    replies = page.locator(".turn.assistant")
+    assert replies.nth(0).text_content() == "The capital of France is Paris."
+    stats = page.locator("#stats").text_content()
+    assert " tok/s; " in stats and stats.endswith("finish: stop")
 
-                page.fill("#message", "What is the capital of France? Answer in one sentence.")
-                page.click("#send")
-                wait_text(page, "#stats", "")  # the stats line comes when the reply is complete
-                page.wait_for_function("document.querySelector('#stats').textContent !== ''", timeout=120_000)
-                replies = page.locator(".turn.assistant")
-                assert replies.nth(0).text_content() == "The capital of France is Paris."
-                stats = page.locator("#stats").text_content()
-                assert " tok/s; " in stats and stats.endswith("finish: stop")
+    page.fill("#message", "And what is the capital of Italy? Answer in one sentence.")
+    page.press("#message", "Enter")  # Enter sends too
+    page.wait_for_function("document.querySelectorAll('.turn.assistant').length === 2")
+    page.wait_for_function("!document.querySelector('#send').disabled", timeout=120_000)
+    second = replies.nth(1).text_content()
+    assert "Rome" in second  # the follow-up was answered in the same conversation
+    assert page.locator(".turn.user").count() == 2
 
-                page.fill("#message", "And what is the capital of Italy? Answer in one sentence.")
-                page.press("#message", "Enter")  # Enter sends too
-                page.wait_for_function("document.querySelectorAll('.turn.assistant').length === 2")
-                page.wait_for_function("!document.querySelector('#send').disabled", timeout=120_000)
-                second = replies.nth(1).text_content()
-                assert "Rome" in second  # the follow-up was answered in the same conversation
-                assert page.locator(".turn.user").count() == 2
-
-                folder = Path(os.environ.get("PY_RUNNER_SCREENSHOTS") or tmp_path)
-                folder.mkdir(parents=True, exist_ok=True)
-                shot = folder / f"chat-page-{expected}.png"
-                page.screenshot(path=str(shot), full_page=True)
-                assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
-                print(f"\nscreenshot: {shot}")
-            finally:
-                browser.close()
-    finally:
-        stop_server(server)
+    folder = Path(os.environ.get("PY_RUNNER_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / f"chat-page-{expected}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    print(f"\nscreenshot: {shot}")

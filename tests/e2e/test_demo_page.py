@@ -51,35 +51,22 @@ def test_demo_page_loads_a_picked_file_and_generates(require_builds) -> None:
         stop_server(server)
 
 
-def test_demo_page_offers_the_default_model_first_and_it_answers(require_builds) -> None:
-    from playwright.sync_api import sync_playwright
-
-    from py_runner.host.assets import default_model
-
-    model = default_model()
-    server, base_url = start_server("127.0.0.1", 0, default_model=model)
-    try:
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            try:
-                page = browser.new_page()
-                page.goto(base_url + "/web/index.html")
-                page.wait_for_function("document.querySelector('#status').textContent.startsWith('Ready')")
-                url = f"/models/{model.name}"
-                assert page.locator("#model-url").input_value() == url  # preselected
-                assert page.locator("#models option").first.get_attribute("value") == url
-                page.click("#load-url")
-                page.wait_for_function(
-                    "document.querySelector('#status').textContent.startsWith('Loaded')", timeout=120_000
-                )
-                page.fill("#prompt", "The capital of France is")
-                page.fill("#n-predict", "8")
-                page.click("#generate")
-                page.wait_for_function(
-                    "document.querySelector('#timings').textContent.length > 0", timeout=60_000
-                )
-                assert "Paris" in page.locator("#output").text_content()  # real text from a real model
-            finally:
-                browser.close()
-    finally:
-        stop_server(server)
+def test_demo_page_offers_the_default_model_first_and_it_answers(
+    require_builds, default_model_browser
+) -> None:
+    browser, base_url, model = default_model_browser
+    page = browser.new_page()
+    page.goto(base_url + "/web/index.html")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('Ready')")
+    url = f"/models/{model.name}"
+    assert page.locator("#model-url").input_value() == url  # preselected
+    assert page.locator("#models option").first.get_attribute("value") == url
+    page.click("#load-url")
+    page.wait_for_function(
+        "document.querySelector('#status').textContent.startsWith('Loaded')", timeout=120_000
+    )
+    page.fill("#prompt", "The capital of France is")
+    page.fill("#n-predict", "8")
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#timings').textContent.length > 0", timeout=60_000)
+    assert "Paris" in page.locator("#output").text_content()  # real text from a real model
