@@ -6,6 +6,7 @@ through two functions exposed to the page.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -159,31 +160,56 @@ def harness_page(server_base_url: str, *, timeout_s: float = 120.0) -> Iterator[
         browser = launch_chromium(pw)
         try:
             page = browser.new_page()
+            harness = HarnessPage(page)  # before the page opens: its boot lines are kept too
             page.goto(f"{server_base_url.rstrip('/')}/web/run.html")
             page.wait_for_function("window.__pyRunnerReady === true", timeout=timeout_s * 1000)
-            yield HarnessPage(page)
+            yield harness
         finally:
             browser.close()
 
 
 class HarnessPage:
     """`run(code)` runs Python (top-level await allowed) in the page and returns its last expression's
-    value converted to Python (JSON-like values)."""
+    value converted to Python (JSON-like values).
+
+    The page's last console lines (its workers' included) are kept, so that a run that fails because the
+    page itself died (a renderer crash) says what the page was doing instead of only "Target crashed"."""
+
+    CONSOLE_LINES_KEPT = 40
 
     def __init__(self, page) -> None:
         self.page = page
+        self.console: collections.deque[str] = collections.deque(maxlen=self.CONSOLE_LINES_KEPT)
+        self.crashed = False
+        page.on("console", lambda msg: self.console.append(f"[{msg.type}] {msg.text}"))
+        page.on("pageerror", lambda err: self.console.append(f"[pageerror] {err}"))
+        page.on("crash", self._on_crash)
+
+    def _on_crash(self, _page) -> None:
+        self.crashed = True
 
     def run(self, code: str, timeout_s: float = 300.0):
+        from playwright.sync_api import Error as PlaywrightError
+
         self.page.set_default_timeout(timeout_s * 1000)
-        return self.page.evaluate(
-            """async (code) => {
-                const value = await window.__pyRunnerPyodide.runPythonAsync(code);
-                if (value && value.toJs) {
-                    const converted = value.toJs({dict_converter: Object.fromEntries});
-                    value.destroy();
-                    return converted;
-                }
-                return value;
-            }""",
-            code,
-        )
+        try:
+            return self.page.evaluate(
+                """async (code) => {
+                    const value = await window.__pyRunnerPyodide.runPythonAsync(code);
+                    if (value && value.toJs) {
+                        const converted = value.toJs({dict_converter: Object.fromEntries});
+                        value.destroy();
+                        return converted;
+                    }
+                    return value;
+                }""",
+                code,
+            )
+        except PlaywrightError as exc:
+            if not self.crashed:
+                raise
+            recent = "\n".join(self.console) or "(nothing)"
+            raise HeadlessError(
+                f"the browser page crashed while running the code ({exc.message.splitlines()[0]}); "
+                f"its last console lines:\n{recent}"
+            ) from exc
