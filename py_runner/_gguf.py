@@ -37,6 +37,7 @@ __all__ = [
     "SUPPORTED_ARCHITECTURES",
     "GGUFHeader",
     "NeedMoreData",
+    "SkippedArray",
     "check_compatibility",
     "parse_header",
 ]
@@ -49,7 +50,11 @@ GGUF_DEFAULT_ALIGNMENT = 32
 GGML_MAX_DIMS = 4
 GGML_MAX_NAME = 64  # tensor names must be shorter than this (the name buffer includes the NUL)
 _COPY_LIMIT = 64 * 1024 * 1024  # bytearray/memoryview inputs up to this size are copied to bytes once
-_MAX_ARRAY_NESTING = 8  # the spec allows nested arrays; llama.cpp rejects them; we bound the recursion
+# Arrays with more elements than this are checked but not decoded (a SkippedArray stands in the metadata):
+# nothing here needs a vocabulary's 32k-256k tokens as Python strings, and a u8 array decoded into a list
+# costs ~36 bytes per input byte. Together with the count caps below, the reader's memory stays a small
+# multiple of its input and its time linear in it (tests/unit/test_fuzz.py measures both).
+KEEP_ARRAYS_UP_TO = 1024
 
 # Usable for the weights of one file: the wasm32 heap is at most 4 GiB (build_wasm.sh: MAXIMUM_MEMORY=4GB) and
 # must also hold the KV cache (n_ctx 2048..4096 of a 7B model: 0.25-0.5 GiB at f16), the compute buffers
@@ -163,13 +168,27 @@ class NeedMoreData(Exception):  # noqa: N818 - a signal to feed more bytes, not 
         self.needed_at_least = needed_at_least
 
 
+@dataclass(frozen=True)
+class SkippedArray:
+    """An array value longer than `KEEP_ARRAYS_UP_TO`: its bytes were checked (lengths, bounds), not
+    decoded. `offset` is the byte where its elements start."""
+
+    element_type: int
+    length: int
+    offset: int
+
+    def __len__(self) -> int:
+        return self.length
+
+
 @dataclass
 class GGUFHeader:
     version: int
     tensor_count: int
     kv_count: int
-    # key -> Python value (ints, floats, bools, str; arrays as lists). Strings that are not valid UTF-8
-    # are decoded with U+FFFD replacements (llama.cpp itself does not require UTF-8).
+    # key -> Python value (ints, floats, bools, str; arrays as lists, or SkippedArray when longer than
+    # KEEP_ARRAYS_UP_TO). Strings that are not valid UTF-8 are decoded with U+FFFD replacements (llama.cpp
+    # itself does not require UTF-8).
     metadata: dict[str, Any]
     # key -> GGUF value type (see GGUF_VALUE_TYPE_NAMES); arrays: (ARRAY, element type), else (type, None)
     metadata_types: dict[str, tuple[int, int | None]]
@@ -191,7 +210,6 @@ class GGUFHeader:
     split_no: int | None = None
     split_count: int | None = None
     split_tensors_count: int | None = None
-    has_nested_arrays: bool = False
 
     @property
     def tensor_bytes(self) -> int:
@@ -250,50 +268,54 @@ class _Reader:
         self.pos = start + n
         return str(self.buf[start : start + n], "utf-8", "replace")
 
-    def value(self, vtype: int, key: str, at: int, depth: int = 0) -> Any:
+    def value(self, vtype: int, key: str, at: int) -> Any:
         if vtype in _SCALAR:
             fmt, size = _SCALAR[vtype]
             return self.scalar("<" + fmt, size)
         if vtype == STRING:
             return self.string(f"string value of key {key!r}")
         if vtype == ARRAY:
-            return self.array(key, depth)
+            return self.array(key)
         raise ModelCompatibilityError(
             f"GGUF key {key!r} has unknown value type {vtype} at byte {at} "
             f"(known: 0..{len(GGUF_VALUE_TYPE_NAMES) - 1}): the file is corrupt or from a newer GGUF writer"
         )
 
-    def array(self, key: str, depth: int) -> list[Any]:
+    def array(self, key: str) -> list[Any] | SkippedArray:
         at = self.pos
         etype = self.u32()
         n = self.u64()
+        if etype == ARRAY:
+            # Valid GGUF, but llama.cpp's reader refuses arrays of arrays (gguf.cpp): so do we, at once,
+            # instead of walking millions of empty inner arrays first.
+            raise ModelCompatibilityError(
+                f"GGUF key {key!r} (byte {at}) holds nested arrays, which llama.cpp cannot read"
+            )
         if n > self.limits["max_array"]:
             raise ModelCompatibilityError(
                 f"GGUF array {key!r} at byte {at} has {n} elements, over the limit of "
                 f"{self.limits['max_array']}: the file is corrupt"
             )
+        keep = n <= self.limits["keep_arrays_up_to"]
         if etype in _SCALAR:
             fmt, size = _SCALAR[etype]
             start = self.pos
             if start + n * size > self.end:
                 raise NeedMoreData(start + n * size)
             self.pos = start + n * size
+            if not keep:
+                return SkippedArray(etype, n, start)
             return list(struct.unpack_from(f"<{n}{fmt}", self.buf, start))
         if etype == STRING:
-            return self._string_array(key, n)
-        if etype == ARRAY:
-            if depth + 1 >= _MAX_ARRAY_NESTING:
-                raise ModelCompatibilityError(
-                    f"GGUF array {key!r} at byte {at} is nested more than {_MAX_ARRAY_NESTING} deep"
-                )
-            self.need(12 * n)  # each inner array has at least its type and length
-            return [self.array(key, depth + 1) for _ in range(n)]
+            start = self.pos
+            strings = self._string_array(key, n, decode=keep)
+            return strings if keep else SkippedArray(etype, n, start)
         raise ModelCompatibilityError(
             f"GGUF array {key!r} has unknown element type {etype} at byte {at} "
             f"(known: 0..{len(GGUF_VALUE_TYPE_NAMES) - 1}): the file is corrupt or from a newer GGUF writer"
         )
 
-    def _string_array(self, key: str, n: int) -> list[str]:
+    def _string_array(self, key: str, n: int, *, decode: bool) -> list[str]:
         buf, end, pos = self.buf, self.end, self.pos
         max_string = self.limits["max_string"]
         unpack = _U64.unpack_from
@@ -313,7 +335,8 @@ class _Reader:
                         f"the limit of {max_string} bytes: the file is corrupt"
                     )
                 raise NeedMoreData(pos + 8 * (n - i - 1))
-            append(str(buf[start:pos], "utf-8", "replace"))
+            if decode:
+                append(str(buf[start:pos], "utf-8", "replace"))
         self.pos = pos
         return out
 
@@ -325,18 +348,23 @@ def _pad(n: int, alignment: int) -> int:
 def parse_header(
     data: bytes | bytearray | memoryview,
     *,
-    max_tensor_count: int = 1_000_000,
-    max_kv_count: int = 100_000,
+    max_tensor_count: int = 65_536,
+    max_kv_count: int = 65_536,
     max_string: int = 16 * MiB,
     max_array: int = 50_000_000,
+    keep_arrays_up_to: int = KEEP_ARRAYS_UP_TO,
 ) -> GGUFHeader:
     """Parse the GGUF header at the start of `data` (the file's first bytes; more is fine).
 
     Raises NeedMoreData when `data` ends before the header does (append bytes and call again), and
     ModelCompatibilityError (saying what is wrong and at which byte) when the bytes cannot be a GGUF file
     llama.cpp loads: bad magic, big-endian, unsupported version, absurd counts or lengths, unknown value or
-    tensor types, bad shapes, bad alignment, duplicate keys or tensor names, inconsistent tensor offsets.
-    Only the header bytes (`header_end`) are needed, not the padding after them.
+    tensor types, bad shapes, bad alignment, duplicate keys or tensor names, inconsistent tensor offsets,
+    nested arrays. Only the header bytes (`header_end`) are needed, not the padding after them.
+
+    The caps bound time and memory to the input: real models have hundreds of keys and at most a few
+    thousand tensors (a 671B MoE: ~1,100), so 65,536 of each is generous; arrays longer than
+    `keep_arrays_up_to` are checked but stand in the metadata as `SkippedArray`.
     """
     buf: bytes | memoryview
     if isinstance(data, bytes):
@@ -347,7 +375,9 @@ def parse_header(
             buf = buf.cast("B")
         if len(buf) <= _COPY_LIMIT:  # slicing bytes is ~2x faster than memoryview for the token strings
             buf = bytes(buf)
-    r = _Reader(buf, {"max_string": max_string, "max_array": max_array})
+    r = _Reader(
+        buf, {"max_string": max_string, "max_array": max_array, "keep_arrays_up_to": keep_arrays_up_to}
+    )
 
     r.need(4)
     magic = bytes(buf[:4])
@@ -390,7 +420,6 @@ def parse_header(
 
     metadata: dict[str, Any] = {}
     types: dict[str, tuple[int, int | None]] = {}
-    nested = False
     for i in range(kv_count):
         at = r.pos
         key = r.string(f"key {i}")
@@ -405,7 +434,6 @@ def parse_header(
             r.pos -= 4  # array() reads the element type and the length itself
             metadata[key] = r.value(ARRAY, key, vat)
             types[key] = (ARRAY, etype)
-            nested = nested or etype == ARRAY
         else:
             metadata[key] = r.value(vtype, key, vat)
             types[key] = (vtype, None)
@@ -503,7 +531,6 @@ def parse_header(
         split_no=opt_int("split.no"),
         split_count=opt_int("split.count"),
         split_tensors_count=opt_int("split.tensors.count"),
-        has_nested_arrays=nested,
     )
 
 
@@ -518,7 +545,6 @@ def check_compatibility(
     - `general.architecture` missing (not checked for shards after the first of a split model, which
       carry only the split.* keys), or not in `supported_architectures` when a set is given (pass
       SUPPORTED_ARCHITECTURES for what the vendored llama.cpp knows);
-    - nested arrays in the metadata (valid GGUF, but llama.cpp's reader rejects them);
     - tensor data larger than `max_bytes` (default: the 4 GiB wasm32 address space less 512 MiB for KV
       cache, compute buffers and runtime). For a split model this sees one shard: check each shard, and
       the caller must add the shards up to judge the whole model.
@@ -538,9 +564,6 @@ def check_compatibility(
             raise ModelCompatibilityError(
                 f"model architecture {header.architecture!r} is not supported by this llama.cpp build"
             )
-    if header.has_nested_arrays:
-        bad = [k for k, (t, e) in header.metadata_types.items() if t == ARRAY and e == ARRAY]
-        raise ModelCompatibilityError(f"GGUF keys {bad} hold nested arrays, which llama.cpp cannot read")
     if header.data_size > max_bytes:
         what = f"shard {header.split_no + 1} of {header.split_count}" if header.split_count else "the model"
         raise ModelCompatibilityError(
