@@ -180,6 +180,30 @@ exported_functions() {  # every PR_API function of glue.h, plus malloc/free for 
     echo "_malloc,_free"
 }
 
+# Typed C++ exceptions in the mt build. With wasm exceptions, the code clang generates for a catch clause tells
+# the personality function which clause it is through the global __wasm_lpad_context. Emscripten's libunwind
+# defines it thread_local when built with threads, but clang < 15 addresses it as a plain global: with -pthread
+# the two disagree, no `catch (const std::out_of_range &)` ever matches, and every exception falls through to
+# `catch (...)`, including the ones llama.cpp catches itself while loading some vocabularies (Command-R's). The
+# fix (LLVM 15 made the compiler use TLS) is matched here: the same libunwind source with a plain global, linked
+# ahead of the system's. Exceptions are only thrown on the calling thread (loading, tokenizing), never by the
+# compute threads, so one slot is enough. Prints the object to link, or nothing when the compiler is fixed.
+lpad_context_fix() {
+    local work="$1" major
+    major="$(em++ -dM -E -x c++ /dev/null | sed -n 's/^#define __clang_major__ //p')"
+    [ "${major:-0}" -ge 15 ] && return
+    local root src="system/lib/libunwind/src/Unwind-wasm.c"
+    root="$(em-config EMSCRIPTEN_ROOT)"
+    grep -q '^thread_local struct _Unwind_LandingPadContext __wasm_lpad_context;' "$root/$src" \
+        || { log "cannot apply the __wasm_lpad_context fix: $root/$src has changed"; exit 1; }
+    sed 's/^thread_local struct _Unwind_LandingPadContext __wasm_lpad_context;/struct _Unwind_LandingPadContext __wasm_lpad_context;/' \
+        "$root/$src" > "$work/unwind_wasm_lpad.c"
+    emcc -Oz -pthread -fwasm-exceptions -D_LIBUNWIND_DISABLE_VISIBILITY_ANNOTATIONS -DNDEBUG -D__USING_WASM_EXCEPTIONS__ \
+        -I "$root/system/lib/libunwind/include" -I "$root/system/lib/libunwind/src" \
+        -c "$work/unwind_wasm_lpad.c" -o "$work/unwind_wasm_lpad.o" >&2
+    echo "$work/unwind_wasm_lpad.o"
+}
+
 build_wasm_variant() {
     local variant="$1" dest="$2"
     local work="$build_cache/work/$input_hash/$variant"
@@ -191,6 +215,9 @@ build_wasm_variant() {
     fi
     local objects
     objects="$(compile_glue "$variant" "$work")"
+    if [ "$variant" = mt ]; then
+        objects="$objects $(lpad_context_fix "$work")"
+    fi
 
     # 3.1.69 shrank the default stack to 64 KB (long prompts then crash); 3.1.6 calls the setting TOTAL_STACK.
     local stack_flag="-sSTACK_SIZE=5MB"

@@ -278,8 +278,25 @@ int pr_tokenize(pr_session * s, const char * text, int add_special, int parse_sp
     });
 }
 
+// False, with the reason for pr_last_error(), when a token id is not in the vocabulary: llama.cpp indexes its
+// tables with them (some paths unchecked), so they are refused here rather than trusted to its exceptions.
+static bool tokens_in_vocab(const pr_session * s, const int32_t * tokens, int n) {
+    const int32_t n_vocab = llama_vocab_n_tokens(s->vocab);
+    for (int i = 0; i < n; ++i) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+            set_error("token id " + std::to_string(tokens[i]) + " (at " + std::to_string(i) +
+                      ") is not in the vocabulary (0.." + std::to_string(n_vocab - 1) + ")");
+            return false;
+        }
+    }
+    return true;
+}
+
 int pr_token_to_piece(pr_session * s, int32_t token, char * buf, int len) {
     clear_errors();
+    if (!tokens_in_vocab(s, &token, 1)) {
+        return PR_ERR_EXCEPTION;
+    }
     return guarded(PR_ERR_EXCEPTION, "token_to_piece failed",
                    [&] { return llama_token_to_piece(s->vocab, token, buf, len, 0, true); });
 }
@@ -287,6 +304,9 @@ int pr_token_to_piece(pr_session * s, int32_t token, char * buf, int len) {
 int pr_detokenize(pr_session * s, const int32_t * tokens, int n, char * buf, int len, int remove_special,
                   int unparse_special) {
     clear_errors();
+    if (!tokens_in_vocab(s, tokens, n)) {
+        return PR_ERR_EXCEPTION;
+    }
     return guarded(PR_ERR_EXCEPTION, "detokenization failed", [&] {
         return llama_detokenize(s->vocab, tokens, n, buf, len, remove_special != 0, unparse_special != 0);
     });

@@ -17,6 +17,9 @@
 //   pr_native chat --model PATH --request FILE [--reply FILE]
 //       prints pr_chat_apply's JSON for an OpenAI-shaped request (messages, tools, tool_choice) and, with --reply,
 //       {"apply": ..., "message": ...}: the reply's text parsed as llama.cpp's server parses it (pr_chat_parse)
+//   pr_native grammar --model PATH --file FILE
+//       parses each GBNF grammar of FILE (separated by NUL bytes) with llama.cpp's own grammar parser, as a
+//       sampler for the model's vocabulary; prints {"results": [{"ok": bool, "error": TEXT}, ...]}
 //   pr_native quantize IN OUT TYPE        (TYPE: q8_0 | q4_k_m)
 // It runs exactly the loop of web/worker.js: tokenize (add_special, parse_special), eval prompt, next token.
 
@@ -47,6 +50,7 @@ static int usage() {
             "       pr_native embed --model PATH --text TEXT [--text TEXT ...] [--pooling -1|1|2|3]\n"
             "                       [--normalize 0|1] [--ctx-size N] [--batch-size N] [--threads N]\n"
             "       pr_native chat --model PATH --request FILE [--reply FILE]\n"
+            "       pr_native grammar --model PATH --file FILE\n"
             "       pr_native quantize IN OUT q8_0|q4_k_m\n");
     return 2;
 }
@@ -506,6 +510,68 @@ static int chat(int argc, char ** argv) {
     return 0;
 }
 
+static std::string json_string(const std::string & text) {
+    std::string out = "\"";
+    for (const unsigned char c : text) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += (char) c;
+        } else if (c < 0x20) {
+            char esc[8];
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            out += esc;
+        } else {
+            out += (char) c;
+        }
+    }
+    return out + "\"";
+}
+
+// pr_native grammar: is each grammar one llama.cpp accepts? (the unit tests check every grammar py_runner emits)
+static int grammar(int argc, char ** argv) {
+    std::string model_path, file;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const std::string arg = argv[i];
+        if (arg == "--model") model_path = argv[i + 1];
+        else if (arg == "--file") file = argv[i + 1];
+        else return usage();
+    }
+    if (model_path.empty() || file.empty()) {
+        return usage();
+    }
+    FILE * f = fopen(file.c_str(), "rb");
+    if (!f) {
+        fprintf(stderr, "error: cannot read %s\n", file.c_str());
+        return 1;
+    }
+    std::string all;
+    char chunk[65536];
+    for (size_t n; (n = fread(chunk, 1, sizeof(chunk), f)) > 0;) {
+        all.append(chunk, n);
+    }
+    fclose(f);
+    pr_session * s = load_small(model_path);
+    if (!s) {
+        return 1;
+    }
+    std::string results;
+    for (size_t start = 0; start <= all.size();) {
+        size_t end = all.find('\0', start);
+        if (end == std::string::npos) {
+            end = all.size();
+        }
+        const std::string text = all.substr(start, end - start);
+        const int rc = pr_sampler_configure(s, 0.0f, 0, 1.0f, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, 0, nullptr, nullptr, 0,
+                                            text.c_str(), nullptr);
+        results += std::string(results.empty() ? "" : ",") + "{\"ok\":" + (rc == 0 ? "true" : "false") +
+                   ",\"error\":" + json_string(rc == 0 ? "" : pr_last_error()) + "}";
+        start = end + 1;
+    }
+    printf("{\"results\":[%s]}\n", results.c_str());
+    pr_free(s);
+    return 0;
+}
+
 int main(int argc, char ** argv) {
     std::setlocale(LC_NUMERIC, "C");
     if (argc >= 2 && strcmp(argv[1], "generate") == 0) {
@@ -522,6 +588,9 @@ int main(int argc, char ** argv) {
     }
     if (argc >= 2 && strcmp(argv[1], "chat") == 0) {
         return chat(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "grammar") == 0) {
+        return grammar(argc, argv);
     }
     if (argc == 5 && strcmp(argv[1], "quantize") == 0) {
         pr_init();
