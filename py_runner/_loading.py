@@ -96,6 +96,9 @@ async def load(
         if isinstance(source[0], str):  # every shard's size (a missing shard fails here, early)
             fields["sizes"] = [(await transport.read_prefix(url, 1))[1] for url in source]
             raise_if_cancelled()
+    else:
+        # A response without Content-Length that ends early must not pass for the whole file (and be cached).
+        fields["min_size"] = header.file_size_expected
 
     def on_progress(p: dict[str, Any]) -> None:
         stage = _WORKER_STAGES.get(str(p.get("stage")))

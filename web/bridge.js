@@ -73,6 +73,7 @@ export class Bridge {
       fields.sizes = options.sizes || null;
       fields.cache = options.cache !== false; // the worker's OPFS model cache (web/model_cache.js)
       fields.sha256 = options.sha256 || null;
+      fields.min_size = options.min_size || null; // the size the GGUF header implies (a short body is not the file)
     } else {
       const blobs = Array.isArray(source) ? source : [source];
       fields.blobs = blobs; // structured clone of a Blob shares its bytes, it does not copy them

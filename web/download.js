@@ -1,6 +1,8 @@
 // py_runner download: the one loop that fetches a model URL, used by the OPFS cache (web/model_cache.js) and by loads
-// with the cache off (web/worker.js). A dropped connection or a short body resumes with a Range request (If-Range
-// keeps a changed file from being spliced); the bytes go to a sink: an OPFS file, or Blob parts in memory.
+// with the cache off (web/worker.js). A dropped connection or a short body resumes with a Range request; the bytes go
+// to a sink: an OPFS file, or Blob parts in memory. A resumed file is never spliced from two versions: If-Range asks
+// the server for the whole file if it changed, and a 206 is used only when its total size and ETag are the ones
+// recorded (a server may ignore If-Range). A body with no length must reach the size the GGUF header implies.
 // A plain script (importScripts, or a side-effect import after protocol.js); it defines self.PyRunnerDownload.
 "use strict";
 
@@ -50,6 +52,8 @@ self.PyRunnerDownload = (() => {
    * state: the worker's request state ({aborted, controller}); progress(stage, loaded, total, force).
    * options.resume ({size, etag, last_modified}): the sink holds a prefix of that file; continue after it.
    * options.onStart(validators) is awaited when a full (200) response begins, before any byte is written.
+   * options.minSize: the size the file's GGUF header implies; a body with no Content-Length that ends before it is
+   * a dropped connection (resumed), not the end of the file.
    * A failure of sink.write (a full quota) ends the download as it is; network failures retry MAX_RETRIES times.
    */
   async function download(url, state, progress, sink, options = {}) {
@@ -62,6 +66,7 @@ self.PyRunnerDownload = (() => {
       etag: resume ? resume.etag : null,
       last_modified: resume ? resume.last_modified : null,
     };
+    const minSize = options.minSize || 0;
     let offset = resume ? sink.size() : 0;
     if (!resume) sink.truncate();
     let total = validators.size;
@@ -83,7 +88,10 @@ self.PyRunnerDownload = (() => {
         state.controller = new AbortController();
         let response;
         try {
-          response = await fetch(url, { signal: state.controller.signal, headers });
+          // no-store: the browser's HTTP cache keeps a cut-short response and completes it later with its own
+          // Range request, splicing two versions when the server ignores If-Range (seen in Chromium). This loop
+          // resumes by itself, and a model's bytes are kept once, in OPFS, not twice.
+          response = await fetch(url, { signal: state.controller.signal, headers, cache: "no-store" });
         } catch (err) {
           if (state.aborted) throw aborted();
           if ((offset > 0 || retries > 0) && retries < MAX_RETRIES) {
@@ -109,7 +117,20 @@ self.PyRunnerDownload = (() => {
             restart();
             continue;
           }
-          total = m[3] === "*" ? null : Number(m[3]);
+          const rangeTotal = m[3] === "*" ? null : Number(m[3]);
+          const etag = response.headers.get("ETag");
+          const sizeChanged = validators.size !== null && rangeTotal !== null && rangeTotal !== validators.size;
+          const etagChanged = Boolean(validators.etag && etag && etag !== validators.etag);
+          if (sizeChanged || etagChanged) {
+            // The file on the server is not the one the sink holds the start of: splicing would corrupt it.
+            response.body.cancel().catch(() => {});
+            if (retries >= MAX_RETRIES) {
+              throw new PyRunnerError("NetworkError", `${url} kept changing while it downloaded`, fields(206));
+            }
+            restart();
+            continue;
+          }
+          total = rangeTotal;
         } else {
           if (offset > 0) {
             sink.truncate(); // a 200 to a Range request: the file changed or Range is unsupported
@@ -139,8 +160,12 @@ self.PyRunnerDownload = (() => {
           offset += chunk.value.byteLength;
           progress("downloading", offset, total, false);
         }
-        if (failed === null && (total === null || offset === total)) break;
+        if (failed === null && (total === null ? offset >= minSize : offset === total)) break;
         if (retries >= MAX_RETRIES) {
+          if (failed === null && total === null) {
+            const why = `the body ended after ${offset} bytes but the GGUF header describes ${minSize}`;
+            throw new PyRunnerError("TruncatedModelError", `${url}: ${why}`, fields());
+          }
           const why = failed ? failed.message : `${offset} of ${total} bytes`;
           throw new PyRunnerError("NetworkError", `reading ${url} failed after ${offset} bytes: ${why}`, fields());
         }

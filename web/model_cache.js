@@ -120,7 +120,8 @@ self.PyRunnerModelCache = (() => {
   /**
    * Download url into its cache entry (resuming a partial one) and return {name, data: File, meta}.
    * state: the worker's request state ({aborted, controller}); progress(stage, loaded, total, force).
-   * options.sha256: expected hex digest, verified before the entry is marked complete.
+   * options.sha256: expected hex digest, verified before the entry is marked complete. options.minSize: the size the
+   * GGUF header implies (web/download.js).
    */
   async function download(url, state, progress, options = {}) {
     const dir = await directory();
@@ -142,6 +143,7 @@ self.PyRunnerModelCache = (() => {
       await writeMeta(dir, key, meta); // "not complete" is on disk before any byte is written
       const got = await self.PyRunnerDownload.download(url, state, progress, sink, {
         resume: resume ? meta : null,
+        minSize: options.minSize,
         onStart: async (validators) => {
           Object.assign(meta, validators);
           await writeMeta(dir, key, meta);

@@ -155,7 +155,9 @@ async function load(msg, state, reply) {
     for (const url of msg.urls) {
       const shardProgress = (stage, loaded, total, force) =>
         progress(stage, before + (loaded || 0), grandTotal ?? (total == null ? null : before + total), force);
-      const fetched = await fetchUrl(url, msg, state, shardProgress);
+      // The GGUF header's size is the first file's (a split model's other shards have their own).
+      const minSize = msg.urls.length === 1 ? msg.min_size || 0 : 0;
+      const fetched = await fetchUrl(url, msg, state, shardProgress, minSize);
       files.push(fetched.file);
       cacheHit = cacheHit && fetched.cacheHit;
       sha256 = fetched.sha256;
@@ -212,25 +214,48 @@ async function load(msg, state, reply) {
   return metadata;
 }
 
+// Run body holding the Web Lock of url's cache entry (shared by every tab of the origin). Waiting for it can be
+// aborted like the rest of a load. Browsers without Web Locks run body directly.
+async function withEntryLock(url, state, body) {
+  if (!self.navigator || !navigator.locks) return body();
+  const waiting = new AbortController();
+  state.controller = waiting;
+  try {
+    return await navigator.locks.request(P.opfs.dir + ":" + (await P.cacheKey(url)), { signal: waiting.signal }, () => {
+      if (state.controller === waiting) state.controller = null;
+      return body();
+    });
+  } catch (err) {
+    if (state.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "cache" });
+    throw err;
+  } finally {
+    if (state.controller === waiting) state.controller = null;
+  }
+}
+
 // One model file from a URL: from the cache (or into it), or into memory with cache off.
-async function fetchUrl(url, msg, state, progress) {
+async function fetchUrl(url, msg, state, progress, minSize) {
   if (msg.cache !== false) {
     // Cache on: a complete entry is mounted with no network request at all; else the download streams into OPFS.
+    // One tab (worker) at a time looks up and fills a URL's entry: another tab loading the same URL waits for it,
+    // then finds the entry complete, instead of failing to open a file the first one is writing.
     progress("cache", 0, null, true);
-    let entry = await self.PyRunnerModelCache.lookup(url, state, progress, { sha256: msg.sha256 });
-    const cacheHit = Boolean(entry);
-    if (entry) progress("cache", entry.data.size, entry.data.size, true);
-    if (state.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "cache" });
-    if (!entry) entry = await self.PyRunnerModelCache.download(url, state, progress, { sha256: msg.sha256 });
-    return {
-      file: { name: entry.name, data: entry.data },
-      cacheHit,
-      sha256: entry.meta.sha256 || null,
-      cachedAt: entry.meta.cached_at || null,
-    };
+    return withEntryLock(url, state, async () => {
+      let entry = await self.PyRunnerModelCache.lookup(url, state, progress, { sha256: msg.sha256 });
+      const cacheHit = Boolean(entry);
+      if (entry) progress("cache", entry.data.size, entry.data.size, true);
+      if (state.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "cache" });
+      if (!entry) entry = await self.PyRunnerModelCache.download(url, state, progress, { sha256: msg.sha256, minSize });
+      return {
+        file: { name: entry.name, data: entry.data },
+        cacheHit,
+        sha256: entry.meta.sha256 || null,
+        cachedAt: entry.meta.cached_at || null,
+      };
+    });
   }
   const sink = new self.PyRunnerDownload.MemorySink();
-  await self.PyRunnerDownload.download(url, state, progress, sink);
+  await self.PyRunnerDownload.download(url, state, progress, sink, { minSize });
   const file = { name: P.fileNameOf(url), data: sink.blob() };
   let sha256 = null;
   if (msg.sha256) {

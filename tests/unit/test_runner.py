@@ -15,6 +15,7 @@ from py_runner import (
     NetworkError,
     RunnerBusyError,
 )
+from py_runner._gguf import parse_header
 from py_runner._transport.mock import MockTransport
 
 URL = "http://127.0.0.1:8000/tiny.gguf"
@@ -44,7 +45,12 @@ def test_load_success_spec_state_and_progress():
     assert r.get_model_metadata() is spec and loaded == [spec]
     assert spec.source_url == URL and spec.file_name == "tiny.gguf" and spec.file_size == 250000
     assert spec.quantization == "Q8_0" and spec.download_date.endswith("+00:00")
-    assert t.load_calls[0] == (URL, {"n_ctx": 512, "n_batch": 64, "cache": True, "n_threads": 2})
+    min_size = t.load_calls[0][1]["min_size"]  # the size the GGUF header implies
+    assert t.load_calls[0] == (
+        URL,
+        {"n_ctx": 512, "n_batch": 64, "cache": True, "n_threads": 2, "min_size": min_size},
+    )
+    assert min_size == parse_header(t.model_bytes).file_size_expected
     stages = [e.stage for e in events]
     assert stages[0] is LoadingStage.PREPARING and stages[-1] is LoadingStage.READY
     assert stages.index(LoadingStage.DOWNLOADING) < stages.index(LoadingStage.LOADING_INTO_ENGINE)

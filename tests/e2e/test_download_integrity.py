@@ -1,0 +1,139 @@
+"""A download that a server cuts short or changes under it never ends up cached as a model it is not: real
+Chromium, the real engine, and a dev server with a misbehaving path added by the test (the library's own
+server does not misbehave this way).
+
+- A response without Content-Length ends cleanly halfway: the size the GGUF header implies says the file is
+  not complete, so the download resumes instead of caching half a model.
+- The file is replaced between a dropped download and its resume, and the server ignores If-Range: the 206
+  carries another ETag, so the download starts over instead of splicing two versions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import textwrap
+from collections.abc import Iterator
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+
+from py_runner.host.fixtures import fixture_model
+from py_runner.host.headless import harness_page
+from py_runner.host.server import start_server, stop_server
+
+pytestmark = pytest.mark.e2e
+
+
+class Misbehaving:
+    """What the faulty paths serve: `versions` (ETag -> bytes) in turn, and a log of what was asked."""
+
+    def __init__(self, versions: list[tuple[str, bytes]]) -> None:
+        self.versions = versions
+        self.current = 0
+        self.requests: list[tuple[str, str]] = []  # (path, Range header)
+
+
+def _faulty_handler(base: type, state: Misbehaving) -> type:
+    class Handler(base):  # type: ignore[misc, valid-type]
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if not self.path.startswith("/faulty/"):
+                return super().do_GET()
+            asked = self.headers.get("Range", "")
+            state.requests.append((self.path, asked))
+            etag, data = state.versions[state.current]
+            if asked.startswith("bytes="):
+                first, _, last = asked[len("bytes=") :].partition("-")
+                start, end = int(first), min(int(last) if last else len(data) - 1, len(data) - 1)
+                self.send_response(HTTPStatus.PARTIAL_CONTENT)  # If-Range is ignored, as some servers do
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+                self.send_header("Content-Length", str(end - start + 1))
+                self.send_header("ETag", etag)
+                self.end_headers()
+                self.wfile.write(data[start : end + 1])
+                return None
+            self.send_response(HTTPStatus.OK)
+            self.send_header("ETag", etag)
+            self.send_header("Accept-Ranges", "bytes")
+            if self.path.endswith("/nolength.gguf"):
+                # No Content-Length: the body ends when the connection closes, which it does cleanly, halfway.
+                self.close_connection = True
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                return None
+            # The full length is announced, the connection drops halfway, and the file changes on the server.
+            self.send_header("Content-Length", str(len(data)))
+            self.close_connection = True
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            state.current = min(state.current + 1, len(state.versions) - 1)
+            return None
+
+    return Handler
+
+
+@contextlib.contextmanager
+def _page_with(state: Misbehaving) -> Iterator:
+    server, base_url = start_server("127.0.0.1", 0)
+    server.RequestHandlerClass = _faulty_handler(server.RequestHandlerClass, state)
+    try:
+        with harness_page(base_url, timeout_s=180) as harness:
+            yield harness
+    finally:
+        stop_server(server)
+
+
+LOAD = """
+import json
+from py_runner import LlamaRunner
+runner = LlamaRunner(build="st")
+results = []
+for kwargs in {loads!r}:
+    try:
+        spec = await runner.load_model("{url}", **kwargs)
+        results.append({{"cache_hit": spec.cache_hit, "sha256": spec.sha256, "size": spec.file_size}})
+    except Exception as err:
+        results.append({{"error": type(err).__name__, "message": str(err)}})
+entries = [(e.size, e.complete) for e in await runner.cache.list()]
+runner.terminate()
+json.dumps({{"results": results, "entries": entries}})
+"""
+
+
+def _run(harness, url: str, loads: list[dict]) -> dict:
+    return json.loads(harness.run(textwrap.dedent(LOAD.format(url=url, loads=loads)), timeout_s=300))
+
+
+def test_a_body_without_length_that_ends_early_is_resumed_not_cached_as_complete(require_builds) -> None:
+    data = Path(fixture_model("tiny", "f16")).read_bytes()
+    state = Misbehaving([('"v1"', data)])
+    digest = hashlib.sha256(data).hexdigest()
+    with _page_with(state) as harness:
+        out = _run(harness, "/faulty/nolength.gguf", [{}, {"sha256": digest}])
+    first, second = out["results"]
+    assert first.get("size") == len(data), first  # the whole file, after a Range request for the rest
+    assert any(r.startswith(f"bytes={len(data) // 2}-") for _, r in state.requests), state.requests
+    assert second == {"cache_hit": True, "sha256": digest, "size": len(data)}, (
+        second
+    )  # the cached bytes are whole
+    assert out["entries"] == [[len(data), True]]
+
+
+def test_a_file_replaced_before_its_resume_is_downloaded_again_not_spliced(require_builds) -> None:
+    old = Path(fixture_model("tiny", "f16")).read_bytes()
+    new = Path(fixture_model("tiny", "f16", seed=7)).read_bytes()
+    assert len(old) == len(new) and old != new
+    state = Misbehaving([('"old"', old), ('"new"', new)])
+    digest = hashlib.sha256(new).hexdigest()
+    with _page_with(state) as harness:
+        out = _run(harness, "/faulty/changing.gguf", [{}, {"sha256": digest}])
+    first, second = out["results"]
+    assert first.get("size") == len(new), first
+    # The resume's 206 came from the new file: it was refused, and the new file was fetched whole.
+    full_gets = [r for _, r in state.requests if r == ""]
+    assert len(full_gets) == 2, state.requests
+    # The cached entry hashes as the new file: a splice of the old file's first half would not.
+    assert second == {"cache_hit": True, "sha256": digest, "size": len(new)}, second
+    assert out["entries"] == [[len(new), True]]
