@@ -88,9 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="log server requests")
 
     p = sub.add_parser(
-        "bench", help="measure: `bench load` (MB/s, peak memory) or `bench generate` (tok/s, Python vs JS)"
+        "bench",
+        help="measure: `bench load` (MB/s, peak memory), `bench generate` (tok/s, Python vs JS) or "
+        "`bench soak` (1,000 generates and 100 loads in one page: heap figures)",
     )
-    p.add_argument("what", choices=("load", "generate"))
+    p.add_argument("what", choices=("load", "generate", "soak"))
     p.add_argument("--threads", type=int, default=1, help="generate: threads (mt)")
     p.add_argument("--n-predict", type=int, default=64, help="generate: tokens per run")
     p.add_argument("--model", type=Path, help="GGUF path (default: SmolLM2-135M-Instruct Q4_1)")
@@ -195,8 +197,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_generate, bench_load, format_generate_report, format_load_report
+    from .bench import (
+        bench_generate,
+        bench_load,
+        bench_soak,
+        format_generate_report,
+        format_load_report,
+        format_soak_report,
+    )
 
+    if args.what == "soak":  # many calls, not speed: the small fixture model unless one is given
+        from .fixtures import fixture_model
+
+        report = bench_soak(Path(args.model or fixture_model("tiny", "f16")), build=args.build or "st")
+        print(json.dumps(report) if args.json else format_soak_report(report))
+        return 0
     model = Path(args.model or _default_model())
     if args.what == "generate":
         builds = (args.build,) if args.build else ("st", "mt")
