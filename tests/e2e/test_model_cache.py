@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import re
+import shutil
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -295,3 +296,21 @@ def test_two_tabs_loading_one_url_share_one_download(require_builds, model) -> N
     assert sorted(r["cache_hit"] for r in results) == [False, True]  # one downloaded, the other found it
     # The model's bytes crossed the network once (plus the small GGUF header probes of both loads).
     assert size <= server.bytes_sent[url] < 1.2 * size, (server.bytes_sent[url], size)
+
+
+def test_a_url_whose_name_holds_a_stray_percent_loads_and_caches(
+    require_builds, pyodide_page, model, tmp_path
+) -> None:
+    """`100%.gguf` is not valid percent-encoding: its file name is kept as written (it threw URIError after
+    the whole download, and on every cache hit)."""
+    shutil.copyfile(model, tmp_path / "100%.gguf")  # pyodide_page serves tmp_path at /files/
+    code = textwrap.dedent(LOAD) + textwrap.dedent(
+        """
+        runs = [await load_and_generate("/files/100%.gguf") for _ in range(2)]
+        runs.append(await load_and_generate("/files/100%.gguf", cache=False))
+        json.dumps(runs)
+        """
+    )
+    first, second, uncached = json.loads(pyodide_page.run(code))
+    assert [first["cache_hit"], second["cache_hit"], uncached["cache_hit"]] == [False, True, False]
+    assert first["tokens"] == second["tokens"] == uncached["tokens"] and len(first["tokens"]) == 12
