@@ -1,11 +1,13 @@
-"""A download that a server cuts short or changes under it never ends up cached as a model it is not: real
-Chromium, the real engine, and a dev server with a misbehaving path added by the test (the library's own
+"""A download that a server cuts short, fails or changes under it never ends up cached as a model it is not:
+real Chromium, the real engine, and a dev server with misbehaving paths added by the test (the library's own
 server does not misbehave this way).
 
 - A response without Content-Length ends cleanly halfway: the size the GGUF header implies says the file is
   not complete, so the download resumes instead of caching half a model.
 - The file is replaced between a dropped download and its resume, and the server ignores If-Range: the 206
   carries another ETag, so the download starts over instead of splicing two versions.
+- Connections dropped at random offsets (a fixed seed), a 500 on the first request, a 503 on a resume, an
+  abort during a slow body: each ends whole or with a typed error, and the next load completes the file.
 """
 
 from __future__ import annotations
@@ -137,3 +139,127 @@ def test_a_file_replaced_before_its_resume_is_downloaded_again_not_spliced(requi
     # The cached entry hashes as the new file: a splice of the old file's first half would not.
     assert second == {"cache_hit": True, "sha256": digest, "size": len(new)}, second
     assert out["entries"] == [[len(new), True]]
+
+
+class Faulty:
+    """A server that honours Range and If-Range, with faults injected: `cuts` (file offsets: the next response
+    that crosses one stops there and closes), `statuses` ({"full" | "resume": [status, ...]}: the next such
+    request gets that error) and `chunk_delay_s` (a slow body)."""
+
+    def __init__(self, data: bytes, cuts=(), statuses=None, chunk_delay_s: float = 0.0) -> None:
+        self.data = data
+        self.cuts = sorted(cuts)
+        self.statuses = {kind: list(codes) for kind, codes in (statuses or {}).items()}
+        self.chunk_delay_s = chunk_delay_s
+        self.log: list[tuple[str, int]] = []  # (kind, status)
+
+
+def _faults_handler(base: type, faults: dict[str, Faulty]) -> type:
+    import time
+
+    class Handler(base):  # type: ignore[misc, valid-type]
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            fault = faults.get(self.path)
+            if fault is None:
+                return super().do_GET()
+            data, asked = fault.data, self.headers.get("Range", "")
+            start, end = 0, len(data) - 1
+            if asked.startswith("bytes="):
+                first, _, last = asked[len("bytes=") :].partition("-")
+                start, end = int(first), min(int(last) if last else end, end)
+            kind = "probe" if asked and start == 0 else "resume" if asked else "full"
+            if fault.statuses.get(kind):
+                status = fault.statuses[kind].pop(0)
+                fault.log.append((kind, status))
+                self.send_error(status)
+                return None
+            fault.log.append((kind, 206 if asked else 200))
+            self.send_response(HTTPStatus.PARTIAL_CONTENT if asked else HTTPStatus.OK)
+            if asked:
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            self.send_header("Content-Length", str(end - start + 1))
+            self.send_header("ETag", '"one"')
+            self.send_header("Accept-Ranges", "bytes")
+            stop = end + 1
+            crossing = [c for c in fault.cuts if start < c <= end]
+            if crossing and kind != "probe":
+                stop = crossing[0]
+                fault.cuts.remove(stop)
+                self.close_connection = True
+            self.end_headers()
+            for at in range(start, stop, 64 * 1024):
+                self.wfile.write(data[at : min(at + 64 * 1024, stop)])
+                if fault.chunk_delay_s:
+                    time.sleep(fault.chunk_delay_s)
+            return None
+
+    return Handler
+
+
+FAULTS_PROGRAM = """
+import asyncio, json
+from py_runner import LlamaRunner
+runner = LlamaRunner(build="st")
+
+async def attempt(url, abort_after_s=None, **kwargs):
+    task = asyncio.ensure_future(runner.load_model(url, **kwargs))
+    if abort_after_s is not None:
+        await asyncio.sleep(abort_after_s)
+        runner.cancel_loading()
+    try:
+        spec = await task
+        return {{"sha256": spec.sha256, "cache_hit": spec.cache_hit}}
+    except Exception as err:
+        return {{"error": type(err).__name__}}
+
+out = {{}}
+for url, first in {plan!r}:
+    out[url] = [await attempt(url, **first), await attempt(url, sha256={digest!r})]
+out["entries"] = sorted([e.url.rsplit("/", 1)[-1], e.size, e.complete] for e in await runner.cache.list())
+runner.terminate()
+json.dumps(out)
+"""
+
+
+def test_dropped_failed_and_slow_downloads_end_typed_and_the_next_load_is_whole(require_builds) -> None:
+    import random
+
+    data = Path(fixture_model("tiny", "f16")).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    rng = random.Random(1127)
+    faults = {
+        "/faulty/three-drops.gguf": Faulty(data, cuts=rng.sample(range(1, len(data)), 3)),  # 3 retries: whole
+        "/faulty/four-drops.gguf": Faulty(data, cuts=rng.sample(range(1, len(data)), 4)),  # one too many
+        "/faulty/error-500.gguf": Faulty(data, statuses={"full": [500]}),
+        "/faulty/resume-503.gguf": Faulty(data, cuts=[len(data) // 3], statuses={"resume": [503]}),
+        "/faulty/slow.gguf": Faulty(data, chunk_delay_s=0.02),
+    }
+    plan = [
+        ("/faulty/three-drops.gguf", {}),
+        ("/faulty/four-drops.gguf", {}),
+        ("/faulty/error-500.gguf", {}),
+        ("/faulty/resume-503.gguf", {}),
+        ("/faulty/slow.gguf", {"abort_after_s": 1.0}),
+    ]
+    server, base_url = start_server("127.0.0.1", 0)
+    server.RequestHandlerClass = _faults_handler(server.RequestHandlerClass, faults)
+    try:
+        with harness_page(base_url, timeout_s=180) as harness:
+            program = textwrap.dedent(FAULTS_PROGRAM.format(plan=plan, digest=digest))
+            out = json.loads(harness.run(program, timeout_s=600))
+    finally:
+        stop_server(server)
+    whole = {"sha256": digest, "cache_hit": False}
+    assert out["/faulty/three-drops.gguf"] == [
+        {"sha256": None, "cache_hit": False},
+        {**whole, "cache_hit": True},
+    ]
+    # A fault past the retries, or an HTTP error, is a typed error; the next load makes the file whole
+    # (resuming what was kept) and its bytes hash right.
+    assert out["/faulty/four-drops.gguf"] == [{"error": "NetworkError"}, whole], out
+    assert out["/faulty/error-500.gguf"] == [{"error": "ServerError"}, whole], out
+    assert out["/faulty/resume-503.gguf"] == [{"error": "ServerError"}, whole], out
+    assert out["/faulty/slow.gguf"] == [{"error": "LoadAbortedError"}, whole], out
+    assert ("resume", 206) in faults["/faulty/four-drops.gguf"].log  # the second load resumed, not restarted
+    assert faults["/faulty/resume-503.gguf"].log.count(("full", 200)) == 1  # resumed after the 503 too
+    assert all(complete for _, _, complete in out["entries"]) and len(out["entries"]) == 5, out["entries"]
