@@ -104,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser(
+        "perplexity",
+        help="the browser against native llama.cpp over a text: perplexity, KL divergence, top-1 agreement",
+    )
+    p.add_argument("--model", type=Path, help="GGUF path (default: SmolLM2-135M-Instruct Q4_1)")
+    p.add_argument("--text-file", type=Path, help="the text (default: a public-domain one py_runner ships)")
+    p.add_argument("--ctx", type=int, default=512, help="tokens per window (each starts fresh)")
+    p.add_argument("--build", choices=("st", "mt"), default="st")
+    p.add_argument("--max-tokens", type=int, default=None, help="score only the text's first N tokens")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser(
         "export",
         help="write a static site that runs a Python app with py_runner (any host, any base path)",
         usage=f"{PROG} export APP OUT [--model PATH_OR_URL ...] [--max-file-size 95M]\n"
@@ -222,6 +233,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
     report = bench_load(model, build=args.build or "st", runs=args.runs, ctx_size=args.ctx_size)
     print(json.dumps(report) if args.json else format_load_report(report))
+    return 0
+
+
+def _cmd_perplexity(args: argparse.Namespace) -> int:
+    from .perplexity import DEFAULT_TEXT, format_report, perplexity
+
+    text_file = args.text_file or DEFAULT_TEXT
+    try:
+        text = text_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {text_file}: {exc}") from exc
+    try:
+        model = Path(args.model or _default_model())
+        report = perplexity(model, text, ctx=args.ctx, build=args.build, max_tokens=args.max_tokens)
+    except (RuntimeError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    print(json.dumps(report) if args.json else format_report(report))
     return 0
 
 
@@ -398,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_make_model(args)
         if args.command == "bench":
             return _cmd_bench(args)
+        if args.command == "perplexity":
+            return _cmd_perplexity(args)
         if args.command == "export":
             return _cmd_export(args)
         if args.script is not None:
