@@ -6,10 +6,13 @@ PY_RUNNER_REQUIRE_E2E=1 (CI), which turns those skips into failures.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,23 +95,38 @@ def pyodide_page(tmp_path: Path):
         stop_server(server)
 
 
-@pytest.fixture
-def default_model_browser():
-    """(browser, base_url, model): Chromium and a dev server that offers the default real model first."""
+@contextlib.contextmanager
+def _browser_and_server(**server_options) -> Iterator[tuple[Any, Any, str]]:
+    """(browser, server, base_url): Chromium and a dev server, both closed at the end."""
     from playwright.sync_api import sync_playwright
 
-    from py_runner.host.assets import default_model
     from py_runner.host.headless import launch_chromium
     from py_runner.host.server import start_server, stop_server
 
-    model = default_model()
-    server, base_url = start_server("127.0.0.1", 0, default_model=model)
+    server, base_url = start_server("127.0.0.1", 0, **server_options)
     try:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             try:
-                yield browser, base_url, model
+                yield browser, server, base_url
             finally:
                 browser.close()
     finally:
         stop_server(server)
+
+
+@pytest.fixture
+def browser_and_server():
+    """(browser, server, base_url): Chromium and a dev server (the test opens its own pages and contexts)."""
+    with _browser_and_server() as handles:
+        yield handles
+
+
+@pytest.fixture
+def default_model_browser():
+    """(browser, base_url, model): Chromium and a dev server that offers the default real model first."""
+    from py_runner.host.assets import default_model
+
+    model = default_model()
+    with _browser_and_server(default_model=model) as (browser, _, base_url):
+        yield browser, base_url, model

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from native_parity import assert_free_running_agrees, native_generate
 
 from py_runner.host.assets import default_model
+from py_runner.host.paths import native_binary
 
 pytestmark = pytest.mark.e2e
 
@@ -95,6 +97,32 @@ def test_llama_chat_completions_equal_native_llama_cpp(require_builds, tmp_path:
         assert chosen <= 0 and len(top) == 3
         assert max(top.values()) == pytest.approx(chosen, abs=1e-6)  # greedy: the chosen token is the best
         assert sum(math.exp(v) for v in top.values()) <= 1 + 1e-6
+    # Against native llama.cpp's log-probabilities for the same tokens. Issue 11 asks for 1e-3; the browser's
+    # Q4_1 kernels are not there yet (0.018-0.096 on these 4 tokens: issue 13's fidelity work, measured by
+    # `py-runner perplexity`), so this holds today's level and fails if it gets worse.
+    native = native_logprobs(model, "The capital of France is", 4, tmp_path)
+    assert [text for text, _ in native] == lp["tokens"]
+    differences = [abs(ours - theirs) for ours, (_, theirs) in zip(lp["token_logprobs"], native, strict=True)]
+    assert max(differences) <= 0.15, differences
+
+
+def native_logprobs(model: Path, prompt: str, n: int, work: Path) -> list[tuple[str, float]]:
+    """Native llama.cpp's greedy continuation of `prompt`: each token's text and log-probability."""
+    import numpy as np
+
+    greedy = native_generate(model, "--prompt", prompt, "--n-predict", str(n), "--threads", "1")
+    logits_file = work / "native-logits.f32"
+    subprocess.run(
+        [str(native_binary()), "score", "--model", str(model), "--prompt", prompt, "--threads", "1",
+         "--tokens", ",".join(map(str, greedy["tokens"])), "--logits-out", str(logits_file)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    rows = np.fromfile(logits_file, dtype=np.float32).astype(np.float64).reshape(len(greedy["tokens"]), -1)
+    top = rows.max(axis=1, keepdims=True)
+    log_probs = rows - top - np.log(np.exp(rows - top).sum(axis=1, keepdims=True))
+    pieces = [bytes.fromhex(h).decode("utf-8", "replace") for h in greedy["pieces_hex"]]
+    chosen = enumerate(zip(pieces, greedy["tokens"], strict=True))
+    return [(piece, float(log_probs[i, token])) for i, (piece, token) in chosen]
 
 
 def test_the_readme_snippet_runs(require_builds, tmp_path: Path, run_cli) -> None:

@@ -263,35 +263,21 @@ json.dumps(report)
     }
 
 
-def test_two_tabs_loading_one_url_share_one_download(require_builds, model) -> None:
+def test_two_tabs_loading_one_url_share_one_download(require_builds, browser_and_server, model) -> None:
     """Two pages of one origin load the same URL at once: the second waits for the first's download (a Web
     Lock per entry) and loads the finished entry, instead of failing to open a file that is being written."""
-    from playwright.sync_api import sync_playwright
-
-    from py_runner.host.headless import launch_chromium
-
+    browser, server, base_url = browser_and_server
     url = f"/models/{model.name}"
     size = model.stat().st_size
     code = textwrap.dedent(LOAD) + f"json.dumps(await load_and_generate({url!r}))"
-    server, base_url = start_server("127.0.0.1", 0)
-    try:
-        with sync_playwright() as pw:
-            browser = launch_chromium(pw)
-            try:
-                context = browser.new_context()
-                tabs = [context.new_page() for _ in range(2)]
-                for tab in tabs:
-                    tab.goto(f"{base_url}/web/run.html")
-                    tab.wait_for_function("window.__pyRunnerReady === true", timeout=120_000)
-                for tab in tabs:  # both start before either waits
-                    tab.evaluate(
-                        "(code) => { window.__job = window.__pyRunnerPyodide.runPythonAsync(code); }", code
-                    )
-                results = [json.loads(tab.evaluate("async () => await window.__job")) for tab in tabs]
-            finally:
-                browser.close()
-    finally:
-        stop_server(server)
+    context = browser.new_context()
+    tabs = [context.new_page() for _ in range(2)]
+    for tab in tabs:
+        tab.goto(f"{base_url}/web/run.html")
+        tab.wait_for_function("window.__pyRunnerReady === true", timeout=120_000)
+    for tab in tabs:  # both start before either waits
+        tab.evaluate("(code) => { window.__job = window.__pyRunnerPyodide.runPythonAsync(code); }", code)
+    results = [json.loads(tab.evaluate("async () => await window.__job")) for tab in tabs]
     assert [r["tokens"] for r in results][0] == results[1]["tokens"] and len(results[0]["tokens"]) == 12
     assert sorted(r["cache_hit"] for r in results) == [False, True]  # one downloaded, the other found it
     # The model's bytes crossed the network once (plus the small GGUF header probes of both loads).
