@@ -814,6 +814,7 @@ void pr_free(pr_session * s) {
 
 int pr_quantize(const char * in_path, const char * out_path, const char * type) {
     llama_model_quantize_params params = llama_model_quantize_default_params();
+    params.allow_requantize = true;  // a quantized model (the default Q4_1 one) to another type, for comparisons
     if (strcmp(type, "q8_0") == 0) {
         params.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
     } else if (strcmp(type, "q4_k_m") == 0) {

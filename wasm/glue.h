@@ -77,7 +77,8 @@ PR_API int pr_n_embd(pr_session * s);
 PR_API void pr_set_threads(pr_session * s, int n_threads);
 PR_API void pr_free(pr_session * s);
 
-// Native only (used by make-model): llama.cpp's own quantizer, type "q8_0" or "q4_k_m".
+// Native only (used by make-model): llama.cpp's own quantizer, type "q8_0" or "q4_k_m"; an already quantized
+// input is requantized (llama-quantize --allow-requantize), which measuring fidelity on other types needs.
 PR_API int pr_quantize(const char * in_path, const char * out_path, const char * type);
 
 #define PR_ERR_DECODE (-1)

@@ -510,23 +510,6 @@ static int chat(int argc, char ** argv) {
     return 0;
 }
 
-static std::string json_string(const std::string & text) {
-    std::string out = "\"";
-    for (const unsigned char c : text) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += (char) c;
-        } else if (c < 0x20) {
-            char esc[8];
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            out += esc;
-        } else {
-            out += (char) c;
-        }
-    }
-    return out + "\"";
-}
-
 // pr_native grammar: is each grammar one llama.cpp accepts? (the unit tests check every grammar py_runner emits)
 static int grammar(int argc, char ** argv) {
     std::string model_path, file;
@@ -563,8 +546,9 @@ static int grammar(int argc, char ** argv) {
         const std::string text = all.substr(start, end - start);
         const int rc = pr_sampler_configure(s, 0.0f, 0, 1.0f, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, 0, nullptr, nullptr, 0,
                                             text.c_str(), nullptr);
-        results += std::string(results.empty() ? "" : ",") + "{\"ok\":" + (rc == 0 ? "true" : "false") +
-                   ",\"error\":" + json_string(rc == 0 ? "" : pr_last_error()) + "}";
+        results += std::string(results.empty() ? "" : ",") + "{\"ok\":" + (rc == 0 ? "true" : "false") + ",\"error\":";
+        append_json_string(results, rc == 0 ? "" : pr_last_error());
+        results += "}";
         start = end + 1;
     }
     printf("{\"results\":[%s]}\n", results.c_str());
