@@ -2,6 +2,7 @@
 // Modelled on llama.cpp's examples/simple/simple.cpp: each step named, everything freed in reverse.
 
 #include "glue.h"
+#include "json_text.h"
 
 #include "llama.h"
 
@@ -99,28 +100,6 @@ static void on_log(ggml_log_level level, const char * text, void *) {
     if (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN) {
         fputs(text, stderr);
     }
-}
-
-static void append_json_string(std::string & out, const char * s) {
-    out += '"';
-    for (const unsigned char * p = (const unsigned char *) s; *p; ++p) {
-        switch (*p) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (*p < 0x20) {
-                    char buf[8];
-                    snprintf(buf, sizeof(buf), "\\u%04x", *p);
-                    out += buf;
-                } else {
-                    out += (char) *p;
-                }
-        }
-    }
-    out += '"';
 }
 
 // GGUF header: magic, version (u32), tensor count (u64), key/value count (u64).

@@ -24,6 +24,7 @@
 // It runs exactly the loop of web/worker.js: tokenize (add_special, parse_special), eval prompt, next token.
 
 #include "glue.h"
+#include "json_text.h"
 
 #include <chrono>
 #include <clocale>
@@ -115,28 +116,6 @@ template <typename Call> static bool grow_call(std::string & out, Call && call) 
     }
     out.assign(buf.data(), n);
     return true;
-}
-
-static void append_json_string(std::string & out, const std::string & s) {
-    out += '"';
-    for (unsigned char ch : s) {
-        switch (ch) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (ch < 0x20) {
-                    char b[8];
-                    snprintf(b, sizeof(b), "\\u%04x", ch);
-                    out += b;
-                } else {
-                    out += (char) ch;
-                }
-        }
-    }
-    out += '"';
 }
 
 // The string value of `key` in a flat JSON object written by the glue (its escapes decoded, \uXXXX included).
