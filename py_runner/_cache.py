@@ -40,12 +40,12 @@ class ModelCache:
     RunnerBusyError while the runner is loading or generating (the engine does one thing at a time)."""
 
     def __init__(
-        self, transport_for: Callable[[str], Awaitable[Transport]], page_url: Callable[[], str]
+        self, transport_for: Callable[[str], Awaitable[Transport]], base_url: Callable[[], str]
     ) -> None:
-        # The runner hands over how to reach an idle engine and the page URL its loads resolve against: the
+        # The runner hands over how to reach an idle engine and the base URL its loads resolve against: the
         # cache needs nothing else of it.
         self._transport_for = transport_for
-        self._page_url = page_url
+        self._base_url = base_url
 
     async def list(self) -> list[CachedModel]:
         """Every entry, complete or not, sorted by URL."""
@@ -53,13 +53,13 @@ class ModelCache:
         return [_cached_model(dict(e)) for e in await transport.cache_list()]
 
     async def inspect(self, url: str) -> CachedModel | None:
-        """The entry of `url` (resolved against the page URL, as loads resolve it), or None."""
+        """The entry of `url` (resolved against the runner's base URL, as loads resolve it), or None."""
         entries = await self.list()
-        absolute = urljoin(self._page_url(), url)
+        absolute = urljoin(self._base_url(), url)
         return next((e for e in entries if e.url == absolute), None)
 
     async def delete(self, url: str) -> bool:
-        """Delete the entry of `url` (resolved against the page URL); True if there was one."""
+        """Delete the entry of `url` (resolved against the runner's base URL); True if there was one."""
         transport = await self._transport_for("delete from the cache")
         return bool(await transport.cache_delete(url))
 

@@ -53,7 +53,8 @@ class Llama:
 
     `model_path` is a URL (relative ones resolve against the page) or anything LlamaRunner.load_model takes.
     Beyond llama-cpp-python's arguments: `runner` (a LlamaRunner to use, e.g. with build="st") and
-    `progress_callback` (LlamaRunner.load_model's). `llm.runner` is the LlamaRunner underneath.
+    `progress_callback` (LlamaRunner.load_model's), `base_url` (LlamaRunner's: what a relative `model_path`
+    resolves against, for Python hosted in a worker). `llm.runner` is the LlamaRunner underneath.
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class Llama:
         verbose: bool = True,
         runner: LlamaRunner | None = None,
         progress_callback: ProgressCallback | None = None,
+        base_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         unknown = set(kwargs) - _IGNORED_INIT
@@ -83,7 +85,9 @@ class Llama:
         self.chat_format = chat_format
         self.embedding = embedding
         self.verbose = verbose
-        self.runner = runner if runner is not None else LlamaRunner(n_threads=n_threads)
+        if runner is not None and base_url is not None:
+            raise InvalidParameterError("give base_url to the LlamaRunner you pass as runner, not to Llama")
+        self.runner = runner if runner is not None else LlamaRunner(n_threads=n_threads, base_url=base_url)
         self._progress_callback = progress_callback  # py_runner's: the load's ProgressInfo events
         self._loop: asyncio.AbstractEventLoop | None = None
         if model_path is not None:

@@ -78,9 +78,14 @@ class LlamaRunner:
         transport: Transport | None = None,
         build: str = "auto",
         n_threads: int | None = None,
+        base_url: str | None = None,
         on_model_loaded: Callable[[ModelSpecification], None] | None = None,
         on_model_load_error: Callable[[LocalWebAIError], None] | None = None,
     ) -> None:
+        """`base_url`: what relative URLs (models, the cache's keys, the engine's files) resolve against. By
+        default the URL web/boot.js was given, else the page's (`location.href` when it is http(s), else the
+        origin: a `blob:` worker). Python hosted in a worker (PyScript's worker mode, a JupyterLite kernel)
+        passes the page's URL, so that a relative model path means there what it means on the page."""
         if build not in ("auto", "st", "mt"):
             raise InvalidParameterError(f"build must be 'auto', 'st' or 'mt', got {build!r}")
         if n_threads is not None and n_threads < 1:
@@ -89,6 +94,7 @@ class LlamaRunner:
         self._transport = transport
         self._build = build
         self._n_threads = n_threads
+        self._base_url = base_url
         self.on_model_loaded = on_model_loaded
         self.on_model_load_error = on_model_load_error
         self._start_info: dict[str, Any] | None = None
@@ -128,7 +134,7 @@ class LlamaRunner:
     def cache(self) -> ModelCache:
         """The browser's cache of models loaded from URLs: `await runner.cache.list()`, `.delete(url)`,
         `.clear()`."""
-        return ModelCache(self._cache_transport, lambda: (self._start_info or {}).get("pageUrl") or "")
+        return ModelCache(self._cache_transport, lambda: (self._start_info or {}).get("baseUrl") or "")
 
     async def _cache_transport(self, what: str) -> Transport:
         self._require_idle(what)
@@ -148,7 +154,9 @@ class LlamaRunner:
         if self._transport is None:
             from ._transport.pyodide import PyodideTransport
 
-            self._transport = PyodideTransport(self._artifacts, build=self._build, threads=self._n_threads)
+            self._transport = PyodideTransport(
+                self._artifacts, build=self._build, threads=self._n_threads, base_url=self._base_url
+            )
         return self._transport
 
     async def _ensure_started(self) -> Transport:

@@ -1,24 +1,35 @@
-// Boots Pyodide from this origin and installs py_runner: shared by the demo page and the headless harness.
+// Boots Pyodide from this origin and installs py_runner: shared by the demo page, the headless harness, an
+// exported site and Python hosted in a module worker (nothing here needs `window` or `document`).
 // micropip is loaded from its wheel URL, not by name: by name, Pyodide checks it against the sha256 in its lock
 // file, which is for Pyodide's own build of micropip.
 
-/** url resolved against this page (the one helper web/harness.js shares). */
-export function absolute(url) {
-  return new URL(url, location.href).href;
+/**
+ * What relative URLs resolve against when nobody names a base: `location.href` when it is http(s) (a page, a
+ * worker started from a URL), else the origin (a worker started from a `blob:` URL has no folder). The same rule
+ * as py_runner's default_base_url() (py_runner/_transport/pyodide.py), for Python that was not booted here.
+ */
+export function defaultBaseUrl() {
+  return /^https?:$/.test(location.protocol) ? location.href : `${location.origin}/`;
+}
+
+/** url resolved against `base` (default: defaultBaseUrl()); the one helper web/harness.js shares. */
+export function absolute(url, base = defaultBaseUrl()) {
+  return new URL(url, base).href;
 }
 
 /**
  * The config URL a page names with <meta name="py-runner-config" content="site.json"> (an exported site), else the
- * dev server's /config.json.
+ * dev server's /config.json; resolved against `base`.
  */
-export function configUrl() {
+export function configUrl(base = defaultBaseUrl()) {
   const meta = globalThis.document && document.querySelector('meta[name="py-runner-config"]');
-  return absolute((meta && meta.content) || "/config.json");
+  return absolute((meta && meta.content) || "/config.json", base);
 }
 
 /**
- * @param {{configUrl?: string, onStatus?: (text: string) => void, stdout?: (line: string) => void,
- *          stderr?: (line: string) => void}} options
+ * @param {{baseUrl?: string, configUrl?: string, onStatus?: (text: string) => void, stdout?: (line: string) => void,
+ *          stderr?: (line: string) => void}} options  baseUrl: the page's URL, for a worker (default:
+ *   defaultBaseUrl()); relative model paths in Python resolve against it (globalThis.__pyRunnerBaseUrl).
  * @returns the Pyodide instance, with py_runner importable. The config's paths are resolved against the config's
  *   own URL (a site under any base path works); globalThis.__pyRunnerConfig holds it, and
  *   globalThis.__pyRunnerArtifacts the engine's URLs, which LlamaRunner() uses when given no Artifacts.
@@ -26,7 +37,9 @@ export function configUrl() {
 export async function bootPyodide(options = {}) {
   const status = options.onStatus || (() => {});
   status("Loading configuration…");
-  const url = options.configUrl || configUrl();
+  const baseUrl = absolute(options.baseUrl || defaultBaseUrl());
+  globalThis.__pyRunnerBaseUrl = baseUrl;
+  const url = absolute(options.configUrl || configUrl(baseUrl), baseUrl);
   const configResp = await fetch(url);
   if (!configResp.ok) throw new Error(`GET ${url}: HTTP ${configResp.status}`);
   const config = await configResp.json();

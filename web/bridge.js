@@ -18,11 +18,13 @@ export function canUseThreads() {
 export class Bridge {
   /**
    * @param {{st: {js: string}, mt: {js: string}, worker: string}} artifacts  URLs of the builds and the worker
-   * @param {{build?: "auto"|"st"|"mt", threads?: number}} options
+   * @param {{build?: "auto"|"st"|"mt", threads?: number, baseUrl?: string}} options  baseUrl: what relative URLs
+   *   (the artifacts, models, cache keys) resolve against; Python's transport always gives it (default_base_url)
    */
   constructor(artifacts, options = {}) {
     this.artifacts = artifacts;
     this.options = options;
+    this.baseUrl = new URL(options.baseUrl || location.href).href;
     this.worker = null;
     this.build = null;
     this.threads = 1;
@@ -41,7 +43,7 @@ export class Bridge {
     this.build = wanted === "auto" ? (canUseThreads() ? "mt" : "st") : wanted;
     const hardware = navigator.hardwareConcurrency || 1;
     const threads = this.build === "mt" ? this.options.threads || hardware : 1;
-    const url = (u) => new URL(u, location.href).href;
+    const url = (u) => new URL(u, this.baseUrl).href;
 
     this.worker = new Worker(url(this.artifacts.worker));
     this.worker.onmessage = (event) => this._onMessage(event.data);
@@ -59,7 +61,7 @@ export class Bridge {
       build: this.build,
       threads: this.threads,
       crossOriginIsolated: Boolean(globalThis.crossOriginIsolated),
-      pageUrl: location.href, // what relative model URLs are resolved against
+      baseUrl: this.baseUrl, // what relative model URLs are resolved against
     };
   }
 
@@ -69,7 +71,7 @@ export class Bridge {
     const urls = typeof source === "string" ? [source] : Array.isArray(source) && typeof source[0] === "string" ? source : null;
     if (urls) {
       // One URL, or all shards of a split GGUF (llama.cpp finds shards 2..N beside the first by name).
-      fields.urls = urls.map((u) => new URL(u, location.href).href);
+      fields.urls = urls.map((u) => new URL(u, this.baseUrl).href);
       fields.sizes = options.sizes || null;
       fields.cache = options.cache !== false; // the worker's OPFS model cache (web/model_cache.js)
       fields.sha256 = options.sha256 || null;
@@ -92,7 +94,7 @@ export class Bridge {
     if (typeof first !== "string") {
       return { bytes: new Uint8Array(await first.slice(0, length).arrayBuffer()), total: first.size };
     }
-    const url = new URL(first, location.href);
+    const url = new URL(first, this.baseUrl);
     const cached = await globalThis.PyRunnerModelCache.peek(url.href); // a complete cache entry: read it, no network request
     if (cached) return { bytes: new Uint8Array(await cached.slice(0, length).arrayBuffer()), total: cached.size };
     const controller = new AbortController();
@@ -200,7 +202,7 @@ export class Bridge {
 
   /** Deletes the cache entry of url (resolved against the page); resolves true if there was one. */
   cacheDelete(url) {
-    return this._request("cache_delete", { url: new URL(url, location.href).href });
+    return this._request("cache_delete", { url: new URL(url, this.baseUrl).href });
   }
 
   /** Deletes every cache entry; resolves with how many there were. */

@@ -130,7 +130,7 @@ class MockTransport(Transport):
             "build": "st",
             "threads": 1,
             "crossOriginIsolated": False,
-            "pageUrl": "http://127.0.0.1:8000/app/",  # where a page served by `py-runner serve` lives
+            "baseUrl": "http://127.0.0.1:8000/app/",  # where a page served by `py-runner serve` lives
         }
 
     async def load(self, source, options, on_progress):

@@ -71,19 +71,49 @@ def _page_model_aliases() -> dict[str, list[str]]:
     return {str(k): [str(u) for u in v] for k, v in models.to_py().items()}
 
 
+def default_base_url() -> str:
+    """What relative URLs resolve against when the caller names nothing: the URL web/boot.js was given
+    (`globalThis.__pyRunnerBaseUrl`), else `location.href` when it is http(s), else the origin (a `blob:` or
+    `data:` worker has no folder to resolve against). web/boot.js's defaultBaseUrl() is the same rule, for
+    pages and workers booted without Python."""
+    import js
+
+    published = getattr(js.globalThis, "__pyRunnerBaseUrl", None)
+    if published is not None and published is not _ffi().jsnull:
+        return str(published)
+    location = js.location
+    if str(location.protocol) in ("http:", "https:"):
+        return str(location.href)
+    return f"{location.origin}/"
+
+
 class PyodideTransport(Transport):
     def __init__(
-        self, artifacts: Artifacts | None, *, build: str = "auto", threads: int | None = None
+        self,
+        artifacts: Artifacts | None,
+        *,
+        build: str = "auto",
+        threads: int | None = None,
+        base_url: str | None = None,
     ) -> None:
         self._artifacts = artifacts
         self._build = build
         self._threads = threads
+        self._base_url = base_url
         self._bridge: Any = None
+
+    @property
+    def base_url(self) -> str:
+        """Absolute: the caller's base URL (itself resolved against the default), else the default."""
+        import js
+
+        default = default_base_url()
+        return default if self._base_url is None else str(js.URL.new(self._base_url, default).href)
 
     def _url(self, url: str) -> str:
         import js
 
-        return str(js.URL.new(url, js.location.href).href)
+        return str(js.URL.new(url, self.base_url).href)
 
     async def _call(self, fn: Callable[[], Any]) -> Any:
         ffi = _ffi()
@@ -109,7 +139,7 @@ class PyodideTransport(Transport):
             "mt": {"js": self._url(a.multi_thread)},
             "worker": self._url(a.worker),
         }
-        options: dict[str, Any] = {"build": self._build}
+        options: dict[str, Any] = {"build": self._build, "baseUrl": self.base_url}
         if self._threads is not None:
             options["threads"] = self._threads
         to_obj = js.Object.fromEntries

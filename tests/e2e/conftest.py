@@ -123,6 +123,13 @@ def browser_and_server():
 
 
 @pytest.fixture
+def open_browser_and_server():
+    """`with open_browser_and_server(**server_options) as (browser, server, base_url)`: for tests that need
+    server options of their own (extra files, a files folder)."""
+    return _browser_and_server
+
+
+@pytest.fixture
 def default_model_browser():
     """(browser, base_url, model): Chromium and a dev server that offers the default real model first."""
     from py_runner.host.assets import default_model

@@ -196,6 +196,27 @@ def test_the_readme_own_page_works_as_written(host, browser, site: Path) -> None
         context.close()
 
 
+def test_the_readme_python_worker_page_works_as_written(host, browser, site: Path) -> None:
+    """README's "Python in a worker": its page beside an export; Python, in a module worker, answers through
+    the synchronous facade (JSPI in the worker) with the model named relative to the page."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Python in a worker", 1)[1].split("\n## ", 1)[0]
+    html = section.split("```html\n", 1)[1].split("```", 1)[0]
+    (site / "in-a-worker.html").write_text(html, encoding="utf-8")
+    _, url = host
+    context = browser.new_context()
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url + "in-a-worker.html")
+        page.wait_for_function("document.body.innerText.trim() !== ''", timeout=240_000, polling=200)
+        assert page.evaluate("document.body.innerText.trim()") == "The capital of France is Paris."
+        assert page.evaluate("window.__pyRunnerCoi.state") == "isolated" and not errors
+    finally:
+        context.close()
+
+
 def test_the_site_uses_relative_urls_only(site: Path) -> None:
     index = (site / "index.html").read_text(encoding="utf-8")
     config = json.loads((site / "site.json").read_text(encoding="utf-8"))

@@ -116,6 +116,9 @@ def test_what_would_silently_differ_is_a_typed_error(kwargs, message) -> None:
         llm.create_completion("def f():", suffix="return 1")
     with pytest.raises(TypeError, match="no_such"):
         Llama(MODEL, runner=LlamaRunner(transport=MockTransport()), no_such=1)
+    # a base URL given beside a runner of one's own would be ignored: the runner's own is used
+    with pytest.raises(InvalidParameterError, match="base_url"):
+        Llama(MODEL, runner=LlamaRunner(transport=MockTransport()), base_url="http://example.test/app/")
 
 
 WEATHER = {
