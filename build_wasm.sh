@@ -11,6 +11,7 @@
 #
 #   bash build_wasm.sh               build what is missing, print the build folder
 #   bash build_wasm.sh --print-dir   print the build folder for the current inputs, build nothing
+#   bash build_wasm.sh --print-libs-dir   the same for the llama.cpp libraries (scripts/native_isa_variant.sh)
 #   bash build_wasm.sh --only st|mt|native
 set -euo pipefail
 
@@ -33,8 +34,9 @@ only=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --print-dir) print_only=1 ;;
+        --print-libs-dir) print_only=libs ;;
         --only) only="$2"; shift ;;
-        *) echo "usage: $0 [--print-dir] [--only st|mt|native]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--print-dir | --print-libs-dir] [--only st|mt|native]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -65,6 +67,9 @@ input_hash="$(
 out="$build_cache/builds/$input_hash"
 if [ "$print_only" = 1 ]; then
     echo "$out"
+    exit 0
+elif [ "$print_only" = libs ]; then
+    echo "$build_cache/libs/$lib_hash"
     exit 0
 fi
 
