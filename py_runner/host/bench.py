@@ -1,5 +1,6 @@
 """`py-runner bench load`: model load throughput (network, cache) and peak browser memory during a load;
-`bench generate`: tok/s through Python and from JS alone; `bench soak`: heap figures over many calls.
+`bench generate`: tok/s through Python, from JS alone and natively; `bench soak`: heap figures over many
+calls; `bench vs-wllama`: tok/s against wllama in the same page.
 
 Everything runs in the real stack (server, headless Chromium, Pyodide, the engine worker); memory is the
 resident set of every Chromium process this run started, sampled from /proc, relative to its level with
@@ -30,8 +31,10 @@ start = time.perf_counter()
 spec = await runner.load_model({source}, cache={cache}, ctx_size={ctx_size})
 seconds = time.perf_counter() - start
 heap = runner.load_details.get("wasm_heap_bytes")
+memory = runner.load_details.get("memory")  # what llama.cpp allocated: model, context (KV), compute
 runner.terminate()
-json.dumps({{"seconds": seconds, "cache_hit": spec.cache_hit, "file_size": spec.file_size, "heap": heap}})
+json.dumps({{"seconds": seconds, "cache_hit": spec.cache_hit, "file_size": spec.file_size, "heap": heap,
+             "memory": memory}})
 """
 
 
@@ -131,13 +134,22 @@ def bench_load(model: Path, *, build: str = "st", runs: int = 2, ctx_size: int =
     report["ctx_size"] = ctx_size
     for kind, runs_of_kind in results.items():
         best = min(runs_of_kind, key=lambda r: r["seconds"])
+        heap = best["heap"] or 0
+        peak = max(r["peak_extra_bytes"] for r in runs_of_kind)
         report[kind] = {
             "mb_per_s": size / 1e6 / best["seconds"],
             "seconds": best["seconds"],
             "cache_hit": best["cache_hit"],
-            "peak_memory_ratio": max(r["peak_extra_bytes"] for r in runs_of_kind) / size,
-            "wasm_heap_ratio": (best["heap"] or 0) / size,
+            "peak_memory_ratio": peak / size,
+            "wasm_heap_ratio": heap / size,
+            # issue 13's memory goals: the heap against what llama.cpp allocated, and what the load needs
+            # beyond the heap at its peak, in units of the model's size
+            "peak_beyond_heap_ratio": (peak - heap) / size,
         }
+        memory = best.get("memory")
+        if memory:
+            report["llama_cpp_memory"] = memory
+            report[kind]["heap_over_allocated"] = heap / sum(memory.values())
     return report
 
 
@@ -146,12 +158,22 @@ def format_load_report(report: dict) -> str:
         f"model {report['model']} ({report['file_size'] / 1e6:.1f} MB), {report['build']} build, "
         f"ctx_size {report['ctx_size']} (its KV cache is part of the load)"
     ]
+    memory = report.get("llama_cpp_memory")
+    if memory:
+        lines.append(
+            "  llama.cpp allocated: "
+            + ", ".join(f"{name} {value / 1e6:.1f} MB" for name, value in memory.items())
+            + f" = {sum(memory.values()) / 1e6:.1f} MB"
+        )
     for kind in ("network, no cache", "network, to cache", "cache", "file"):
         r = report[kind]
+        allocated = r.get("heap_over_allocated")
         lines.append(
             f"  {kind:17}: {r['mb_per_s']:7.1f} MB/s ({r['seconds']:.2f} s, cache hit {r['cache_hit']}), "
             f"peak browser memory +{r['peak_memory_ratio']:.2f}x the model size "
-            f"(wasm heap after load {r['wasm_heap_ratio']:.2f}x)"
+            f"(wasm heap after load {r['wasm_heap_ratio']:.2f}x"
+            + ("" if allocated is None else f" = {allocated:.2f}x what llama.cpp allocated")
+            + f"; peak beyond the heap {r['peak_beyond_heap_ratio']:+.2f}x the model)"
         )
     return "\n".join(lines)
 
@@ -204,19 +226,44 @@ async (prompt) => {
 """
 
 
+def _native_generate(model: Path, prompt: str, n_predict: int, threads: int) -> dict:
+    """pr_native (llama.cpp built natively, the same glue) on the same request: its prompt and generation
+    tok/s by the same timers."""
+    import subprocess
+
+    from .paths import native_binary
+
+    proc = subprocess.run(
+        [str(native_binary()), "generate", "--model", str(model), "--prompt", prompt, "--n-predict",
+         str(n_predict), "--threads", str(threads), "--temp", "0", "--ctx-size", "512"],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"pr_native generate failed: {proc.stderr.strip()[-500:]}")
+    t = json.loads(proc.stdout)["timings"]
+    return {
+        "prompt_tok_s": t["prompt_tokens"] * 1000 / t["prompt_ms"],
+        "gen_tok_s": t["gen_tokens"] * 1000 / t["gen_ms"],
+    }
+
+
 def bench_generate(
     model: Path, *, builds=("st", "mt"), threads: int = 1, n_predict: int = 64, runs: int = 3
 ) -> dict:
     """Prompt and generation tok/s for each build, streamed through Python (LlamaRunner) and driven from
-    JavaScript alone (the bridge), in the same page, runs alternating; best of `runs` after a warm-up. Each
-    run's prompt starts differently, so the KV cache cannot shorten the prompt."""
+    JavaScript alone (the bridge), in the same page, and native llama.cpp (pr_native, one thread) on the same
+    requests, runs alternating; best of `runs` after a warm-up. Each run's prompt starts differently, so the
+    KV cache cannot shorten the prompt. The st build always runs one thread, mt `threads`."""
     from .headless import harness_page
+    from .paths import native_binary
     from .server import start_server, stop_server
 
     url = f"/local-model/{model.name}"
     text = "Once upon a time, in a land far away, there lived a young princess who loved to read. " * 3
+    with_native = native_binary().is_file()
     server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
     report: dict = {"model": str(model), "threads": threads, "n_predict": n_predict, "builds": {}}
+    native_runs: list[dict] = []
     try:
         with harness_page(base_url) as page:
             for build in builds:
@@ -228,6 +275,8 @@ def bench_generate(
                     prompt = f"Story {i + 1}. {text}"
                     python_runs.append(json.loads(page.run(GENERATE_PYTHON_RUN.format(prompt=prompt))))
                     js_runs.append(page.page.evaluate(GENERATE_JS_RUN, f"Tale {i + 1}. {text}"))
+                    if with_native:
+                        native_runs.append(_native_generate(model, prompt, n_predict, 1))
                 page.run("bench_runner.terminate()")
                 page.page.evaluate("() => window.__benchBridge.terminate()")
                 best = {
@@ -236,23 +285,46 @@ def bench_generate(
                 }
                 best["python_over_js"] = best["python"]["gen_tok_s"] / best["js"]["gen_tok_s"]
                 best["tokens"] = python_runs[0]["tokens"]
+                best["threads"] = python_runs[0]["threads"]
                 report["builds"][build] = best
     finally:
         stop_server(server)
+    if native_runs:
+        native = {key: max(r[key] for r in native_runs) for key in ("prompt_tok_s", "gen_tok_s")}
+        report["native"] = native | {"threads": 1}
+        for r in report["builds"].values():
+            r["over_native"] = {key: r["python"][key] / native[key] for key in ("prompt_tok_s", "gen_tok_s")}
+    if "st" in report["builds"] and "mt" in report["builds"]:
+        st, mt = report["builds"]["st"], report["builds"]["mt"]
+        report["mt_over_st"] = mt["python"]["gen_tok_s"] / st["python"]["gen_tok_s"]
     return report
 
 
 def format_generate_report(report: dict) -> str:
     lines = [
-        f"model {report['model']}, {report['threads']} thread(s), {report['n_predict']} tokens, best of runs"
+        f"model {report['model']}, {report['threads']} thread(s) for mt, {report['n_predict']} tokens, "
+        "best of runs"
     ]
     for build, r in report["builds"].items():
         lines.append(
-            f"  {build}: prompt {r['python']['prompt_tok_s']:6.1f} tok/s, "
+            f"  {build} ({r['threads']} thread(s)): prompt {r['python']['prompt_tok_s']:6.1f} tok/s, "
             f"generation {r['python']['gen_tok_s']:6.1f} tok/s through Python; "
             f"JS alone {r['js']['gen_tok_s']:6.1f} tok/s; "
             f"Python/JS {r['python_over_js']:.3f}"
         )
+    if "native" in report:
+        n = report["native"]
+        lines.append(
+            f"  native llama.cpp (pr_native, 1 thread): prompt {n['prompt_tok_s']:6.1f} tok/s, "
+            f"generation {n['gen_tok_s']:6.1f} tok/s"
+        )
+        for build, r in report["builds"].items():
+            o = r["over_native"]
+            lines.append(
+                f"  {build} / native: generation {o['gen_tok_s']:.2f}x, prompt {o['prompt_tok_s']:.2f}x"
+            )
+    if "mt_over_st" in report:
+        lines.append(f"  mt / st generation: {report['mt_over_st']:.2f}x")
     return "\n".join(lines)
 
 
@@ -334,4 +406,208 @@ def format_soak_report(report: dict) -> str:
             f"  JS heap (page, after GC): {report['js_heap_start'] / mib:.1f} MiB at the start, "
             f"{report['js_heap_end'] / mib:.1f} MiB at the end",
         ]
+    )
+
+
+# `bench vs-wllama`: py_runner (the bridge, JS alone) and wllama in the same page, the same GGUF, one thread,
+# runs alternating. Both report llama.cpp's own timings of the prompt and of the generated tokens.
+VS_WLLAMA_SETUP = """
+async ({url, nCtx, threads, prompt, nPredict}) => {
+  const { Bridge } = await import("/web/bridge.js");
+  const bridge = new Bridge(
+    { st: { js: "/build/st/pr_glue.js" }, mt: { js: "/build/mt/pr_glue.js" }, worker: "/web/worker.js" },
+    { build: "st", threads },
+  );
+  await bridge.start();
+  await bridge.load(url, { n_ctx: nCtx, n_threads: threads, cache: false });
+  const { Wllama } = await import("/wllama/esm/index.js");
+  const wllama = new Wllama({ default: "/wllama/esm/wasm/wllama.wasm" }, { suppressNativeLog: true });
+  // n_gpu_layers 0: headless Chromium has navigator.gpu but no adapter; both engines on the CPU
+  await wllama.loadModelFromUrl(new URL(url, location.href).href,
+                                { n_ctx: nCtx, n_threads: threads, n_gpu_layers: 0, useCache: false });
+  window.__vs = { bridge, wllama, options: { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads,
+                                             ignore_eos: true } };
+  for (const engine of ["py_runner", "wllama"]) await window.__vsRun(engine, "warm-up: " + prompt);
+}
+"""
+
+VS_WLLAMA_RUN = """
+window.__vsRun = async (engine, prompt) => {
+  const { bridge, wllama, options } = window.__vs;
+  if (engine === "py_runner") {
+    const r = await bridge.generate(prompt, options, () => {});
+    return { prompt_tokens: r.prompt_tokens_evaluated, tokens: r.tokens.length,
+             prompt_tok_s: (r.prompt_tokens_evaluated * 1000) / r.timings.prompt_ms,
+             gen_tok_s: (r.tokens.length * 1000) / r.timings.gen_ms };
+  }
+  const r = await wllama.createCompletion({ prompt, max_tokens: options.n_predict, temperature: 0, seed: 0,
+                                            ignore_eos: true });
+  const t = r.timings;
+  return { prompt_tokens: t.prompt_n, tokens: t.predicted_n,
+           prompt_tok_s: t.prompt_per_second, gen_tok_s: t.predicted_per_second };
+};
+"""
+
+
+def requantized(model: Path, qtype: str) -> Path:
+    """`model` requantized to `qtype` (q8_0, q4_k_m) by pr_native (llama.cpp's quantizer, requantizing
+    allowed), kept in the models cache beside the fixtures."""
+    import subprocess
+
+    from .paths import models_dir, native_binary
+
+    target = models_dir() / f"{model.stem}.requantized-{qtype}.gguf"
+    if not target.is_file():
+        partial = target.with_suffix(".partial")
+        proc = subprocess.run(
+            [str(native_binary()), "quantize", str(model), str(partial), qtype],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"pr_native quantize {qtype} failed: {proc.stderr.strip()[-500:]}")
+        os.replace(partial, target)
+    return target
+
+
+def bench_vs_wllama(
+    models: list[Path], *, threads: int = 1, n_predict: int = 64, runs: int = 3, ctx: int = 512
+) -> dict:
+    """Prompt and generation tok/s of py_runner (st) and wllama over each model in one Chromium page, runs
+    alternating; best of `runs` after a warm-up, and their ratios."""
+    from .assets import wllama
+    from .headless import harness_page
+    from .server import start_server, stop_server
+
+    wllama_dir = wllama()
+    files = {
+        "/wllama/esm/index.js": wllama_dir / "esm" / "index.js",
+        "/wllama/esm/wasm/wllama.wasm": wllama_dir / "esm" / "wasm" / "wllama.wasm",
+    }
+    files |= {f"/local-model/{m.name}": m for m in models}
+    text = "Once upon a time, in a land far away, there lived a young princess who loved to read. " * 3
+    server, base_url = start_server("127.0.0.1", 0, extra_files=files)
+    report: dict = {"threads": threads, "n_predict": n_predict, "runs": runs, "models": {}}
+    try:
+        with harness_page(base_url) as page:
+            page.page.evaluate(f"() => {{ {VS_WLLAMA_RUN} }}")
+            for model in models:
+                page.page.evaluate(
+                    VS_WLLAMA_SETUP,
+                    {"url": f"/local-model/{model.name}", "nCtx": ctx, "threads": threads,
+                     "prompt": text, "nPredict": n_predict},
+                )  # fmt: skip
+                results: dict[str, list[dict]] = {"py_runner": [], "wllama": []}
+                for i in range(runs):
+                    for engine in ("py_runner", "wllama") if i % 2 == 0 else ("wllama", "py_runner"):
+                        prompt = f"Story {i + 1} ({engine}). {text}"
+                        results[engine].append(
+                            page.page.evaluate("([e, p]) => window.__vsRun(e, p)", [engine, prompt])
+                        )
+                page.page.evaluate(
+                    "async () => { window.__vs.bridge.terminate(); await window.__vs.wllama.exit(); }"
+                )
+                best = {
+                    engine: {key: max(r[key] for r in rs) for key in ("prompt_tok_s", "gen_tok_s")}
+                    | {"prompt_tokens": rs[0]["prompt_tokens"], "tokens": rs[0]["tokens"]}
+                    for engine, rs in results.items()
+                }
+                for key in ("prompt_tok_s", "gen_tok_s"):
+                    best[f"{key.split('_')[0]}_ratio"] = best["py_runner"][key] / best["wllama"][key]
+                report["models"][str(model)] = best
+    finally:
+        stop_server(server)
+    return report
+
+
+def format_vs_wllama_report(report: dict) -> str:
+    lines = [
+        f"py_runner (st) against wllama {_wllama_version()}, {report['threads']} thread(s), "
+        f"{report['n_predict']} tokens, best of {report['runs']} alternating runs"
+    ]
+    for model, r in report["models"].items():
+        p, w = r["py_runner"], r["wllama"]
+        lines.append(
+            f"  {Path(model).name}: generation {p['gen_tok_s']:.1f} vs {w['gen_tok_s']:.1f} tok/s = "
+            f"{r['gen_ratio']:.2f}x; prompt ({p['prompt_tokens']} tokens) {p['prompt_tok_s']:.1f} vs "
+            f"{w['prompt_tok_s']:.1f} tok/s = {r['prompt_ratio']:.2f}x"
+        )
+    return "\n".join(lines)
+
+
+def _wllama_version() -> str:
+    from .pins import WLLAMA
+
+    return WLLAMA.version
+
+
+# `bench first-token`: a fresh page with the model already in the browser's cache, as a returning visitor.
+FIRST_TOKEN_PROGRAM = """
+import json
+import js
+from py_runner import GenerateTextParams, LlamaRunner
+
+booted = js.performance.now()  # ms since the page's navigation began: Pyodide and py_runner are ready
+runner = LlamaRunner(build={build!r})
+spec = await runner.load_model({url!r})
+loaded = js.performance.now()
+first = []
+params = GenerateTextParams(n_predict=1, temp=0)
+await runner.generate_text({prompt!r}, params, token_callback=lambda _: first.append(js.performance.now()))
+runner.terminate()
+json.dumps({{"boot_ms": booted, "load_ms": loaded - booted, "first_token_ms": first[0] - loaded,
+             "cache_hit": spec.cache_hit}})
+"""
+
+
+def bench_first_token(model: Path, *, build: str = "st", runs: int = 3) -> dict:
+    """From a page load to the first token with the model already cached: the boot (page, Pyodide,
+    micropip, py_runner), then the engine's start and the load from the cache, then the prompt and the first
+    token. A first visit fills the cache; then `runs` fresh pages in the same browser profile; best run."""
+    from playwright.sync_api import sync_playwright
+
+    from .headless import launch_chromium
+    from .server import start_server, stop_server
+
+    url = f"/local-model/{model.name}"
+    server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
+    program = FIRST_TOKEN_PROGRAM.format(build=build, url=url, prompt="Once upon a time")
+    results = []
+    try:
+        with sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            try:
+                context = browser.new_context()  # one profile: its OPFS cache outlives each page
+                for visit in range(runs + 1):
+                    page = context.new_page()
+                    page.goto(f"{base_url}/web/run.html")
+                    page.wait_for_function("window.__pyRunnerReady === true", timeout=120_000)
+                    run = json.loads(
+                        page.evaluate(
+                            "async (code) => await window.__pyRunnerPyodide.runPythonAsync(code)", program
+                        )
+                    )
+                    page.close()
+                    if visit > 0:  # the first visit downloads the model into the cache
+                        if not run["cache_hit"]:
+                            raise RuntimeError("the model did not come from the browser's cache")
+                        results.append(run)
+            finally:
+                browser.close()
+    finally:
+        stop_server(server)
+    best = min(results, key=lambda r: r["load_ms"] + r["first_token_ms"])
+    after_boot = (best["load_ms"] + best["first_token_ms"]) / 1000
+    return {
+        "model": str(model), "build": build, "runs": runs,
+        "boot_s": best["boot_ms"] / 1000, "load_s": best["load_ms"] / 1000,
+        "first_token_s": best["first_token_ms"] / 1000, "after_boot_s": after_boot,
+    }  # fmt: skip
+
+
+def format_first_token_report(report: dict) -> str:
+    return (
+        f"model {report['model']} ({report['build']} build), cached, fresh page, best of {report['runs']}:\n"
+        f"  page load to Pyodide + py_runner ready: {report['boot_s']:.2f} s\n"
+        f"  then engine start + load from the cache {report['load_s']:.2f} s, prompt + first token "
+        f"{report['first_token_s']:.2f} s: first token {report['after_boot_s']:.2f} s after the boot"
     )

@@ -89,13 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "bench",
-        help="measure: `bench load` (MB/s, peak memory), `bench generate` (tok/s, Python vs JS) or "
-        "`bench soak` (1,000 generates and 100 loads in one page: heap figures)",
+        help="measure: `bench load` (MB/s, peak memory), `bench generate` (tok/s: Python, JS, native), "
+        "`bench soak` (1,000 generates and 100 loads in one page: heap figures) or `bench vs-wllama` "
+        "(tok/s against wllama in the same page) or `bench first-token` (page load to first token, cached)",
     )
-    p.add_argument("what", choices=("load", "generate", "soak"))
+    p.add_argument("what", choices=("load", "generate", "soak", "vs-wllama", "first-token"))
     p.add_argument("--threads", type=int, default=1, help="generate: threads (mt)")
     p.add_argument("--n-predict", type=int, default=64, help="generate: tokens per run")
-    p.add_argument("--model", type=Path, help="GGUF path (default: SmolLM2-135M-Instruct Q4_1)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        action="append",
+        help="GGUF path (default: SmolLM2-135M-Instruct Q4_1; vs-wllama: also its Q8_0 and Q4_K_M "
+        "requantizations); vs-wllama takes several",
+    )
     p.add_argument("--build", choices=("st", "mt"), default=None, help="default: load st; generate both")
     p.add_argument("--runs", type=int, default=2, help="loads of each kind; the best time is reported")
     p.add_argument(
@@ -112,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ctx", type=int, default=512, help="tokens per window (each starts fresh)")
     p.add_argument("--build", choices=("st", "mt"), default="st")
     p.add_argument("--max-tokens", type=int, default=None, help="score only the text's first N tokens")
+    p.add_argument(
+        "--candidate-native",
+        type=Path,
+        metavar="PR_NATIVE",
+        help="score this other native build instead of the browser (scripts/native_isa_variant.sh)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser(
@@ -209,21 +222,40 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import (
+        bench_first_token,
         bench_generate,
         bench_load,
         bench_soak,
+        bench_vs_wllama,
+        format_first_token_report,
         format_generate_report,
         format_load_report,
         format_soak_report,
+        format_vs_wllama_report,
+        requantized,
     )
 
+    models = [Path(m) for m in args.model or []]
+    if len(models) > 1 and args.what != "vs-wllama":
+        raise CliError(f"bench {args.what} takes one --model")
     if args.what == "soak":  # many calls, not speed: the small fixture model unless one is given
         from .fixtures import fixture_model
 
-        report = bench_soak(Path(args.model or fixture_model("tiny", "f16")), build=args.build or "st")
+        report = bench_soak(models[0] if models else fixture_model("tiny", "f16"), build=args.build or "st")
         print(json.dumps(report) if args.json else format_soak_report(report))
         return 0
-    model = Path(args.model or _default_model())
+    if args.what == "vs-wllama":
+        if not models:
+            default = Path(_default_model())
+            models = [requantized(default, "q8_0"), requantized(default, "q4_k_m"), default]
+        report = bench_vs_wllama(models, n_predict=args.n_predict, runs=args.runs)
+        print(json.dumps(report) if args.json else format_vs_wllama_report(report))
+        return 0
+    model = models[0] if models else Path(_default_model())
+    if args.what == "first-token":
+        report = bench_first_token(model, build=args.build or "st", runs=args.runs)
+        print(json.dumps(report) if args.json else format_first_token_report(report))
+        return 0
     if args.what == "generate":
         builds = (args.build,) if args.build else ("st", "mt")
         report = bench_generate(
@@ -246,7 +278,10 @@ def _cmd_perplexity(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {text_file}: {exc}") from exc
     try:
         model = Path(args.model or _default_model())
-        report = perplexity(model, text, ctx=args.ctx, build=args.build, max_tokens=args.max_tokens)
+        report = perplexity(
+            model, text, ctx=args.ctx, build=args.build, max_tokens=args.max_tokens,
+            candidate_native=args.candidate_native,
+        )  # fmt: skip
     except (RuntimeError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     print(json.dumps(report) if args.json else format_report(report))

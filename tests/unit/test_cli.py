@@ -174,3 +174,9 @@ def test_serve_goes_on_without_the_default_model_when_it_cannot_be_fetched(
     assert main(["serve", "--port", "0"]) == 0
     assert served["default_model"] is None and served["port"] == 0
     assert "warning: cannot fetch the default model" in capsys.readouterr().err
+
+
+def test_only_vs_wllama_benches_several_models(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    models = ["--model", str(tmp_path / "a.gguf"), "--model", str(tmp_path / "b.gguf")]
+    assert main(["bench", "generate", *models]) == 1
+    assert "bench generate takes one --model" in capsys.readouterr().err
