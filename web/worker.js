@@ -141,6 +141,7 @@ async function load(msg, state, reply) {
     }
   };
 
+  const startedAt = performance.now();
   let files; // [{name, data: Blob}]
   let cacheHit = false;
   let sha256 = null;
@@ -173,6 +174,7 @@ async function load(msg, state, reply) {
   // WORKERFS reads slices of the Blob on demand: the bytes are not copied into an in-memory file system first.
   unmountModels();
   const WORKERFS = (Module.FS.filesystems && Module.FS.filesystems.WORKERFS) || Module.WORKERFS;
+  installBlockReads(WORKERFS);
   Module.FS.mount(WORKERFS, { blobs: files }, MODEL_DIR);
   const path = `${MODEL_DIR}/${files[0].name}`;
 
@@ -183,6 +185,9 @@ async function load(msg, state, reply) {
   };
   const threads = threadsFor(msg.n_threads);
   const pathPtr = allocString(path);
+  const engineStartedAt = performance.now();
+  const heapBefore = Module.HEAPU8.length;
+  Object.assign(readStats, { calls: 0, blob_reads: 0, ms: 0 });
   try {
     const nCtx = msg.n_ctx || DEFAULTS.n_ctx;
     session = Module._pr_load(pathPtr, nCtx, msg.n_batch || DEFAULTS.n_batch, threads, msg.pooling ?? GLUE.PR_POOLING_MODEL);
@@ -190,6 +195,7 @@ async function load(msg, state, reply) {
   } finally {
     Module._free(pathPtr);
     Module.onLoadProgress = null;
+    keptBlocks = []; // llama.cpp has copied every tensor into the heap: the file is not read again
   }
   if (!session) {
     unmountModels();
@@ -210,6 +216,13 @@ async function load(msg, state, reply) {
   metadata.wasm_heap_bytes = Module.HEAPU8.length; // weights + KV cache + compute buffers + allocator slack
   metadata.cache_hit = cacheHit;
   metadata.sha256 = sha256;
+  // Where the load's time went: getting the bytes (download, cache lookup, checks), then llama.cpp's load.
+  metadata.load_timings = {
+    fetch_ms: engineStartedAt - startedAt,
+    engine_ms: performance.now() - engineStartedAt,
+    reads: readStats.calls, blob_reads: readStats.blob_reads, read_ms: readStats.ms, // of the engine's
+  };
+  metadata.wasm_heap_bytes_before_load = heapBefore;
   if (cacheHit) metadata.cached_at = cachedAt; // when the cached file was downloaded
   return metadata;
 }
@@ -534,6 +547,62 @@ function freeSession() {
     session = 0;
   }
   unmountModels();
+}
+
+// Emscripten's WORKERFS reads a Blob with one FileReaderSync call per read(), and each call costs milliseconds
+// whatever its size (a round trip to the browser's blob store). llama.cpp reads a GGUF's metadata through stdio
+// in 1 KiB pieces (SmolLM2: ~2 MB of vocabulary, ~3,800 reads) and then each tensor (~200, not in file order, but
+// mostly near each other): SmolLM2 took ~2.8 s that way. Reads are served instead from aligned blocks of the file,
+// each read in one call and kept in a small LRU: ~25 calls, and at most BLOCK_BYTES * BLOCKS_KEPT of transient
+// memory. A read as large as a block goes straight through. Counted for the load report.
+const BLOCK_BYTES = 8 << 20;
+const BLOCKS_KEPT = 2;
+const readStats = { calls: 0, blob_reads: 0, ms: 0 };
+let keptBlocks = []; // {node, index, bytes}, most recently used last; emptied when a load ends
+
+function installBlockReads(WORKERFS) {
+  if (WORKERFS.blockReadsInstalled) return;
+  WORKERFS.blockReadsInstalled = true;
+  const readBlob = (node, start, end) => {
+    readStats.blob_reads += 1;
+    return new Uint8Array(WORKERFS.reader.readAsArrayBuffer(node.contents.slice(start, end)));
+  };
+  const block = (node, index) => {
+    const at = keptBlocks.findIndex((b) => b.node === node && b.index === index);
+    if (at >= 0) {
+      const hit = keptBlocks.splice(at, 1)[0];
+      keptBlocks.push(hit);
+      return hit.bytes;
+    }
+    const bytes = readBlob(node, index * BLOCK_BYTES, (index + 1) * BLOCK_BYTES);
+    keptBlocks.push({ node, index, bytes });
+    if (keptBlocks.length > BLOCKS_KEPT) keptBlocks.shift();
+    return bytes;
+  };
+  WORKERFS.stream_ops.read = (stream, buffer, offset, length, position) => {
+    const t0 = performance.now();
+    readStats.calls += 1;
+    const node = stream.node;
+    const end = Math.min(node.size, position + length);
+    let n = 0;
+    if (end - position >= BLOCK_BYTES) {
+      const bytes = readBlob(node, position, end);
+      buffer.set(bytes, offset);
+      n = bytes.length;
+    } else {
+      for (let at = position; at < end; ) {
+        const index = Math.floor(at / BLOCK_BYTES);
+        const bytes = block(node, index);
+        const from = at - index * BLOCK_BYTES;
+        const take = Math.min(end - at, bytes.length - from);
+        buffer.set(bytes.subarray(from, from + take), offset + n);
+        n += take;
+        at += take;
+      }
+    }
+    readStats.ms += performance.now() - t0;
+    return n;
+  };
 }
 
 function unmountModels() {
