@@ -251,9 +251,10 @@ def bench_generate(
     model: Path, *, builds=("st", "mt"), threads: int = 1, n_predict: int = 64, runs: int = 3
 ) -> dict:
     """Prompt and generation tok/s for each build, streamed through Python (LlamaRunner) and driven from
-    JavaScript alone (the bridge), in the same page, and native llama.cpp (pr_native, one thread) on the same
-    requests, runs alternating; best of `runs` after a warm-up. Each run's prompt starts differently, so the
-    KV cache cannot shorten the prompt. The st build always runs one thread, mt `threads`."""
+    JavaScript alone (the bridge, its own engine) in the same page, and native llama.cpp (pr_native, one
+    thread) on the same requests, runs alternating; best of `runs` after a warm-up. Each run's prompt starts
+    differently, so the KV cache cannot shorten it; the paths get the same prompt. The st build always runs
+    one thread, mt `threads`."""
     from .headless import harness_page
     from .paths import native_binary
     from .server import start_server, stop_server
@@ -273,8 +274,14 @@ def bench_generate(
                 python_runs, js_runs = [], []
                 for i in range(runs):
                     prompt = f"Story {i + 1}. {text}"
-                    python_runs.append(json.loads(page.run(GENERATE_PYTHON_RUN.format(prompt=prompt))))
-                    js_runs.append(page.page.evaluate(GENERATE_JS_RUN, f"Tale {i + 1}. {text}"))
+                    # Which goes first alternates: neither is favoured by the machine's drift.
+                    for path in ("python", "js") if i % 2 == 0 else ("js", "python"):
+                        if path == "python":
+                            python_runs.append(
+                                json.loads(page.run(GENERATE_PYTHON_RUN.format(prompt=prompt)))
+                            )
+                        else:
+                            js_runs.append(page.page.evaluate(GENERATE_JS_RUN, prompt))
                     if with_native:
                         native_runs.append(_native_generate(model, prompt, n_predict, 1))
                 page.run("bench_runner.terminate()")
