@@ -21,6 +21,7 @@ from http import HTTPStatus
 from pathlib import Path
 
 import pytest
+from faulty_server import Faulty, faults_handler
 
 from py_runner.host.fixtures import fixture_model
 from py_runner.host.headless import harness_page
@@ -141,61 +142,6 @@ def test_a_file_replaced_before_its_resume_is_downloaded_again_not_spliced(requi
     assert out["entries"] == [[len(new), True]]
 
 
-class Faulty:
-    """A server that honours Range and If-Range, with faults injected: `cuts` (file offsets: the next response
-    that crosses one stops there and closes), `statuses` ({"full" | "resume": [status, ...]}: the next such
-    request gets that error) and `chunk_delay_s` (a slow body)."""
-
-    def __init__(self, data: bytes, cuts=(), statuses=None, chunk_delay_s: float = 0.0) -> None:
-        self.data = data
-        self.cuts = sorted(cuts)
-        self.statuses = {kind: list(codes) for kind, codes in (statuses or {}).items()}
-        self.chunk_delay_s = chunk_delay_s
-        self.log: list[tuple[str, int]] = []  # (kind, status)
-
-
-def _faults_handler(base: type, faults: dict[str, Faulty]) -> type:
-    import time
-
-    class Handler(base):  # type: ignore[misc, valid-type]
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            fault = faults.get(self.path)
-            if fault is None:
-                return super().do_GET()
-            data, asked = fault.data, self.headers.get("Range", "")
-            start, end = 0, len(data) - 1
-            if asked.startswith("bytes="):
-                first, _, last = asked[len("bytes=") :].partition("-")
-                start, end = int(first), min(int(last) if last else end, end)
-            kind = "probe" if asked and start == 0 else "resume" if asked else "full"
-            if fault.statuses.get(kind):
-                status = fault.statuses[kind].pop(0)
-                fault.log.append((kind, status))
-                self.send_error(status)
-                return None
-            fault.log.append((kind, 206 if asked else 200))
-            self.send_response(HTTPStatus.PARTIAL_CONTENT if asked else HTTPStatus.OK)
-            if asked:
-                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
-            self.send_header("Content-Length", str(end - start + 1))
-            self.send_header("ETag", '"one"')
-            self.send_header("Accept-Ranges", "bytes")
-            stop = end + 1
-            crossing = [c for c in fault.cuts if start < c <= end]
-            if crossing and kind != "probe":
-                stop = crossing[0]
-                fault.cuts.remove(stop)
-                self.close_connection = True
-            self.end_headers()
-            for at in range(start, stop, 64 * 1024):
-                self.wfile.write(data[at : min(at + 64 * 1024, stop)])
-                if fault.chunk_delay_s:
-                    time.sleep(fault.chunk_delay_s)
-            return None
-
-    return Handler
-
-
 FAULTS_PROGRAM = """
 import asyncio, json
 from py_runner import LlamaRunner
@@ -242,7 +188,7 @@ def test_dropped_failed_and_slow_downloads_end_typed_and_the_next_load_is_whole(
         ("/faulty/slow.gguf", {"abort_after_s": 1.0}),
     ]
     server, base_url = start_server("127.0.0.1", 0)
-    server.RequestHandlerClass = _faults_handler(server.RequestHandlerClass, faults)
+    server.RequestHandlerClass = faults_handler(server.RequestHandlerClass, faults)
     try:
         with harness_page(base_url, timeout_s=180) as harness:
             program = textwrap.dedent(FAULTS_PROGRAM.format(plan=plan, digest=digest))

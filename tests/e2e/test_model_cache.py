@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from faulty_server import Faulty, faults_handler
 
 from py_runner.host.fixtures import fixture_model
 from py_runner.host.headless import harness_page
@@ -39,8 +40,12 @@ class Page:
 
 
 @contextlib.contextmanager
-def _open(drop_after: dict[str, int] | None = None) -> Iterator[Page]:
+def _open(
+    drop_after: dict[str, int] | None = None, faults: dict[str, Faulty] | None = None
+) -> Iterator[Page]:
     server, base_url = start_server("127.0.0.1", 0, drop_after=drop_after)
+    if faults:  # before the page opens: a kept-alive connection keeps the handler it started with
+        server.RequestHandlerClass = faults_handler(server.RequestHandlerClass, faults)
     try:
         with harness_page(base_url, timeout_s=180) as harness:
             harness.page.set_default_timeout(300_000)
@@ -229,9 +234,22 @@ json.dumps(report)
 
 
 def test_an_aborted_download_keeps_its_partial_entry_and_the_next_load_completes_it(
-    cache_page: Page, model
+    require_builds, model
 ) -> None:
-    url = f"/models/{model.name}"
+    # A slow body (~2 s): the cancel, sent at the first download progress, lands mid-download whatever the
+    # machine's speed (from a fast local server the whole file could arrive before it).
+    url = f"/slow/{model.name}"
+    with _open(faults={url: Faulty(model.read_bytes(), chunk_delay_s=0.015)}) as cache_page:
+        report = _aborted_then_reloaded(cache_page, url)
+    assert report == {
+        "aborted": True,
+        "partial": [False],
+        "reloaded": [False, model.stat().st_size],
+        "after": [True],
+    }
+
+
+def _aborted_then_reloaded(cache_page: Page, url: str) -> dict:
     report = cache_page.py(
         LOAD
         + f"""
@@ -255,12 +273,7 @@ runner.terminate()
 json.dumps(report)
 """
     )
-    assert report == {
-        "aborted": True,
-        "partial": [False],
-        "reloaded": [False, model.stat().st_size],
-        "after": [True],
-    }
+    return report
 
 
 def test_two_tabs_loading_one_url_share_one_download(require_builds, browser_and_server, model) -> None:
