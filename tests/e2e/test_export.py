@@ -177,44 +177,40 @@ def test_without_service_workers_it_falls_back_to_the_single_thread_build(host, 
         context.close()
 
 
-def test_the_readme_own_page_works_as_written(host, browser, site: Path) -> None:
-    """README's "Use py_runner in your own page": its page, copied as it stands beside an export."""
+def _readme_page_text(section_title: str, host, browser, site: Path, done: str) -> str:
+    """The html block of README's `section_title`, copied as it stands beside the export and opened in a fresh
+    context: the page's text once `done` (a JS condition) holds; the page must end isolated, error-free."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Use py_runner in your own page", 1)[1].split("\n## ", 1)[0]
+    section = readme.split(f"## {section_title}", 1)[1].split("\n## ", 1)[0]
     html = section.split("```html\n", 1)[1].split("```", 1)[0]
-    (site / "mine.html").write_text(html, encoding="utf-8")
+    name = section_title.lower().replace(" ", "-") + ".html"
+    (site / name).write_text(html, encoding="utf-8")
     _, url = host
     context = browser.new_context()
     errors: list[str] = []
     try:
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url + "mine.html")
-        page.wait_for_function("document.body.innerText.includes('Paris')", timeout=240_000, polling=200)
+        page.goto(url + name)
+        page.wait_for_function(done, timeout=240_000, polling=200)
         assert page.evaluate("window.__pyRunnerCoi.state") == "isolated" and not errors
+        return page.evaluate("document.body.innerText.trim()")
     finally:
         context.close()
+
+
+def test_the_readme_own_page_works_as_written(host, browser, site: Path) -> None:
+    """README's "Use py_runner in your own page": its page, copied as it stands beside an export."""
+    done = "document.body.innerText.includes('Paris')"
+    assert "Paris" in _readme_page_text("Use py_runner in your own page", host, browser, site, done)
 
 
 def test_the_readme_python_worker_page_works_as_written(host, browser, site: Path) -> None:
     """README's "Python in a worker": its page beside an export; Python, in a module worker, answers through
     the synchronous facade (JSPI in the worker) with the model named relative to the page."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Python in a worker", 1)[1].split("\n## ", 1)[0]
-    html = section.split("```html\n", 1)[1].split("```", 1)[0]
-    (site / "in-a-worker.html").write_text(html, encoding="utf-8")
-    _, url = host
-    context = browser.new_context()
-    errors: list[str] = []
-    try:
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url + "in-a-worker.html")
-        page.wait_for_function("document.body.innerText.trim() !== ''", timeout=240_000, polling=200)
-        assert page.evaluate("document.body.innerText.trim()") == "The capital of France is Paris."
-        assert page.evaluate("window.__pyRunnerCoi.state") == "isolated" and not errors
-    finally:
-        context.close()
+    done = "document.body.innerText.trim() !== ''"
+    text = _readme_page_text("Python in a worker", host, browser, site, done)
+    assert text == "The capital of France is Paris."
 
 
 def test_the_site_uses_relative_urls_only(site: Path) -> None:
