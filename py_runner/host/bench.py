@@ -265,6 +265,7 @@ def bench_generate(
     server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
     report: dict = {"model": str(model), "threads": threads, "n_predict": n_predict, "builds": {}}
     native_runs: list[dict] = []
+    native_mt_runs: list[dict] = []
     try:
         with harness_page(base_url) as page:
             for build in builds:
@@ -284,6 +285,8 @@ def bench_generate(
                             js_runs.append(page.page.evaluate(GENERATE_JS_RUN, prompt))
                     if with_native:
                         native_runs.append(_native_generate(model, prompt, n_predict, 1))
+                        if build == "mt" and threads > 1:  # what native llama.cpp gains from the threads here
+                            native_mt_runs.append(_native_generate(model, prompt, n_predict, threads))
                 page.run("bench_runner.terminate()")
                 page.page.evaluate("() => window.__benchBridge.terminate()")
                 best = {
@@ -304,6 +307,10 @@ def bench_generate(
     if "st" in report["builds"] and "mt" in report["builds"]:
         st, mt = report["builds"]["st"], report["builds"]["mt"]
         report["mt_over_st"] = mt["python"]["gen_tok_s"] / st["python"]["gen_tok_s"]
+    if native_mt_runs:
+        best = max(r["gen_tok_s"] for r in native_mt_runs)
+        report["native_threads"] = {"threads": threads, "gen_tok_s": best}
+        report["native_threads_over_one"] = best / report["native"]["gen_tok_s"]
     return report
 
 
@@ -332,6 +339,12 @@ def format_generate_report(report: dict) -> str:
             )
     if "mt_over_st" in report:
         lines.append(f"  mt / st generation: {report['mt_over_st']:.2f}x")
+    if "native_threads_over_one" in report:
+        t = report["native_threads"]
+        lines.append(
+            f"  native llama.cpp, {t['threads']} threads / 1 thread generation: "
+            f"{report['native_threads_over_one']:.2f}x ({t['gen_tok_s']:.1f} tok/s)"
+        )
     return "\n".join(lines)
 
 
