@@ -400,8 +400,14 @@ class Llama:
             return run_sync(awaitable)
         if asyncio.iscoroutine(awaitable):
             awaitable.close()
-        where = "this browser has no JSPI" if can_run_sync is not None else "an event loop is already running"
-        raise SyncCallError(f"cannot wait here ({where}): use `await llm.{twin}(...)` instead")
+        if can_run_sync is None:
+            where = "an event loop is already running"
+        elif _browser_has_jspi():
+            where = "JSPI cannot suspend this call: it did not come from an awaitable run (runPythonAsync)"
+        else:
+            where = "this browser has no JSPI (WebAssembly.Suspending)"
+        call = twin if "." in twin else f"llm.{twin}"  # "Llama.load" is a classmethod, the rest are methods
+        raise SyncCallError(f"cannot wait here ({where}): use `await {call}(...)` instead")
 
     def _sync_iter(self, chunks: AsyncIterator[T], twin: str) -> Iterator[T]:
         # Checked now, not at the first next(): the error belongs to the call that cannot work.
@@ -618,3 +624,12 @@ def _usage(result: GenerationResult) -> dict[str, int]:
         "completion_tokens": result.generated_tokens,
         "total_tokens": result.prompt_tokens + result.generated_tokens,
     }
+
+
+def _browser_has_jspi() -> bool:
+    """Whether the page's WebAssembly can suspend (JSPI): a feature test, not a browser name."""
+    try:
+        from js import WebAssembly
+    except ImportError:
+        return False
+    return hasattr(WebAssembly, "Suspending")

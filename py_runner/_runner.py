@@ -100,6 +100,7 @@ class LlamaRunner:
         self._start_info: dict[str, Any] | None = None
         self._op: _Operation | None = None
         self._model: _loading.LoadedModel | None = None
+        self._notices: set[str] = set()
 
     # ---- state -------------------------------------------------------------------------------
     @property
@@ -163,7 +164,17 @@ class LlamaRunner:
         transport = self._get_transport()
         if self._start_info is None:
             self._start_info = dict(await transport.start())
+            self._notice(
+                self._start_info.get("notice")
+            )  # e.g. st chosen: the browser has no SharedArrayBuffer
         return transport
+
+    def _notice(self, text: Any) -> None:
+        """One line, once per runner, for what the browser could not give (threads, a cache) while the work
+        went on without it."""
+        if text and text not in self._notices:
+            self._notices.add(str(text))
+            log.warning("%s", text)
 
     # ---- loading -----------------------------------------------------------------------------
     async def load_model(
@@ -235,6 +246,7 @@ class LlamaRunner:
                 watcher.cancel()
             self._op = None
         self._model = loaded
+        self._notice(loaded.metadata.get("cache_notice"))  # asked for a cache the browser has no room for
         size = loaded.spec.file_size
         reporter.report(LoadingStage.READY, size or 0, size, "model ready")
         _call_quietly(self.on_model_loaded, loaded.spec)

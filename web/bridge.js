@@ -15,6 +15,17 @@ export function canUseThreads() {
   return Boolean(globalThis.crossOriginIsolated) && typeof SharedArrayBuffer !== "undefined";
 }
 
+/** Why the pthreads build cannot run here (by feature, not by browser), or null when it can. */
+export function whyNoThreads() {
+  if (!globalThis.crossOriginIsolated) {
+    return "the page is not cross-origin isolated (serve it with COOP: same-origin and COEP: require-corp, or use coi_sw.js)";
+  }
+  if (typeof SharedArrayBuffer === "undefined") {
+    return "this browser has no SharedArrayBuffer, although the page is cross-origin isolated";
+  }
+  return null;
+}
+
 export class Bridge {
   /**
    * @param {{st: {js: string}, mt: {js: string}, worker: string}} artifacts  URLs of the builds and the worker
@@ -37,10 +48,16 @@ export class Bridge {
   async start() {
     if (this.worker) return this.info();
     const wanted = this.options.build || "auto";
-    if (wanted === "mt" && !canUseThreads()) {
-      throw new PyRunnerError("BridgeError", "the multi-thread build needs a cross-origin isolated page (COOP/COEP)");
+    const noThreads = whyNoThreads();
+    if (wanted === "mt" && noThreads) {
+      throw new PyRunnerError("BridgeError", `the multi-thread build cannot run: ${noThreads}`);
     }
-    this.build = wanted === "auto" ? (canUseThreads() ? "mt" : "st") : wanted;
+    this.build = wanted === "auto" ? (noThreads ? "st" : "mt") : wanted;
+    // Auto fell back to st where isolation is in place but shared memory is not: say what is missing (a page
+    // that is simply not isolated chose st knowingly, and needs no notice).
+    this.notice = wanted === "auto" && noThreads && globalThis.crossOriginIsolated ? `single-thread build: ${noThreads}` : null;
+    // hardwareConcurrency is a hint (WebKit reports 4 on a 2-core machine): the worker caps the count at its
+    // pthread pool, so more threads than the pool never wait for a worker that cannot start.
     const hardware = navigator.hardwareConcurrency || 1;
     const threads = this.build === "mt" ? this.options.threads || hardware : 1;
     const url = (u) => new URL(u, this.baseUrl).href;
@@ -62,6 +79,7 @@ export class Bridge {
       threads: this.threads,
       crossOriginIsolated: Boolean(globalThis.crossOriginIsolated),
       baseUrl: this.baseUrl, // what relative model URLs are resolved against
+      notice: this.notice, // why auto chose st where mt was expected, or null
     };
   }
 

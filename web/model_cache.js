@@ -1,16 +1,20 @@
-// py_runner model cache: models loaded from URLs, kept in the Origin Private File System (OPFS).
-// A plain script, loaded by web/worker.js with importScripts (and by web/bridge.js as a side-effect import, for
-// peek()) after protocol.js, sha256.js and download.js; it defines self.PyRunnerModelCache.
+// py_runner model cache: models loaded from URLs, kept in the browser, in one of two backends chosen by feature
+// detection (never by browser name). A plain script, loaded by web/worker.js with importScripts (and by
+// web/bridge.js as a side-effect import, for peek()) after protocol.js, sha256.js and download.js; it defines
+// self.PyRunnerModelCache.
 //
-// Why OPFS and not Cache Storage: a FileSystemSyncAccessHandle writes at an offset (an interrupted download resumes
-// with an HTTP Range request and appends), `fileHandle.getFile()` is a disk-backed File that WORKERFS mounts without
-// reading the bytes into JS, and a full quota shows up as a QuotaExceededError on the write that hits it.
-//
-// Layout (protocol.js `opfs`): <OPFS root>/py_runner-models/<key>.gguf (the bytes) + <key>.json
-//   {url, size, etag, last_modified, complete, cached_at, sha256}, key = protocol.js cacheKey(absolute URL).
-// An entry is usable only when its json says complete and the file has exactly `size` bytes.
-"use strict";
-
+// 1. The Origin Private File System with a FileSystemSyncAccessHandle (Chromium, Firefox), preferred: the handle
+//    writes at an offset (an interrupted download resumes with an HTTP Range request and appends),
+//    `fileHandle.getFile()` is a disk-backed File that WORKERFS mounts without reading the bytes into JS, and a
+//    full quota shows up as a QuotaExceededError on the write that hits it.
+//    Layout (protocol.js `opfs`): <OPFS root>/py_runner-models/<key>.gguf (the bytes) + <key>.json
+//    {url, size, etag, last_modified, complete, cached_at, sha256}, key = protocol.js cacheKey(absolute URL).
+//    An entry is usable only when its json says complete and the file has exactly `size` bytes.
+// 2. Cache Storage, where there is no OPFS sync handle (WebKit: no `navigator.storage` at all in WebKitGTK 2.50):
+//    the same metadata rides in a header of the stored Response, keyed by the model's URL. The same guarantees
+//    but one: a response is stored whole, so an interrupted download starts over (nothing partial is kept).
+//    The sha256 is verified before the put; a full quota rejects the put (CacheQuotaError).
+// With neither, a load goes on without a cache (web/worker.js says so once, in the load's metadata).
 self.PyRunnerModelCache = (() => {
   const P = () => self.PyRunnerProtocol;
   const error = (name, message, stage, url) => new (P().PyRunnerError)(name, message, { stage, url });
@@ -18,7 +22,7 @@ self.PyRunnerModelCache = (() => {
   const metaName = (key) => key + P().opfs.meta_suffix;
 
   async function directory(create = true) {
-    if (!self.navigator || !navigator.storage || !navigator.storage.getDirectory) {
+    if (!hasOpfs()) {
       throw error("BridgeError", "this browser has no Origin Private File System (OPFS)", "cache");
     }
     const root = await navigator.storage.getDirectory();
@@ -237,5 +241,195 @@ self.PyRunnerModelCache = (() => {
     return names.filter((n) => n.endsWith(".json")).length;
   }
 
-  return { lookup, download, peek, list, remove, clear };
+  const opfs = { lookup, download, peek, list, remove, clear };
+
+  // ---- feature detection ------------------------------------------------------------------------------------
+
+  function hasOpfs() {
+    return Boolean(self.navigator && navigator.storage && navigator.storage.getDirectory);
+  }
+
+  function hasCacheStorage() {
+    return typeof self.caches === "object" && self.caches !== null && typeof self.caches.open === "function";
+  }
+
+  let writableOpfs = null; // a promise, probed once per worker: can OPFS be opened and written with a sync handle?
+  function opfsWritable() {
+    if (!writableOpfs) {
+      writableOpfs = (async () => {
+        if (!hasOpfs() || !self.FileSystemFileHandle || !("createSyncAccessHandle" in FileSystemFileHandle.prototype)) {
+          return false;
+        }
+        try {
+          await directory(); // may still fail: a browser can expose the API and refuse the folder
+          return true;
+        } catch (_) {
+          return false;
+        }
+      })();
+    }
+    return writableOpfs;
+  }
+
+  /** The backend loads write to, in a worker: "opfs", "cache-storage", or null (loads go on without a cache). */
+  async function backend() {
+    if (await opfsWritable()) return "opfs";
+    return hasCacheStorage() ? "cache-storage" : null;
+  }
+
+  // ---- Cache Storage ----------------------------------------------------------------------------------------
+
+  const META_HEADER = "x-py-runner-meta"; // encodeURIComponent(JSON): a header value holds Latin-1 only
+
+  async function storedEntry(url) {
+    const store = await caches.open(P().opfs.dir);
+    const response = await store.match(url);
+    if (!response) return { store, meta: null, response: null };
+    let meta = null;
+    try {
+      meta = JSON.parse(decodeURIComponent(response.headers.get(META_HEADER) || ""));
+    } catch (_) {
+      meta = null; // not ours, or unreadable: treated as no entry
+    }
+    return { store, meta, response };
+  }
+
+  function storedResponse(blob, meta) {
+    const headers = { "content-type": "application/octet-stream", [META_HEADER]: encodeURIComponent(JSON.stringify(meta)) };
+    return new Response(blob, { headers });
+  }
+
+  async function put(store, url, blob, meta) {
+    try {
+      await store.put(url, storedResponse(blob, meta));
+    } catch (err) {
+      await store.delete(url).catch(() => {});
+      if (isQuota(err)) throw error("CacheQuotaError", `no room to cache ${url}: ${err.message}`, "downloading", url);
+      throw err;
+    }
+  }
+
+  const cacheStorage = {
+    async lookup(url, state, progress, options = {}) {
+      const { store, meta, response } = await storedEntry(url);
+      if (!response) return null;
+      const data = meta && meta.complete && meta.url === url ? await response.blob() : null;
+      if (!data || data.size !== meta.size) {
+        await store.delete(url); // the bytes do not match what the entry says: not usable
+        return null;
+      }
+      const wanted = options.sha256 ? String(options.sha256).toLowerCase() : null;
+      if (wanted && !meta.sha256) {
+        meta.sha256 = await self.PyRunnerSha256.sha256File(data, state, progress);
+        await put(store, url, data, meta);
+      }
+      if (wanted && meta.sha256 !== wanted) {
+        await store.delete(url);
+        return null;
+      }
+      return { name: P().fileNameOf(url), data, meta };
+    },
+
+    async download(url, state, progress, options = {}) {
+      const store = await caches.open(P().opfs.dir);
+      const sink = new self.PyRunnerDownload.MemorySink();
+      const got = await self.PyRunnerDownload.download(url, state, progress, sink, { minSize: options.minSize });
+      const data = sink.blob();
+      const meta = { url, size: got.size, etag: got.etag, last_modified: got.last_modified, complete: true, cached_at: null, sha256: null };
+      if (options.sha256) {
+        const wanted = String(options.sha256).toLowerCase();
+        const digest = await self.PyRunnerSha256.sha256File(data, state, progress);
+        if (digest !== wanted) {
+          throw error("ModelIntegrityError", `${url}: sha256 is ${digest}, expected ${wanted}`, "verifying", url);
+        }
+        meta.sha256 = digest;
+      }
+      meta.cached_at = new Date().toISOString();
+      await put(store, url, data, meta);
+      return { name: P().fileNameOf(url), data, meta };
+    },
+
+    async peek(url) {
+      try {
+        const { meta, response } = await storedEntry(url);
+        if (!response || !meta || !meta.complete || meta.url !== url) return null;
+        const data = await response.blob();
+        return data.size === meta.size ? data : null;
+      } catch (_) {
+        return null;
+      }
+    },
+
+    async list() {
+      const store = await caches.open(P().opfs.dir);
+      const entries = [];
+      for (const request of await store.keys()) {
+        const { meta } = await storedEntry(request.url);
+        if (!meta) continue;
+        entries.push({ url: meta.url, size: meta.size, complete: Boolean(meta.complete), cached_at: meta.cached_at, sha256: meta.sha256 || null });
+      }
+      return entries;
+    },
+
+    async remove(url) {
+      return (await caches.open(P().opfs.dir)).delete(url);
+    },
+
+    async clear() {
+      const count = (await (await caches.open(P().opfs.dir)).keys()).length;
+      await caches.delete(P().opfs.dir);
+      return count;
+    },
+  };
+
+  // ---- the cache: loads use the worker's backend; listing and removal see both ---------------------------------
+
+  /** The backends that may hold entries here (listing, peeking, removal look in each). */
+  function readable() {
+    const found = [];
+    if (hasOpfs()) found.push(opfs);
+    if (hasCacheStorage()) found.push(cacheStorage);
+    return found;
+  }
+
+  async function writer() {
+    const name = await backend();
+    return name === "opfs" ? opfs : name === "cache-storage" ? cacheStorage : null;
+  }
+
+  return {
+    backend,
+    async lookup(url, state, progress, options) {
+      const chosen = await writer();
+      return chosen ? chosen.lookup(url, state, progress, options) : null;
+    },
+    async download(url, state, progress, options) {
+      const chosen = await writer();
+      if (!chosen) throw error("BridgeError", "this browser offers no storage for a model cache", "cache", url);
+      return chosen.download(url, state, progress, options);
+    },
+    async peek(url) {
+      for (const one of readable()) {
+        const found = await one.peek(url);
+        if (found) return found;
+      }
+      return null;
+    },
+    async list() {
+      const entries = [];
+      for (const one of readable()) entries.push(...(await one.list().catch(() => [])));
+      entries.sort((a, b) => String(a.url).localeCompare(String(b.url)));
+      return entries;
+    },
+    async remove(url) {
+      let removed = false;
+      for (const one of readable()) removed = (await one.remove(url).catch(() => false)) || removed;
+      return removed;
+    },
+    async clear() {
+      let count = 0;
+      for (const one of readable()) count += await one.clear().catch(() => 0);
+      return count;
+    },
+  };
 })();

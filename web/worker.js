@@ -146,6 +146,8 @@ async function load(msg, state, reply) {
   let cacheHit = false;
   let sha256 = null;
   let cachedAt = null;
+  // Where a URL's bytes are kept: "opfs", "cache-storage", or null (no cache: asked for none, or none exists).
+  const cacheBackend = msg.urls && msg.cache !== false ? await self.PyRunnerModelCache.backend() : null;
   if (msg.urls) {
     // One URL, or the shards of a split GGUF: progress counts over all of them (sizes from the header check).
     const sizes = msg.sizes || [];
@@ -158,7 +160,7 @@ async function load(msg, state, reply) {
         progress(stage, before + (loaded || 0), grandTotal ?? (total == null ? null : before + total), force);
       // The GGUF header's size is the first file's (a split model's other shards have their own).
       const minSize = msg.urls.length === 1 ? msg.min_size || 0 : 0;
-      const fetched = await fetchUrl(url, msg, state, shardProgress, minSize);
+      const fetched = await fetchUrl(url, msg, cacheBackend, state, shardProgress, minSize);
       files.push(fetched.file);
       cacheHit = cacheHit && fetched.cacheHit;
       sha256 = fetched.sha256;
@@ -224,6 +226,11 @@ async function load(msg, state, reply) {
   };
   metadata.wasm_heap_bytes_before_load = heapBefore;
   if (cacheHit) metadata.cached_at = cachedAt; // when the cached file was downloaded
+  if (msg.urls) {
+    metadata.cache_backend = cacheBackend;
+    // Asked for a cache the browser cannot give: the load went on without one, and says so (once, in Python).
+    if (msg.cache !== false && !cacheBackend) metadata.cache_notice = NO_CACHE_NOTICE;
+  }
   return metadata;
 }
 
@@ -246,10 +253,14 @@ async function withEntryLock(url, state, body) {
   }
 }
 
-// One model file from a URL: from the cache (or into it), or into memory with cache off.
-async function fetchUrl(url, msg, state, progress, minSize) {
-  if (msg.cache !== false) {
-    // Cache on: a complete entry is mounted with no network request at all; else the download streams into OPFS.
+const NO_CACHE_NOTICE =
+  "model cache off: this browser offers neither an Origin Private File System with sync access nor Cache Storage " +
+  "here; the model was downloaded for this page only";
+
+// One model file from a URL: from the cache (or into it), or into memory with cache off (or no cache backend).
+async function fetchUrl(url, msg, cacheBackend, state, progress, minSize) {
+  if (cacheBackend) {
+    // Cache on: a complete entry is mounted with no network request at all; else the download streams into it.
     // One tab (worker) at a time looks up and fills a URL's entry: another tab loading the same URL waits for it,
     // then finds the entry complete, instead of failing to open a file the first one is writing.
     progress("cache", 0, null, true);

@@ -73,7 +73,9 @@ class MockTransport(Transport):
         prefix_error: BaseException | None = None,
         embed_error: BaseException | None = None,
         block_embed_after: int | None = None,
+        start_notice: str | None = None,
     ) -> None:
+        self.start_notice = start_notice  # what a browser lacking a feature says at start (bridge.js info())
         self.model_bytes = gguf_header() if model_bytes is None else model_bytes
         self.prefix_error = prefix_error
         self.embed_error = embed_error
@@ -131,6 +133,7 @@ class MockTransport(Transport):
             "threads": 1,
             "crossOriginIsolated": False,
             "baseUrl": "http://127.0.0.1:8000/app/",  # where a page served by `py-runner serve` lives
+            "notice": self.start_notice,
         }
 
     async def load(self, source, options, on_progress):

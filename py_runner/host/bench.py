@@ -585,7 +585,7 @@ def bench_first_token(model: Path, *, build: str = "st", runs: int = 3) -> dict:
     token. A first visit fills the cache; then `runs` fresh pages in the same browser profile; best run."""
     from playwright.sync_api import sync_playwright
 
-    from .headless import launch_chromium
+    from .headless import launch_browser
     from .server import start_server, stop_server
 
     url = f"/local-model/{model.name}"
@@ -594,7 +594,7 @@ def bench_first_token(model: Path, *, build: str = "st", runs: int = 3) -> dict:
     results = []
     try:
         with sync_playwright() as pw:
-            browser = launch_chromium(pw)
+            browser = launch_browser(pw)
             try:
                 context = browser.new_context()  # one profile: its OPFS cache outlives each page
                 for visit in range(runs + 1):

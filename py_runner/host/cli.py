@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from py_runner._transport.protocol import DEFAULTS
+from py_runner.host.browsers import BROWSER_ENV, BROWSERS, DEFAULT_BROWSER, select_browser
 
 PROG = "py-runner"
 EXIT_TIMEOUT = 124
@@ -86,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds before the browser run is abandoned")
     p.add_argument("--verbose", action="store_true", help="log server requests")
+    p.add_argument(
+        "--browser",
+        choices=BROWSERS,
+        default=None,
+        help=f"the browser to run in (default {DEFAULT_BROWSER}, or {BROWSER_ENV})",
+    )
 
     p = sub.add_parser(
         "bench",
@@ -109,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ctx-size", type=int, default=DEFAULTS["n_ctx"], help="context size (the runner's default)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--browser",
+        choices=BROWSERS,
+        default=None,
+        help=f"the browser to run in (default {DEFAULT_BROWSER}, or {BROWSER_ENV})",
+    )
 
     p = sub.add_parser(
         "perplexity",
@@ -126,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="score this other native build instead of the browser (scripts/native_isa_variant.sh)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--browser",
+        choices=BROWSERS,
+        default=None,
+        help=f"the browser to run in (default {DEFAULT_BROWSER}, or {BROWSER_ENV})",
+    )
 
     p = sub.add_parser(
         "export",
@@ -455,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(head)
     try:
+        if getattr(args, "browser", None):
+            select_browser(args.browser)  # every launch in this process (and its children) uses it
         if args.command == "serve":
             return _cmd_serve(args)
         if args.command == "make-model":

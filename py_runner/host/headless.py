@@ -1,4 +1,4 @@
-"""Run a Python program in Pyodide inside headless Chromium (Playwright sync API), CPython side.
+"""Run a Python program in Pyodide inside a headless browser (Playwright sync API), CPython side.
 
 The page is ``web/run.html`` served by ``py_runner.host.server``; it reports output and the exit status
 through two functions exposed to the page.
@@ -9,17 +9,18 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-DEFAULT_CHROMIUM = "/usr/bin/chromium"
-# Keep Chromium from resolving anything but the local server (it otherwise tries outside lookups).
-CHROMIUM_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"]
+from . import browsers
+
 _POLL_MS = 50
+# A request the page cancelled itself (a load the user aborted, a download cut short on purpose), as each
+# engine words it: not a failure worth a line.
+_ABORTED_REQUEST = {"net::ERR_ABORTED", "NS_BINDING_ABORTED"}
 
 
 class HeadlessError(RuntimeError):
@@ -30,17 +31,35 @@ class HeadlessTimeout(HeadlessError):
     pass
 
 
-def chromium_executable() -> str:
-    return os.environ.get("PY_RUNNER_CHROMIUM") or DEFAULT_CHROMIUM
+def launch_browser(playwright, *, headless: bool = True):
+    """The browser chosen for this process (``browsers.selected_browser()``), headless by default."""
+    try:
+        return browsers.launch(playwright, headless=headless)
+    except browsers.BrowserError as exc:
+        raise HeadlessError(str(exc)) from exc
 
 
-def launch_chromium(playwright, *, headless: bool = True):
-    """Debian's Chromium (headless by default), resolving nothing but the local server (Playwright's own
-    browser download cannot work here)."""
-    executable = chromium_executable()
-    if not Path(executable).exists():
-        raise HeadlessError(f"Chromium not found at {executable} (set PY_RUNNER_CHROMIUM)")
-    return playwright.chromium.launch(executable_path=executable, headless=headless, args=CHROMIUM_ARGS)
+@contextlib.contextmanager
+def open_browser(*, headless: bool = True) -> Iterator[Any]:
+    """The chosen browser, closed at the end: a Playwright Browser (chromium, firefox) or a WebKitBrowser,
+    which offers the same `new_page()` / `new_context()` for what the harness does."""
+    if browsers.selected_browser() == "webkit":
+        from .webkit import launch_webkit
+
+        try:
+            with launch_webkit() as browser:
+                yield browser
+        except browsers.BrowserError as exc:
+            raise HeadlessError(str(exc)) from exc
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch_browser(pw, headless=headless)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def harness_url(server_base_url: str, script_url_path: str, argv: list[str]) -> str:
@@ -73,6 +92,10 @@ def run_in_browser(
     """
     on_stdout = on_stdout or _write(sys.stdout)
     on_stderr = on_stderr or _write(sys.stderr)
+    if browsers.selected_browser() == "webkit":
+        return _run_in_webkit(
+            harness_url(server_base_url, script_url_path, list(argv)), timeout_s, on_stdout, on_stderr
+        )
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
@@ -102,18 +125,17 @@ def run_in_browser(
         state["crashed"] = True
 
     def on_request_failed(request) -> None:
-        # net::ERR_ABORTED is a request the page cancelled itself (a load the user aborted, a download cut
-        # short on purpose): not a failure worth a line. Real failures (refused, reset, blocked...) are
-        # reported.
-        if request.failure != "net::ERR_ABORTED":
+        # Real failures (refused, reset, blocked...) are reported; the page's own cancellations are not.
+        if request.failure not in _ABORTED_REQUEST:
             on_stderr(f"[browser] request failed: {request.url} ({request.failure})\n")
 
     with sync_playwright() as pw:
         try:
-            browser = launch_chromium(pw)
+            browser = launch_browser(pw)
         except PlaywrightError as exc:
+            name = browsers.selected_browser()
             raise HeadlessError(
-                f"cannot launch Chromium ({chromium_executable()}): {exc.message.splitlines()[0]}"
+                f"cannot launch {name} ({browsers.executable(name)}): {exc.message.splitlines()[0]}"
             ) from exc
         try:
             page = browser.new_page()
@@ -150,22 +172,51 @@ def run_in_browser(
                 pass
 
 
+# WebDriver cannot expose a function to the page: the output is read back from the page's own <pre>, whose
+# spans (class "stdout" / "stderr") web/harness.js appends as the program writes, from the first one not read.
+_READ_OUTPUT_JS = """(from) => {
+    const spans = document.querySelectorAll('#py-runner-output > span');
+    const out = [];
+    for (let i = from; i < spans.length; i++) out.push([spans[i].className, spans[i].textContent]);
+    return {out, exit: document.body.dataset.pyRunnerExit ?? null};
+}"""
+
+
+def _run_in_webkit(
+    url: str, timeout_s: float, on_stdout: Callable[[str], None], on_stderr: Callable[[str], None]
+) -> int:
+    from .webkit import WebKitError
+
+    deadline = time.monotonic() + timeout_s
+    with open_browser() as browser:
+        page = browser.new_page()
+        page.goto(url)
+        seen = 0
+        while True:
+            try:
+                state = page.evaluate(_READ_OUTPUT_JS, seen)
+            except WebKitError as exc:
+                raise HeadlessError(f"browser failure: {exc.message.splitlines()[0]}") from exc
+            for stream, text in state["out"]:
+                (on_stderr if stream == "stderr" else on_stdout)(text)
+            seen += len(state["out"])
+            if state["exit"] is not None:
+                return int(state["exit"])
+            if time.monotonic() > deadline:
+                raise HeadlessTimeout(f"the program did not finish within {timeout_s:g} s")
+            time.sleep(_POLL_MS / 1000)
+
+
 @contextlib.contextmanager
 def harness_page(server_base_url: str, *, timeout_s: float = 120.0) -> Iterator[HarnessPage]:
     """A headless page with Pyodide and py_runner ready (web/run.html without a script), for driving
     Python in the browser step by step from CPython (tests, benchmarks)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        try:
-            page = browser.new_page()
-            harness = HarnessPage(page)  # before the page opens: its boot lines are kept too
-            page.goto(f"{server_base_url.rstrip('/')}/web/run.html")
-            page.wait_for_function("window.__pyRunnerReady === true", timeout=timeout_s * 1000)
-            yield harness
-        finally:
-            browser.close()
+    with open_browser() as browser:
+        page = browser.new_page()
+        harness = HarnessPage(page)  # before the page opens: its boot lines are kept too
+        page.goto(f"{server_base_url.rstrip('/')}/web/run.html")
+        page.wait_for_function("window.__pyRunnerReady === true", timeout=timeout_s * 1000)
+        yield harness
 
 
 class HarnessPage:
@@ -191,6 +242,8 @@ class HarnessPage:
     def run(self, code: str, timeout_s: float = 300.0):
         from playwright.sync_api import Error as PlaywrightError
 
+        from .webkit import WebKitError
+
         self.page.set_default_timeout(timeout_s * 1000)
         try:
             return self.page.evaluate(
@@ -205,7 +258,7 @@ class HarnessPage:
                 }""",
                 code,
             )
-        except PlaywrightError as exc:
+        except (PlaywrightError, WebKitError) as exc:
             if not self.crashed:
                 raise
             recent = "\n".join(self.console) or "(nothing)"

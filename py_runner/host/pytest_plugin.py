@@ -1,5 +1,6 @@
 """py_runner's pytest plugin (entry point `pytest11`, active wherever py_runner is installed): test your own
-in-browser Python app in real headless Chromium, with Pyodide and py_runner booted.
+in-browser Python app in a real headless browser (Chromium, Firefox or WebKit), with Pyodide and py_runner
+booted.
 
 Fixtures:
     py_runner_page            a page served by py_runner's server, Pyodide and py_runner ready; your app's
@@ -23,7 +24,8 @@ and the module's globals do not exist (import inside it); an exception there fai
 traceback.
 
 The browser: pytest-playwright's `browser` fixture when that plugin is active (its --browser / --headed
-options apply), else Debian's Chromium launched by py_runner (PY_RUNNER_CHROMIUM), headless unless --headed.
+options apply), else the one `--browser chromium|firefox|webkit` names (default chromium; Debian's builds,
+launched as `py_runner.host.browsers` says), headless unless --headed.
 """
 
 from __future__ import annotations
@@ -102,13 +104,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="serve pages without COOP/COEP (no SharedArrayBuffer: py_runner uses its single-thread build)",
     )
     parser.addini("py_runner_app", "folder served to py_runner pages (default: the test file's folder)")
-    try:  # pytest-playwright defines --headed when it is active; ours is for py_runner's own launcher
+    # pytest-playwright defines --headed and --browser when it is active; ours are for py_runner's own
+    # launcher and spelled as it spells them.
+    try:
         group.addoption("--headed", action="store_true", help="show the browser")
+    except ValueError:
+        pass
+    try:
+        from .browsers import BROWSERS, DEFAULT_BROWSER
+
+        group.addoption(
+            "--browser",
+            choices=BROWSERS,
+            default=None,
+            help=f"the browser py_runner launches (default {DEFAULT_BROWSER}; also PY_RUNNER_BROWSER)",
+        )
     except ValueError:
         pass
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from .browsers import select_browser
+
+    chosen = config.getoption("browser", None)
+    if isinstance(chosen, str):  # ours (pytest-playwright's is a list, and its fixtures launch the browser)
+        select_browser(chosen)  # for every launcher in this process and the processes it starts
     config.addinivalue_line(
         "markers", "py_runner(app=None, isolate=True): the app folder served to py_runner_page, and isolation"
     )
@@ -149,12 +169,14 @@ def _py_runner_browser(request: pytest.FixtureRequest) -> Iterator[Any]:
         return
     from playwright.sync_api import sync_playwright
 
-    from .headless import chromium_executable, launch_chromium
+    from .browsers import missing, selected_browser
+    from .headless import launch_browser
 
-    if not Path(chromium_executable()).exists():
-        pytest.skip(f"Chromium not found at {chromium_executable()} (set PY_RUNNER_CHROMIUM)")
+    reason = missing(selected_browser())
+    if reason:
+        pytest.skip(reason)
     with sync_playwright() as pw:
-        browser = launch_chromium(pw, headless=not request.config.getoption("headed", False))
+        browser = launch_browser(pw, headless=not request.config.getoption("headed", False))
         try:
             yield browser
         finally:

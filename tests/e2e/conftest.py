@@ -1,7 +1,9 @@
-"""End-to-end tests: real Chromium, real Pyodide, the real WASM builds. Nothing here mocks the engine.
+"""End-to-end tests: a real browser, real Pyodide, the real WASM builds. Nothing here mocks the engine.
 
-Skipped when Chromium, Playwright, the Pyodide assets or the builds are missing, unless
-PY_RUNNER_REQUIRE_E2E=1 (CI), which turns those skips into failures.
+The browser is `--browser chromium|firefox` (py_runner's pytest plugin; default chromium); the WebKit smoke
+suite (test_webkit.py) drives WebKitGTK whatever the option says. Skipped when the browser, Playwright, the
+Pyodide assets or the builds are missing, unless PY_RUNNER_REQUIRE_E2E=1 (CI), which turns those skips into
+failures.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from py_runner.host.headless import chromium_executable
+from py_runner.host import browsers
 from py_runner.host.paths import MICROPIP_VERSION, REPO_ROOT, build_dir, pyodide_dir, wheels_dir
 
 
 def _missing() -> str | None:
-    exe = chromium_executable()
-    if not Path(exe).exists():
-        return f"Chromium not found at {exe} (set PY_RUNNER_CHROMIUM)"
+    reason = browsers.missing(browsers.selected_browser())
+    if reason:
+        return reason
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -97,16 +99,16 @@ def pyodide_page(tmp_path: Path):
 
 @contextlib.contextmanager
 def _browser_and_server(**server_options) -> Iterator[tuple[Any, Any, str]]:
-    """(browser, server, base_url): Chromium and a dev server, both closed at the end."""
+    """(browser, server, base_url): the browser and a dev server, both closed at the end."""
     from playwright.sync_api import sync_playwright
 
-    from py_runner.host.headless import launch_chromium
+    from py_runner.host.headless import launch_browser
     from py_runner.host.server import start_server, stop_server
 
     server, base_url = start_server("127.0.0.1", 0, **server_options)
     try:
         with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
+            browser = launch_browser(playwright)
             try:
                 yield browser, server, base_url
             finally:
@@ -117,7 +119,7 @@ def _browser_and_server(**server_options) -> Iterator[tuple[Any, Any, str]]:
 
 @pytest.fixture
 def browser_and_server():
-    """(browser, server, base_url): Chromium and a dev server (the test opens its own pages and contexts)."""
+    """(browser, server, base_url): the browser and a dev server (the test opens its own pages, contexts)."""
     with _browser_and_server() as handles:
         yield handles
 
@@ -131,7 +133,7 @@ def open_browser_and_server():
 
 @pytest.fixture
 def default_model_browser():
-    """(browser, base_url, model): Chromium and a dev server that offers the default real model first."""
+    """(browser, base_url, model): the browser and a dev server that offers the default real model first."""
     from py_runner.host.assets import default_model
 
     model = default_model()

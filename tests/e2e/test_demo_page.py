@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from py_runner.host.fixtures import fixture_model
-from py_runner.host.headless import launch_chromium
+from py_runner.host.headless import launch_browser
 from py_runner.host.server import start_server, stop_server
 
 pytestmark = pytest.mark.e2e
@@ -18,7 +18,7 @@ def test_demo_page_loads_a_picked_file_and_generates(require_builds) -> None:
     server, base_url = start_server("127.0.0.1", 0)
     try:
         with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
+            browser = launch_browser(playwright)
             try:
                 page = browser.new_page()
                 model_requests = []

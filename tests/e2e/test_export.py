@@ -14,7 +14,7 @@ from conftest import _missing_builds, _run_cli, _skip_or_fail
 
 from py_runner.host.assets import default_model
 from py_runner.host.export import preview_server
-from py_runner.host.headless import launch_chromium
+from py_runner.host.headless import launch_browser
 
 pytestmark = pytest.mark.e2e
 
@@ -83,15 +83,15 @@ def host(site: Path):
 
 @pytest.fixture(scope="module")
 def browser(site: Path):
-    """One Chromium for the module (Playwright's sync API allows one at a time)."""
+    """One browser for the module (Playwright's sync API allows one at a time)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = launch_chromium(p)
+        browser = launch_browser(p)
         try:
-            yield chromium
+            yield browser
         finally:
-            chromium.close()
+            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -144,10 +144,10 @@ def test_write_test_export_and_open_an_app_multithreaded_from_a_plain_host(insta
         assert url == f"http://127.0.0.1:{port}/site/", url
         from playwright.sync_api import sync_playwright
 
-        from py_runner.host.headless import launch_chromium
+        from py_runner.host.headless import launch_browser
 
         with sync_playwright() as p:
-            browser = launch_chromium(p)
+            browser = launch_browser(p)
             try:
                 page = browser.new_page()
                 page.goto(url)

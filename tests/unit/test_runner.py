@@ -413,3 +413,25 @@ def test_stop_string_ends_generation_and_is_not_in_the_text():
     assert res.tokens == [1, 2, 3]  # the token that completed the stop string is the last one
     assert [c.text for c in seen] == ["Hello", " ", ""]
     assert t.aborts == ["generate"]
+
+
+def test_what_the_browser_lacks_is_said_once_per_runner_and_the_work_goes_on(caplog):
+    """A browser without SharedArrayBuffer (st chosen) or without any cache storage (loaded uncached) gets one
+    warning line for each, however many loads follow; the loads themselves succeed."""
+    from py_runner._transport.mock import METADATA
+
+    no_cache = "model cache off: this browser offers neither ..."
+    no_threads = "single-thread build: this browser has no SharedArrayBuffer, although the page is isolated"
+    t = MockTransport(start_notice=no_threads, metadata={**METADATA, "cache_notice": no_cache})
+    r = LlamaRunner(transport=t)
+    with caplog.at_level("WARNING", logger="py_runner"):
+        for _ in range(3):
+            assert run(r.load_model(URL)).architecture == "llama"
+    said = [rec.getMessage() for rec in caplog.records]
+    assert said.count(no_threads) == 1 and said.count(no_cache) == 1, said
+
+    quiet = LlamaRunner(transport=MockTransport())  # a browser that has both says nothing
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="py_runner"):
+        run(quiet.load_model(URL))
+    assert caplog.records == []

@@ -1,0 +1,192 @@
+"""The WebKit smoke suite: WebKitGTK (MiniBrowser through Selenium and WebKitWebDriver, on Xvfb), whatever
+--browser says. The default real model from a URL: generate, chat, cancel, a second load from the cache the
+browser offers (Cache Storage: WebKitGTK has no `navigator.storage`), on the st build that a browser without
+SharedArrayBuffer gets, with a notice; the sync facade without JSPI raises SyncCallError naming its async
+twin; mt only with the test-only `JSC_useSharedArrayBuffer=1`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from native_parity import native_generate
+
+from py_runner.host import browsers
+from py_runner.host.assets import default_model
+from py_runner.host.headless import HarnessPage
+
+pytestmark = [pytest.mark.e2e, pytest.mark.webkit]
+
+FRANCE = "What is the capital of France? Answer in one sentence."
+COMPLETION = "Once upon a time"
+N_PREDICT = 24
+
+
+@pytest.fixture(scope="module")
+def model() -> Path:
+    return default_model()
+
+
+@pytest.fixture(scope="module")
+def server(model: Path) -> Iterator[str]:
+    from py_runner.host.server import start_server, stop_server
+
+    server, base_url = start_server("127.0.0.1", 0, extra_files={f"/local-model/{model.name}": model})
+    try:
+        yield base_url
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture
+def webkit(require_builds):
+    """`with webkit(shared_memory=False) as page`: a HarnessPage in a fresh WebKitGTK session."""
+    from contextlib import contextmanager
+
+    from conftest import _skip_or_fail
+
+    from py_runner.host.webkit import launch_webkit
+
+    _skip_or_fail(browsers.missing("webkit"))
+
+    @contextmanager
+    def open_page(base_url: str, *, shared_memory: bool = False) -> Iterator[HarnessPage]:
+        with launch_webkit(shared_memory=shared_memory) as browser:
+            page = browser.new_page()
+            harness = HarnessPage(page)
+            page.goto(f"{base_url}/web/run.html")
+            page.wait_for_function("window.__pyRunnerReady === true", timeout=180_000)
+            yield harness
+
+    return open_page
+
+
+SMOKE = """
+import asyncio, json, logging
+from py_runner import GenerateTextParams, LlamaRunner
+
+notices = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        notices.append(record.getMessage())
+logging.getLogger("py_runner").addHandler(Keep())
+
+greedy = GenerateTextParams(n_predict={n_predict}, temp=0, n_threads=1)
+report = {{}}
+runner = LlamaRunner()
+spec = await runner.load_model({url!r})
+report["build"], report["first_cache_hit"] = runner.build, spec.cache_hit
+report["backend"] = runner.load_details.get("cache_backend")
+report["completion"] = (await runner.generate_text({completion!r}, greedy)).tokens
+reply = await runner.chat([{{"role": "user", "content": {france!r}}}], greedy)
+report["chat"] = reply.text
+
+# cancel: a long generation stopped after its third token keeps exactly those three
+chunks = []
+def on_token(chunk):
+    chunks.append(chunk)
+    if len(chunks) == 3:
+        runner.cancel()
+long = GenerateTextParams(n_predict=200, temp=0)
+result = await runner.generate_text("Tell me a long story.", long, on_token)
+report["cancel"] = [result.finish_reason, len(result.tokens)]
+
+report["notices"] = list(notices)  # the first runner's
+
+# a second load: from the browser's cache, no download
+again = LlamaRunner()
+spec2 = await again.load_model({url!r})
+report["second_cache_hit"] = spec2.cache_hit
+report["second_completion"] = (await again.generate_text({completion!r}, greedy)).tokens
+report["cache_list"] = [e.url for e in await again.cache.list()]
+json.dumps(report)
+"""
+
+
+def test_webkit_loads_generates_chats_cancels_and_reloads_from_its_cache(
+    webkit, server: str, model: Path
+) -> None:
+    url = f"/local-model/{model.name}"
+    with webkit(server) as page:
+        code = SMOKE.format(n_predict=N_PREDICT, url=url, completion=COMPLETION, france=FRANCE)
+        report = json.loads(page.run(code, timeout_s=600))
+    native = native_generate(model, "--prompt", COMPLETION, "--n-predict", str(N_PREDICT), "--threads", "1")
+    assert report["build"] == "st"  # no SharedArrayBuffer: the st build, and one notice that says why
+    no_shared_memory = "this browser has no SharedArrayBuffer, although the page is cross-origin isolated"
+    assert report["notices"] == [f"single-thread build: {no_shared_memory}"], report["notices"]
+    assert report["completion"] == native["tokens"]
+    assert report["chat"] == "The capital of France is Paris."
+    assert report["cancel"] == ["aborted", 3]
+    assert report["backend"] == "cache-storage" and report["first_cache_hit"] is False
+    assert report["second_cache_hit"] is True and report["second_completion"] == native["tokens"]
+    assert report["cache_list"] == [f"{server}{url}"]
+
+
+SYNC_WITHOUT_JSPI = """
+import json
+from py_runner import Llama, SyncCallError
+
+outcome = {{"jspi": hasattr(__import__("js").WebAssembly, "Suspending")}}
+try:
+    Llama(model_path={url!r}, verbose=False)
+    outcome["constructor"] = "loaded"
+except SyncCallError as exc:
+    outcome["constructor"] = str(exc)
+llm = await Llama.load({url!r}, verbose=False)  # the async twin works
+chat = [{{"role": "user", "content": {france!r}}}]
+try:
+    llm.create_chat_completion(messages=chat, temperature=0)
+    outcome["chat"] = "answered"
+except SyncCallError as exc:
+    outcome["chat"] = str(exc)
+reply = await llm.acreate_chat_completion(messages=chat, temperature=0, max_tokens=24)
+outcome["async_reply"] = reply["choices"][0]["message"]["content"]
+json.dumps(outcome)
+"""
+
+
+def test_webkit_without_jspi_sync_calls_name_their_async_twin(webkit, server: str, model: Path) -> None:
+    url = f"/local-model/{model.name}"
+    with webkit(server) as page:
+        outcome = json.loads(page.run(SYNC_WITHOUT_JSPI.format(url=url, france=FRANCE), timeout_s=600))
+    assert outcome["jspi"] is False
+    no_jspi = (
+        "cannot wait here (this browser has no JSPI (WebAssembly.Suspending)): use `await {}(...)` instead"
+    )
+    assert outcome["constructor"] == no_jspi.format("Llama.load")
+    assert outcome["chat"] == no_jspi.format("llm.acreate_chat_completion")
+    assert outcome["async_reply"] == "The capital of France is Paris."
+
+
+MT_WITH_SHARED_MEMORY = """
+import json
+from py_runner import GenerateTextParams, LlamaRunner
+
+runner = LlamaRunner(build="mt", n_threads=2)
+await runner.load_model({url!r})
+result = await runner.generate_text({completion!r}, GenerateTextParams(n_predict={n_predict}, temp=0))
+threads = runner.load_details["threads"]
+json.dumps({{"build": runner.build, "threads": threads, "tokens": result.tokens}})
+"""
+
+
+def test_webkit_runs_mt_only_with_its_test_only_shared_memory_switch(
+    webkit, server: str, model: Path
+) -> None:
+    url = f"/local-model/{model.name}"
+    code = MT_WITH_SHARED_MEMORY.format(url=url, completion=COMPLETION, n_predict=N_PREDICT)
+    with webkit(server) as page:  # as shipped: mt is refused, and the message says what is missing
+        refused = page.run(
+            "from py_runner import LlamaRunner, BridgeError\n"
+            f"try:\n    await LlamaRunner(build='mt').load_model({url!r})\n    r = 'loaded'\n"
+            "except BridgeError as exc:\n    r = str(exc)\nr"
+        )
+    assert "this browser has no SharedArrayBuffer, although the page is cross-origin isolated" in refused
+    with webkit(server, shared_memory=True) as page:  # JSC_useSharedArrayBuffer=1
+        run = json.loads(page.run(code, timeout_s=600))
+    native = native_generate(model, "--prompt", COMPLETION, "--n-predict", str(N_PREDICT), "--threads", "1")
+    assert run["build"] == "mt" and run["threads"] == 2
+    assert run["tokens"] == native["tokens"]
