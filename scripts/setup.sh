@@ -10,6 +10,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=()
 command -v emcc > /dev/null || packages+=(emscripten)
 [ -x /usr/bin/chromium ] || packages+=(chromium)
+# The other browsers py_runner is verified in (py_runner/host/browsers.py): Firefox ESR through Playwright,
+# WebKitGTK through its WebDriver, which needs a virtual screen.
+[ -x /usr/bin/firefox-esr ] || packages+=(firefox-esr)
+[ -x /usr/bin/WebKitWebDriver ] || packages+=(webkit2gtk-driver)
+command -v Xvfb > /dev/null || packages+=(xvfb)
 command -v cmake > /dev/null || packages+=(cmake)
 command -v c++ > /dev/null || packages+=(g++)
 command -v patch > /dev/null || packages+=(patch)

@@ -399,6 +399,7 @@ self.PyRunnerModelCache = (() => {
 
   return {
     backend,
+    backends: { opfs, cacheStorage }, // each on its own, for tests and for a page that wants one in particular
     async lookup(url, state, progress, options) {
       const chosen = await writer();
       return chosen ? chosen.lookup(url, state, progress, options) : null;

@@ -1,5 +1,6 @@
 """The chat app's own tests, written only against py_runner's pytest plugin and its public API: they run in
-real headless Chromium, with Pyodide and py_runner booted, this folder served and importable in the page."""
+a real headless browser (--browser chromium|firefox|webkit), with Pyodide and py_runner booted, this folder
+served and importable in the page."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def test_the_app_answers_with_the_real_model(py_runner_page, py_runner_model_url
 @run_in_page
 async def test_a_session_keeps_the_conversation(py_runner_page, py_runner_tiny_model_url) -> None:
     # This body runs in the page (Pyodide): imports go inside it.
+    import js
     from chat import ChatSession
 
     from py_runner import LlamaRunner
@@ -33,7 +35,8 @@ async def test_a_session_keeps_the_conversation(py_runner_page, py_runner_tiny_m
     await session.ask("Hello?", n_predict=4)
     await session.ask("Again?", n_predict=4)
     assert [m["role"] for m in session.messages] == ["system", "user", "assistant", "user", "assistant"]
-    assert runner.build == "mt"  # the plugin serves with isolation headers: the multi-thread build
+    # The plugin serves with isolation headers: the multi-thread build where the browser has shared memory.
+    assert runner.build == ("mt" if hasattr(js, "SharedArrayBuffer") else "st")
 
 
 def test_an_error_in_the_page_fails_with_its_traceback(py_runner_page) -> None:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from py_runner._transport.protocol import DEFAULTS
+from py_runner.host.browsers import selected_browser
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -380,9 +381,13 @@ def bench_soak(
     server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
     try:
         with harness_page(base_url) as page:
-            cdp = page.page.context.new_cdp_session(page.page)
+            # The JS heap after a collection is a DevTools Protocol reading: other browsers report none.
+            new_cdp_session = getattr(getattr(page.page, "context", None), "new_cdp_session", None)
+            cdp = new_cdp_session(page.page) if selected_browser() == "chromium" and new_cdp_session else None
 
-            def js_heap() -> int:
+            def js_heap() -> int | None:
+                if cdp is None:
+                    return None
                 cdp.send("HeapProfiler.collectGarbage")
                 return int(cdp.send("Runtime.getHeapUsage")["usedSize"])
 
@@ -423,8 +428,12 @@ def format_soak_report(report: dict) -> str:
             f"  wasm heap: {report['wasm_heap_first_load'] / mib:.1f} MiB after the first load, "
             f"{(report['wasm_heap_after_generates'] or 0) / mib:.1f} MiB after the generates, "
             f"{report['wasm_heap_last_load'] / mib:.1f} MiB after the last load",
-            f"  JS heap (page, after GC): {report['js_heap_start'] / mib:.1f} MiB at the start, "
-            f"{report['js_heap_end'] / mib:.1f} MiB at the end",
+            (
+                f"  JS heap (page, after GC): {report['js_heap_start'] / mib:.1f} MiB at the start, "
+                f"{report['js_heap_end'] / mib:.1f} MiB at the end"
+                if report["js_heap_start"] is not None
+                else "  JS heap: not measured (only Chromium's DevTools protocol reports it)"
+            ),
         ]
     )
 

@@ -59,10 +59,12 @@ class PyRunnerPage:
         Python (JSON-like values). Raises InPageError with the page's traceback."""
         from playwright.sync_api import Error as PlaywrightError
 
+        from .webkit import WebKitError
+
         self.page.set_default_timeout(timeout_s * 1000)
         try:
             return self.page.evaluate(_RUN_JS, textwrap.dedent(code))
-        except PlaywrightError as exc:
+        except (PlaywrightError, WebKitError) as exc:
             message = exc.message
             if "Traceback (most recent call last)" in message:
                 message = message[message.index("Traceback (most recent call last)") :]
@@ -167,20 +169,14 @@ def _py_runner_browser(request: pytest.FixtureRequest) -> Iterator[Any]:
     if request.config.pluginmanager.has_plugin("playwright"):  # pytest-playwright: its browser, its options
         yield request.getfixturevalue("browser")
         return
-    from playwright.sync_api import sync_playwright
-
     from .browsers import missing, selected_browser
-    from .headless import launch_browser
+    from .headless import open_browser
 
     reason = missing(selected_browser())
     if reason:
         pytest.skip(reason)
-    with sync_playwright() as pw:
-        browser = launch_browser(pw, headless=not request.config.getoption("headed", False))
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with open_browser(headless=not request.config.getoption("headed", False)) as browser:
+        yield browser
 
 
 @pytest.fixture

@@ -11,6 +11,15 @@ from py_runner.host.server import start_server, stop_server
 pytestmark = pytest.mark.e2e
 
 
+def set_number(page, selector: str, value: int) -> None:
+    """A number field as a user leaves it. Not `page.fill`: Playwright 1.64's Firefox (BiDi) cannot select a
+    number input's text, so fill appends ("64" + "16" = "6416")."""
+    page.locator(selector).evaluate(
+        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }", str(value)
+    )
+    assert page.locator(selector).input_value() == str(value)
+
+
 def test_demo_page_loads_a_picked_file_and_generates(require_builds) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -38,7 +47,7 @@ def test_demo_page_loads_a_picked_file_and_generates(require_builds) -> None:
                 assert "architecture\tllama" in metadata and f"file_size\t{model.stat().st_size}" in metadata
                 assert model_requests == []  # the File went to the worker, not through the network
 
-                page.fill("#n-predict", "16")
+                set_number(page, "#n-predict", 16)
                 page.click("#generate")
                 page.wait_for_function(
                     "document.querySelector('#timings').textContent.length > 0", timeout=60_000
@@ -66,7 +75,7 @@ def test_demo_page_offers_the_default_model_first_and_it_answers(
         "document.querySelector('#status').textContent.startsWith('Loaded')", timeout=120_000
     )
     page.fill("#prompt", "The capital of France is")
-    page.fill("#n-predict", "8")
+    set_number(page, "#n-predict", 8)
     page.click("#generate")
     page.wait_for_function("document.querySelector('#timings').textContent.length > 0", timeout=60_000)
     assert "Paris" in page.locator("#output").text_content()  # real text from a real model

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from faulty_server import Faulty, faults_handler
 
+from py_runner.host import browsers
 from py_runner.host.fixtures import fixture_model
 from py_runner.host.headless import harness_page
 from py_runner.host.server import start_server, stop_server
@@ -212,6 +213,8 @@ json.dumps(report)
 
 def test_quota_exceeded_is_a_typed_error_and_leaves_no_entry(cache_page: Page, model) -> None:
     # Chromium's DevTools protocol can shrink this origin's quota below the model's size.
+    if browsers.selected_browser() != "chromium":
+        pytest.skip("shrinking an origin's quota needs Chromium's DevTools protocol")
     cdp = cache_page.page.context.new_cdp_session(cache_page.page)
     cdp.send("Storage.overrideQuotaForOrigin", {"origin": cache_page.base_url, "quotaSize": 1 << 20})
     url = f"/models/{model.name}"
@@ -313,3 +316,65 @@ def test_a_url_whose_name_holds_a_stray_percent_loads_and_caches(
     first, second, uncached = json.loads(pyodide_page.run(code))
     assert [first["cache_hit"], second["cache_hit"], uncached["cache_hit"]] == [False, True, False]
     assert first["tokens"] == second["tokens"] == uncached["tokens"] and len(first["tokens"]) == 12
+
+
+CACHE_STORAGE = """async ({url, digest, wrong, quota}) => {
+    const C = globalThis.PyRunnerModelCache.backends.cacheStorage;
+    const abs = new URL(url, location.href).href;
+    const state = {aborted: false, controller: null};
+    const progress = () => {};
+    const out = {};
+    const attempt = async (options) => {
+        try {
+            await C.download(abs, state, progress, options);
+            return "stored";
+        } catch (err) {
+            return err.name;
+        }
+    };
+    if (quota) {
+        out.quota = await attempt({});
+        out.afterQuota = await C.list();
+        return out;
+    }
+    out.wrong = await attempt({sha256: wrong});
+    out.afterWrong = await C.list();
+    const got = await C.download(abs, state, progress, {sha256: digest});
+    out.stored = [got.data.size, got.meta.sha256, got.meta.complete];
+    const hit = await C.lookup(abs, state, progress, {sha256: digest});
+    const magic = hit && new TextDecoder().decode(await hit.data.slice(0, 4).arrayBuffer());
+    out.hit = hit && [hit.data.size, hit.meta.sha256, magic];
+    out.otherDigest = await C.lookup(abs, state, progress, {sha256: wrong});  // not this entry: dropped
+    await C.download(abs, state, progress, {});
+    out.listed = (await C.list()).map((e) => [e.url, e.complete, e.size]);
+    out.peek = (await globalThis.PyRunnerModelCache.peek(abs))?.size ?? null;
+    out.removed = await C.remove(abs);
+    out.afterRemove = await C.list();
+    return out;
+}"""
+
+
+def test_the_cache_storage_backend_keeps_the_guarantees(cache_page: Page, model) -> None:
+    """The backend a browser without an OPFS sync handle gets (WebKit; test_webkit.py loads through it), on
+    its own: a wrong sha256 stores nothing, a right one is stored with it, a hit is the same bytes, an entry
+    asked for another digest is dropped, and list / peek / remove see it."""
+    url = f"/models/{model.name}"
+    data = model.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    args = {"url": url, "digest": digest, "wrong": "11" * 32, "quota": False}
+    out = cache_page.page.evaluate(CACHE_STORAGE, args)
+    assert out["wrong"] == "ModelIntegrityError" and out["afterWrong"] == []
+    assert out["stored"] == [len(data), digest, True]
+    assert out["hit"] == [len(data), digest, "GGUF"]
+    assert out["otherDigest"] is None
+    assert out["listed"] == [[f"{cache_page.base_url}{url}", True, len(data)]]
+    assert out["peek"] == len(data) and out["removed"] is True and out["afterRemove"] == []
+
+
+def test_the_cache_storage_backend_reports_a_full_quota(cache_page: Page, model) -> None:
+    if browsers.selected_browser() != "chromium":
+        pytest.skip("shrinking an origin's quota needs Chromium's DevTools protocol")
+    cdp = cache_page.page.context.new_cdp_session(cache_page.page)
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": cache_page.base_url, "quotaSize": 1 << 20})
+    args = {"url": f"/models/{model.name}", "digest": None, "wrong": None, "quota": True}
+    assert cache_page.page.evaluate(CACHE_STORAGE, args) == {"quota": "CacheQuotaError", "afterQuota": []}
