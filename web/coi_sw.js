@@ -13,6 +13,7 @@ if (typeof ServiceWorkerGlobalScope !== "undefined" && self instanceof ServiceWo
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "cross-origin",
   };
+  const WORKER_DESTINATIONS = ["worker", "sharedworker", "iframe", "frame"];
   // new Response() throws for a status outside 200-599 (0 of opaque redirects) and for a body with 204/205/304.
   const canRewrap = (status) => status >= 200 && status <= 599 && ![204, 205, 304].includes(status);
 
@@ -27,12 +28,17 @@ if (typeof ServiceWorkerGlobalScope !== "undefined" && self instanceof ServiceWo
     // Cross-origin requests are left to the browser: a CORS response passes COEP without CORP, an opaque one cannot
     // be changed from here, and wrapping would pipe multi-GB model downloads through this worker for nothing.
     if (new URL(request.url).origin !== self.location.origin) return;
+    // Only documents and worker scripts need the headers: COEP and COOP are read from them, and a same-origin
+    // subresource (a script, the wasm, a model fetched by the engine) passes COEP as it is. The rest goes
+    // straight to the network: a model download is not piped through this worker, and a body the page cancels
+    // (the GGUF header probe reads a prefix and stops) is not an error here (Firefox reports one as a page error).
+    if (request.mode !== "navigate" && !WORKER_DESTINATIONS.includes(request.destination)) return;
     // fetch(request) keeps the Range and If-Range headers, so resumed downloads still get their 206.
     event.respondWith(fetch(request).then((response) => {
       // Opaque redirects (of navigations), redirects to other origins and bodiless statuses go back untouched.
       if (response.type !== "basic" || !canRewrap(response.status)) return response;
-      // Every same-origin response gets the headers, worker scripts included: a dedicated worker takes its COEP from
-      // its own script response, and a require-corp page refuses to start a worker (engine or pthread) without it.
+      // A dedicated worker takes its COEP from its own script response, and a require-corp page refuses to start a
+      // worker (engine or pthread) without it.
       // Copying the headers keeps Content-Range, Content-Type (application/wasm for streaming compile) and ETag.
       const headers = new Headers(response.headers);
       for (const [name, value] of Object.entries(ISOLATION_HEADERS)) headers.set(name, value);

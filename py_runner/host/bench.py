@@ -592,9 +592,7 @@ def bench_first_token(model: Path, *, build: str = "st", runs: int = 3) -> dict:
     """From a page load to the first token with the model already cached: the boot (page, Pyodide,
     micropip, py_runner), then the engine's start and the load from the cache, then the prompt and the first
     token. A first visit fills the cache; then `runs` fresh pages in the same browser profile; best run."""
-    from playwright.sync_api import sync_playwright
-
-    from .headless import launch_browser
+    from .headless import open_browser
     from .server import start_server, stop_server
 
     url = f"/local-model/{model.name}"
@@ -602,26 +600,21 @@ def bench_first_token(model: Path, *, build: str = "st", runs: int = 3) -> dict:
     program = FIRST_TOKEN_PROGRAM.format(build=build, url=url, prompt="Once upon a time")
     results = []
     try:
-        with sync_playwright() as pw:
-            browser = launch_browser(pw)
-            try:
-                context = browser.new_context()  # one profile: its OPFS cache outlives each page
-                for visit in range(runs + 1):
-                    page = context.new_page()
-                    page.goto(f"{base_url}/web/run.html")
-                    page.wait_for_function("window.__pyRunnerReady === true", timeout=120_000)
-                    run = json.loads(
-                        page.evaluate(
-                            "async (code) => await window.__pyRunnerPyodide.runPythonAsync(code)", program
-                        )
-                    )
-                    page.close()
-                    if visit > 0:  # the first visit downloads the model into the cache
-                        if not run["cache_hit"]:
-                            raise RuntimeError("the model did not come from the browser's cache")
-                        results.append(run)
-            finally:
-                browser.close()
+        with open_browser() as browser:
+            context = browser.new_context()  # one profile: its model cache outlives each page
+            for visit in range(runs + 1):
+                page = context.new_page()
+                page.goto(f"{base_url}/web/run.html")
+                page.wait_for_function("window.__pyRunnerReady === true", timeout=120_000)
+                page.set_default_timeout(300_000)
+                run_js = "async (code) => await window.__pyRunnerPyodide.runPythonAsync(code)"
+                run = json.loads(page.evaluate(run_js, program))
+                page.close()
+                if visit > 0:  # the first visit downloads the model into the cache
+                    if not run["cache_hit"]:
+                        raise RuntimeError("the model did not come from the browser's cache")
+                    results.append(run)
+            context.close()
     finally:
         stop_server(server)
     best = min(results, key=lambda r: r["load_ms"] + r["first_token_ms"])

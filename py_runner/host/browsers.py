@@ -72,8 +72,9 @@ def missing(name: str) -> str | None:
     return None
 
 
-def launch(playwright, name: str | None = None, *, headless: bool = True):
-    """A Playwright Browser: Debian's Chromium or Firefox ESR, headless by default."""
+def launch(playwright, name: str | None = None, *, headless: bool = True, firefox_prefs: dict | None = None):
+    """A Playwright Browser: Debian's Chromium or Firefox ESR, headless by default. `firefox_prefs` go into
+    Firefox's profile (tests use them for what Chromium does through its DevTools protocol, e.g. a quota)."""
     name = name or selected_browser()
     if name not in PLAYWRIGHT_BROWSERS:
         raise BrowserError(f"{name} is not driven by Playwright here (see py_runner.host.webkit)")
@@ -82,6 +83,9 @@ def launch(playwright, name: str | None = None, *, headless: bool = True):
         raise BrowserError(reason)
     if name == "firefox":
         return playwright.firefox.launch(
-            channel="moz-firefox", executable_path=executable(name), headless=headless
+            channel="moz-firefox",
+            executable_path=executable(name),
+            headless=headless,
+            firefox_user_prefs=firefox_prefs or {},
         )
     return playwright.chromium.launch(executable_path=executable(name), headless=headless, args=CHROMIUM_ARGS)

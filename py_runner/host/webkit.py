@@ -3,8 +3,8 @@
 Playwright's WebKit is a browser build it downloads, which cannot work here; Debian's WebKitGTK can be
 driven by its own WebDriver (`webkit2gtk-driver`), which needs a display (MiniBrowser is a GTK program): a
 private Xvfb is started for the session unless DISPLAY names a running one. Each
-`WebKitBrowser.new_context()` is a new WebDriver session, and a session starts with empty storage, as a
-Playwright context does.
+`WebKitBrowser.new_context()` is one new WebDriver session, which starts with empty storage, as a Playwright
+context does.
 
 `WebKitPage` offers the few Playwright `Page` methods py_runner's harness uses (`goto`, `evaluate`,
 `wait_for_function`, `set_default_timeout`, `on`, `close`), so the harness, the benches and the pytest
@@ -102,10 +102,11 @@ def virtual_display() -> Iterator[str]:
 
 
 class WebKitPage:
-    """One WebDriver session's page, with the Playwright `Page` methods the harness uses."""
+    """A page of a WebDriver session, with the Playwright `Page` methods the harness uses."""
 
-    def __init__(self, driver: Any) -> None:
+    def __init__(self, driver: Any, *, owns_session: bool = True) -> None:
         self.driver = driver
+        self.owns_session = owns_session  # else the context's session outlives this page
         self._timeout_s = 30.0
         self._closed = False
 
@@ -130,7 +131,7 @@ class WebKitPage:
         except JavascriptException as exc:
             raise WebKitError(exc.msg or str(exc)) from None
 
-    def wait_for_function(self, expression: str, timeout: float | None = None) -> None:
+    def wait_for_function(self, expression: str, timeout: float | None = None, **_options: Any) -> None:
         deadline = time.monotonic() + (timeout / 1000 if timeout is not None else self._timeout_s)
         while not self.driver.execute_script(f"return Boolean({expression});"):
             if time.monotonic() > deadline:
@@ -140,43 +141,54 @@ class WebKitPage:
     def wait_for_timeout(self, timeout_ms: float) -> None:
         time.sleep(timeout_ms / 1000)
 
+    def set_input_files(self, selector: str, path: str) -> None:
+        """A file picked in an `<input type=file>`, as a user picks it (WebDriver types its path)."""
+        from selenium.webdriver.common.by import By
+
+        self.driver.find_element(By.CSS_SELECTOR, selector).send_keys(str(path))
+
     def is_closed(self) -> bool:
         return self._closed
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
+        if self._closed:
+            return
+        self._closed = True
+        if self.owns_session:
             self.driver.quit()  # without quit() MiniBrowser outlives the driver
+        else:
+            self.driver.get("about:blank")  # the page goes; the session (its storage) stays
 
 
 class WebKitContext:
-    """Pages opened together and closed together (each its own WebDriver session: storage is not shared)."""
+    """One WebDriver session, so one storage, as a Playwright context: its pages are the session's page
+    navigated anew (WebKitGTK's WebDriver has one window here), the session ends with the context."""
 
     def __init__(self, browser: WebKitBrowser) -> None:
         self.browser = browser
-        self.pages: list[WebKitPage] = []
+        self.driver: Any = None
 
     def new_page(self) -> WebKitPage:
-        page = self.browser.new_page()
-        self.pages.append(page)
-        return page
+        if self.driver is None:
+            self.driver = self.browser.start_session()
+        return WebKitPage(self.driver, owns_session=False)
 
     def close(self) -> None:
-        for page in self.pages:
+        if self.driver is not None:
             with contextlib.suppress(Exception):
-                page.close()
-        self.pages.clear()
+                self.driver.quit()
+            self.driver = None
 
 
 class WebKitBrowser:
-    """Launches WebDriver sessions: `new_page()` / `new_context().new_page()`, each with fresh storage."""
+    """Starts WebKitGTK sessions: `new_page()` (a session of its own) or `new_context().new_page()`."""
 
     def __init__(self, display: str, *, shared_memory: bool = False) -> None:
         self.display = display
         self.shared_memory = shared_memory
-        self.pages: list[WebKitPage] = []
+        self.sessions: list[Any] = []
 
-    def new_page(self) -> WebKitPage:
+    def start_session(self) -> Any:
         os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never try a download
         from selenium import webdriver
         from selenium.webdriver.webkitgtk.options import Options
@@ -192,18 +204,20 @@ class WebKitBrowser:
         with warnings.catch_warnings():  # Selenium 4.51 warns about its own use of a deprecated argument
             warnings.simplefilter("ignore", DeprecationWarning)
             driver = webdriver.WebKitGTK(options=options, service=service)
-        page = WebKitPage(driver)
-        self.pages.append(page)
-        return page
+        self.sessions.append(driver)
+        return driver
+
+    def new_page(self) -> WebKitPage:
+        return WebKitPage(self.start_session())
 
     def new_context(self, **_options: Any) -> WebKitContext:
         return WebKitContext(self)
 
     def close(self) -> None:
-        for page in self.pages:
+        for driver in self.sessions:  # quit() twice is harmless; never leave a MiniBrowser behind
             with contextlib.suppress(Exception):
-                page.close()
-        self.pages.clear()
+                driver.quit()
+        self.sessions.clear()
 
 
 @contextlib.contextmanager

@@ -62,6 +62,13 @@ def require_builds() -> None:
     _skip_or_fail(_missing_builds())
 
 
+@pytest.fixture
+def require_webkit() -> None:
+    """WebKitGTK, its WebDriver, Selenium and a way to a display (the WebKit smoke suite runs whatever
+    --browser says)."""
+    _skip_or_fail(browsers.missing("webkit"))
+
+
 def _run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`py-runner ARGS` in a subprocess, as a user runs it."""
     env = dict(os.environ)

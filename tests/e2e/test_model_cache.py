@@ -211,14 +211,49 @@ json.dumps(report)
     assert report["uncached"] == [digest, False, True]  # cache=False: hashed in memory
 
 
-def test_quota_exceeded_is_a_typed_error_and_leaves_no_entry(cache_page: Page, model) -> None:
-    # Chromium's DevTools protocol can shrink this origin's quota below the model's size.
-    if browsers.selected_browser() != "chromium":
-        pytest.skip("shrinking an origin's quota needs Chromium's DevTools protocol")
-    cdp = cache_page.page.context.new_cdp_session(cache_page.page)
-    cdp.send("Storage.overrideQuotaForOrigin", {"origin": cache_page.base_url, "quotaSize": 1 << 20})
+@contextlib.contextmanager
+def _page_with_quota(quota_bytes: int) -> Iterator[Page]:
+    """A page whose origin may store only `quota_bytes`: Chromium through its DevTools protocol, Firefox
+    through its profile (a global limit this small is also the origin's group limit)."""
+    if browsers.selected_browser() == "chromium":
+        with _open() as page:
+            cdp = page.page.context.new_cdp_session(page.page)
+            cdp.send("Storage.overrideQuotaForOrigin", {"origin": page.base_url, "quotaSize": quota_bytes})
+            yield page
+        return
+    from playwright.sync_api import sync_playwright
+
+    from py_runner.host.headless import HarnessPage
+
+    prefs = {"dom.quotaManager.temporaryStorage.fixedLimit": quota_bytes // 1024}  # KiB
+    server, base_url = start_server("127.0.0.1", 0)
+    try:
+        with sync_playwright() as p:
+            browser = browsers.launch(p, "firefox", firefox_prefs=prefs)
+            try:
+                harness = HarnessPage(browser.new_page())
+                harness.page.goto(f"{base_url}/web/run.html")
+                harness.page.wait_for_function("window.__pyRunnerReady === true", timeout=180_000)
+                harness.page.set_default_timeout(300_000)
+                yield Page(harness.page, server, base_url)
+            finally:
+                browser.close()
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture
+def quota_page(require_builds) -> Iterator[Page]:
+    if browsers.selected_browser() not in ("chromium", "firefox"):
+        pytest.skip("no way to shrink this browser's quota from here")
+    with _page_with_quota(1 << 20) as page:
+        yield page
+
+
+def test_quota_exceeded_is_a_typed_error_and_leaves_no_entry(quota_page: Page, model) -> None:
     url = f"/models/{model.name}"
-    report = cache_page.py(
+    assert model.stat().st_size > 1 << 20  # more than the page may store
+    report = quota_page.py(
         LOAD
         + f"""
 from py_runner import CacheQuotaError
@@ -371,10 +406,6 @@ def test_the_cache_storage_backend_keeps_the_guarantees(cache_page: Page, model)
     assert out["peek"] == len(data) and out["removed"] is True and out["afterRemove"] == []
 
 
-def test_the_cache_storage_backend_reports_a_full_quota(cache_page: Page, model) -> None:
-    if browsers.selected_browser() != "chromium":
-        pytest.skip("shrinking an origin's quota needs Chromium's DevTools protocol")
-    cdp = cache_page.page.context.new_cdp_session(cache_page.page)
-    cdp.send("Storage.overrideQuotaForOrigin", {"origin": cache_page.base_url, "quotaSize": 1 << 20})
+def test_the_cache_storage_backend_reports_a_full_quota(quota_page: Page, model) -> None:
     args = {"url": f"/models/{model.name}", "digest": None, "wrong": None, "quota": True}
-    assert cache_page.page.evaluate(CACHE_STORAGE, args) == {"quota": "CacheQuotaError", "afterQuota": []}
+    assert quota_page.page.evaluate(CACHE_STORAGE, args) == {"quota": "CacheQuotaError", "afterQuota": []}

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from native_parity import native_generate
 
-from py_runner.host import browsers
 from py_runner.host.assets import default_model
 from py_runner.host.headless import HarnessPage
 
@@ -42,15 +41,11 @@ def server(model: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def webkit(require_builds):
-    """`with webkit(shared_memory=False) as page`: a HarnessPage in a fresh WebKitGTK session."""
+def webkit(require_builds, require_webkit):
+    """`with webkit(base_url, shared_memory=False) as page`: a HarnessPage in a fresh WebKitGTK session."""
     from contextlib import contextmanager
 
-    from conftest import _skip_or_fail
-
     from py_runner.host.webkit import launch_webkit
-
-    _skip_or_fail(browsers.missing("webkit"))
 
     @contextmanager
     def open_page(base_url: str, *, shared_memory: bool = False) -> Iterator[HarnessPage]:
