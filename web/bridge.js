@@ -26,6 +26,9 @@ export function whyNoThreads() {
   return null;
 }
 
+const SPAWN_TIMEOUT_MS = 5000; // the pthread pool's workers are created in milliseconds when nothing is wrong
+const SPAWN_ATTEMPTS = 3;
+
 export class Bridge {
   /**
    * @param {{st: {js: string}, mt: {js: string}, worker: string}} artifacts  URLs of the builds and the worker
@@ -62,15 +65,38 @@ export class Bridge {
     const threads = this.build === "mt" ? this.options.threads || hardware : 1;
     const url = (u) => new URL(u, this.baseUrl).href;
 
-    this.worker = new Worker(url(this.artifacts.worker));
-    this.worker.onmessage = (event) => this._onMessage(event.data);
-    this.worker.onerror = (event) => {
-      event.preventDefault();
-      this._failAll(new PyRunnerError("BridgeError", `engine worker failed: ${event.message || "unknown error"}`));
-    };
-    const info = await this._request("init", { build: this.build, moduleUrl: url(this.artifacts[this.build].js), threads });
-    this.threads = info.threads;
-    return this.info();
+    const init = { build: this.build, moduleUrl: url(this.artifacts[this.build].js), threads };
+    for (let attempt = 1; ; attempt++) {
+      this.worker = new Worker(url(this.artifacts.worker));
+      this.worker.onmessage = (event) => this._onMessage(event.data);
+      this.worker.onerror = (event) => {
+        event.preventDefault();
+        this._failAll(new PyRunnerError("BridgeError", `engine worker failed: ${event.message || "unknown error"}`));
+      };
+      // Firefox can stall a worker's `new Worker()` for good (seen with coi_sw.js controlling the page, under
+      // WebDriver BiDi): the engine worker says when it starts the pthread pool and when the pool's workers exist
+      // (milliseconds apart), and one that does not get there in SPAWN_TIMEOUT_MS is replaced by a fresh one.
+      let timer = null;
+      const stalled = new Promise((resolve) => {
+        const onProgress = ({ stage }) => {
+          if (stage === "spawning") timer = setTimeout(() => resolve(true), SPAWN_TIMEOUT_MS);
+          if (stage === "spawned") clearTimeout(timer);
+        };
+        this._initRequest = this._request("init", init, { onProgress });
+      });
+      const info = await Promise.race([this._initRequest, stalled]).finally(() => clearTimeout(timer));
+      if (info !== true) {
+        this.threads = info.threads;
+        return this.info();
+      }
+      this.worker.terminate();
+      this.worker = null;
+      const error = new PyRunnerError("BridgeError", `the engine worker stalled starting its ${threads} threads`);
+      console.warn(`py_runner: ${error.message} (attempt ${attempt} of ${SPAWN_ATTEMPTS})`);
+      this._failAll(error);
+      this._initRequest.catch(() => {});
+      if (attempt >= SPAWN_ATTEMPTS) throw error;
+    }
   }
 
   info() {

@@ -95,11 +95,15 @@ function lastEngineError() {
 }
 
 // --- init: load the Emscripten module ------------------------------------------------------------------------
-async function init(msg) {
+async function init(msg, state, reply) {
   if (Module) return { build, threads: maxThreads };
   importScripts(msg.moduleUrl);
   const moduleUrl = new URL(msg.moduleUrl, self.location.href).href;
-  Module = await self.createPyRunnerModule({
+  // The mt build starts its pthread pool inside the factory call, with one blocking `new Worker()` each. Firefox
+  // can stall such a nested `new Worker()` for good (a controlled page under WebDriver BiDi): "spawning" before
+  // and "spawned" after it let the bridge see that and start a fresh engine worker.
+  reply({ type: "progress", stage: "spawning" });
+  const created = self.createPyRunnerModule({
     locateFile: (path) => new URL(path, moduleUrl).href,
     mainScriptUrlOrBlob: moduleUrl, // pthread workers must load pr_glue.js, not this worker script
     print: (text) => console.log(text),
@@ -109,6 +113,8 @@ async function init(msg) {
       console.warn(text);
     },
   });
+  reply({ type: "progress", stage: "spawned" });
+  Module = await created;
   build = msg.build;
   maxThreads = build === "mt" ? Math.max(1, Math.min(msg.threads || 1, P.pthread_pool_size)) : 1;
   Module._pr_init();

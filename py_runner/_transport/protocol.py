@@ -52,7 +52,16 @@ PROTOCOL: Final[dict[str, Any]] = {
         "NetworkError",
         "TruncatedModelError",
     ],
-    "stages": ["checking", "cache", "downloading", "verifying", "loading", "embedding"],
+    "stages": [
+        "checking",
+        "cache",
+        "downloading",
+        "verifying",
+        "loading",
+        "embedding",
+        "spawning",
+        "spawned",
+    ],
     "glue": {
         "PR_ERR_DECODE": -1,
         "PR_ERR_CONTEXT_FULL": -2,
