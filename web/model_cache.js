@@ -90,8 +90,11 @@ self.PyRunnerModelCache = (() => {
     }
   }
 
+  // A full quota, as each browser words it: QuotaExceededError (the standard), or Firefox's Cache Storage
+  // rejecting a put with NS_ERROR_FILE_NO_DEVICE_SPACE.
   function isQuota(err) {
-    return Boolean(err) && (err.name === "QuotaExceededError" || /quota/i.test(String(err.message || "")));
+    const said = `${(err && err.name) || ""} ${(err && err.message) || ""}`;
+    return Boolean(err) && (err.name === "QuotaExceededError" || /quota|NO_DEVICE_SPACE/i.test(said));
   }
 
   /**
