@@ -32,7 +32,15 @@ EXECUTABLES = {
 
 # Keep Chromium from resolving anything but the local server (it otherwise tries outside lookups). Firefox
 # needs no flag: Playwright's profile for it already points every background service at an unroutable host.
-CHROMIUM_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"]
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def chromium_args(allow_hosts: tuple[str, ...] = ()) -> list[str]:
+    excluded = "".join(f" , EXCLUDE {host}" for host in (*LOCAL_HOSTS, *allow_hosts))
+    return [f"--host-resolver-rules=MAP * ~NOTFOUND{excluded}"]
+
+
+CHROMIUM_ARGS = chromium_args()
 
 
 class BrowserError(RuntimeError):
@@ -72,9 +80,17 @@ def missing(name: str) -> str | None:
     return None
 
 
-def launch(playwright, name: str | None = None, *, headless: bool = True, firefox_prefs: dict | None = None):
+def launch(
+    playwright,
+    name: str | None = None,
+    *,
+    headless: bool = True,
+    firefox_prefs: dict | None = None,
+    allow_hosts: tuple[str, ...] = (),
+):
     """A Playwright Browser: Debian's Chromium or Firefox ESR, headless by default. `firefox_prefs` go into
-    Firefox's profile (tests use them for what Chromium does through its DevTools protocol, e.g. a quota)."""
+    Firefox's profile (tests use them for what Chromium does through its DevTools protocol, e.g. a quota);
+    `allow_hosts` are hosts Chromium may reach besides the local ones."""
     name = name or selected_browser()
     if name not in PLAYWRIGHT_BROWSERS:
         raise BrowserError(f"{name} is not driven by Playwright here (see py_runner.host.webkit)")
@@ -88,4 +104,5 @@ def launch(playwright, name: str | None = None, *, headless: bool = True, firefo
             headless=headless,
             firefox_user_prefs=firefox_prefs or {},
         )
-    return playwright.chromium.launch(executable_path=executable(name), headless=headless, args=CHROMIUM_ARGS)
+    args = chromium_args(allow_hosts)
+    return playwright.chromium.launch(executable_path=executable(name), headless=headless, args=args)

@@ -212,24 +212,17 @@ json.dumps(report)
 
 
 @contextlib.contextmanager
-def _page_with_quota(quota_bytes: int) -> Iterator[Page]:
-    """A page whose origin may store only `quota_bytes`: Chromium through its DevTools protocol, Firefox
-    through its profile (a global limit this small is also the origin's group limit)."""
-    if browsers.selected_browser() == "chromium":
-        with _open() as page:
-            cdp = page.page.context.new_cdp_session(page.page)
-            cdp.send("Storage.overrideQuotaForOrigin", {"origin": page.base_url, "quotaSize": quota_bytes})
-            yield page
-        return
+def _own_browser_page(server_options: dict | None = None, **launch_options: Any) -> Iterator[Page]:
+    """A harness page in a browser launched for this test alone (`browsers.launch` options: Firefox prefs,
+    hosts Chromium may reach) and a server of its own."""
     from playwright.sync_api import sync_playwright
 
     from py_runner.host.headless import HarnessPage
 
-    prefs = {"dom.quotaManager.temporaryStorage.fixedLimit": quota_bytes // 1024}  # KiB
-    server, base_url = start_server("127.0.0.1", 0)
+    server, base_url = start_server(**(server_options or {"host": "127.0.0.1", "port": 0}))
     try:
         with sync_playwright() as p:
-            browser = browsers.launch(p, "firefox", firefox_prefs=prefs)
+            browser = browsers.launch(p, **launch_options)
             try:
                 harness = HarnessPage(browser.new_page())
                 harness.page.goto(f"{base_url}/web/run.html")
@@ -240,6 +233,21 @@ def _page_with_quota(quota_bytes: int) -> Iterator[Page]:
                 browser.close()
     finally:
         stop_server(server)
+
+
+@contextlib.contextmanager
+def _page_with_quota(quota_bytes: int) -> Iterator[Page]:
+    """A page whose origin may store only `quota_bytes`: Chromium through its DevTools protocol, Firefox
+    through its profile (a global limit this small is also the origin's group limit)."""
+    if browsers.selected_browser() == "chromium":
+        with _open() as page:
+            cdp = page.page.context.new_cdp_session(page.page)
+            cdp.send("Storage.overrideQuotaForOrigin", {"origin": page.base_url, "quotaSize": quota_bytes})
+            yield page
+        return
+    prefs = {"dom.quotaManager.temporaryStorage.fixedLimit": quota_bytes // 1024}  # KiB
+    with _own_browser_page(firefox_prefs=prefs) as page:
+        yield page
 
 
 @pytest.fixture
@@ -429,3 +437,59 @@ def test_the_cache_storage_backend_keeps_the_guarantees(cache_page: Page, model)
 def test_the_cache_storage_backend_reports_a_full_quota(quota_page: Page, model) -> None:
     args = {"url": f"/models/{model.name}", "digest": None, "wrong": None, "quota": True}
     assert quota_page.page.evaluate(CACHE_STORAGE, args) == {"quota": "CacheQuotaError", "afterQuota": []}
+
+
+def _non_loopback_address() -> str | None:
+    """This machine's own address on its network (a UDP connect sends nothing), or None."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only the route is looked up
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+NO_STORAGE = """
+import json, logging
+from py_runner import GenerateTextParams, LlamaRunner
+
+notices = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        notices.append(record.getMessage())
+logging.getLogger("py_runner").addHandler(Keep())
+
+import js
+report = {"secure": bool(js.isSecureContext), "caches": hasattr(js, "caches")}
+runner = LlamaRunner()
+for _ in range(2):
+    spec = await runner.load_model(URL)  # the cache asked for (the default), and none to be had
+    report.setdefault("hits", []).append(spec.cache_hit)
+report["backend"] = runner.load_details.get("cache_backend")
+out = await runner.generate_text("Once upon a time", GenerateTextParams(n_predict=12, temp=0, seed=0))
+report["tokens"], report["build"], report["notices"] = len(out.tokens), runner.build, notices
+json.dumps(report)
+"""
+
+
+def test_without_any_cache_storage_a_load_goes_on_uncached_with_one_notice(require_builds, model) -> None:
+    """A page that is not a secure context (plain http on a network address) has neither OPFS nor Cache
+    Storage: the load is not refused, it goes on without a cache and says so once."""
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("no network address here to serve an insecure (non-localhost) page from")
+    if browsers.selected_browser() not in browsers.PLAYWRIGHT_BROWSERS:
+        pytest.skip("drives a Playwright browser")
+    code = textwrap.dedent(f"URL = {f'/models/{model.name}'!r}\n" + NO_STORAGE)
+    with _own_browser_page({"host": address, "port": 0}, allow_hosts=(address,)) as page:
+        report = page.py(code)
+    assert report["secure"] is False and report["caches"] is False
+    assert report["hits"] == [False, False] and report["backend"] is None
+    assert report["tokens"] == 12 and report["build"] == "st"
+    assert report["notices"] == [
+        "model cache off: this browser offers neither an Origin Private File System with sync access nor "
+        "Cache Storage here; the model was downloaded for this page only"
+    ]
