@@ -264,12 +264,19 @@ def bench_generate(
     text = "Once upon a time, in a land far away, there lived a young princess who loved to read. " * 3
     with_native = native_binary().is_file()
     server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
-    report: dict = {"model": str(model), "threads": threads, "n_predict": n_predict, "builds": {}}
+    report: dict = {
+        "model": str(model), "browser": selected_browser(), "threads": threads, "n_predict": n_predict,
+        "builds": {}, "not_run": {},
+    }  # fmt: skip
     native_runs: list[dict] = []
     native_mt_runs: list[dict] = []
     try:
         with harness_page(base_url) as page:
             for build in builds:
+                missing = page.page.evaluate(WHY_NO_THREADS_JS) if build == "mt" else None
+                if missing:  # e.g. WebKit: an isolated page without SharedArrayBuffer
+                    report["not_run"][build] = missing
+                    continue
                 common = {"build": build, "threads": threads, "url": url, "prompt": text}
                 page.run(GENERATE_PYTHON_SETUP.format(n_predict=n_predict, **common))
                 page.page.evaluate(GENERATE_JS_SETUP, {**common, "nPredict": n_predict})
@@ -315,11 +322,17 @@ def bench_generate(
     return report
 
 
+# The bridge's own answer (web/bridge.js whyNoThreads), asked of the page before an mt run.
+WHY_NO_THREADS_JS = """async () => (await import(new URL("bridge.js", location.href).href)).whyNoThreads()"""
+
+
 def format_generate_report(report: dict) -> str:
     lines = [
-        f"model {report['model']}, {report['threads']} thread(s) for mt, {report['n_predict']} tokens, "
-        "best of runs"
+        f"{report.get('browser', 'chromium')}: model {report['model']}, {report['threads']} thread(s) "
+        f"for mt, {report['n_predict']} tokens, best of runs"
     ]
+    for build, why in report.get("not_run", {}).items():
+        lines.append(f"  {build}: not run ({why})")
     for build, r in report["builds"].items():
         lines.append(
             f"  {build} ({r['threads']} thread(s)): prompt {r['python']['prompt_tok_s']:6.1f} tok/s, "

@@ -16,6 +16,7 @@ when it opens any page, a command Firefox ESR 153 does not know ("unknown comman
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 BROWSERS = ("chromium", "firefox", "webkit")
@@ -36,11 +37,11 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 def chromium_args(allow_hosts: tuple[str, ...] = ()) -> list[str]:
+    """The resolver rule, then PY_RUNNER_CHROMIUM_FLAGS (extra switches for experiments, e.g. V8's
+    `--js-flags=--no-liftoff`)."""
     excluded = "".join(f" , EXCLUDE {host}" for host in (*LOCAL_HOSTS, *allow_hosts))
-    return [f"--host-resolver-rules=MAP * ~NOTFOUND{excluded}"]
-
-
-CHROMIUM_ARGS = chromium_args()
+    extra = shlex.split(os.environ.get("PY_RUNNER_CHROMIUM_FLAGS", ""))
+    return [f"--host-resolver-rules=MAP * ~NOTFOUND{excluded}", *extra]
 
 
 class BrowserError(RuntimeError):
