@@ -46,11 +46,11 @@ def open_browser(*, headless: bool = True) -> Iterator[Any]:
     if browsers.selected_browser() == "webkit":
         from .webkit import launch_webkit
 
-        try:
-            with launch_webkit() as browser:
-                yield browser
-        except browsers.BrowserError as exc:
-            raise HeadlessError(str(exc)) from exc
+        reason = browsers.missing("webkit")  # checked here: errors of the caller's own code pass unchanged
+        if reason:
+            raise HeadlessError(reason)
+        with launch_webkit() as browser:
+            yield browser
         return
     from playwright.sync_api import sync_playwright
 
