@@ -339,11 +339,12 @@ def test_two_tabs_loading_one_url_share_one_download(require_builds, browser_and
     results = [json.loads(tab.evaluate("async () => await window.__job")) for tab in tabs]
     assert [r["tokens"] for r in results][0] == results[1]["tokens"] and len(results[0]["tokens"]) == 12
     assert sorted(r["cache_hit"] for r in results) == [False, True]  # one downloaded, the other found it
-    # The model's bytes crossed the network once, plus the GGUF header probes of the loads (the second's
-    # probe reads the cache when the first download is complete by then, the network when it is not: timing).
+    # The model's bytes crossed the network once, plus at most the GGUF header probes of both loads (the
+    # second's probe reads the cache when the first download is complete by then, the network when it is not;
+    # a probe the page cancels may end before its last byte: timing decides both).
     probes = _header_probe_bytes(model)
     sent = server.bytes_sent[url]
-    assert size + probes <= sent <= size + 2 * probes, (sent, size, probes)
+    assert size <= sent <= size + 2 * probes, (sent, size, probes)
 
 
 def _header_probe_bytes(model) -> int:
