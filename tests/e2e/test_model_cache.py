@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from faulty_server import Faulty, faults_handler
+from page_snippets import KEEP_NOTICES
 
 from py_runner.host import browsers
 from py_runner.host.fixtures import fixture_model
@@ -453,15 +454,11 @@ def _non_loopback_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
-NO_STORAGE = """
-import json, logging
+NO_STORAGE = (
+    KEEP_NOTICES
+    + """
+import json
 from py_runner import GenerateTextParams, LlamaRunner
-
-notices = []
-class Keep(logging.Handler):
-    def emit(self, record):
-        notices.append(record.getMessage())
-logging.getLogger("py_runner").addHandler(Keep())
 
 import js
 report = {"secure": bool(js.isSecureContext), "caches": hasattr(js, "caches")}
@@ -474,6 +471,7 @@ out = await runner.generate_text("Once upon a time", GenerateTextParams(n_predic
 report["tokens"], report["build"], report["notices"] = len(out.tokens), runner.build, notices
 json.dumps(report)
 """
+)
 
 
 def test_without_any_cache_storage_a_load_goes_on_uncached_with_one_notice(require_builds, model) -> None:

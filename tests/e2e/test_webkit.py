@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from native_parity import native_generate
+from page_snippets import KEEP_NOTICES
 
 from py_runner.host.assets import default_model
 from py_runner.host.headless import HarnessPage
@@ -59,15 +60,11 @@ def webkit(require_builds, require_webkit):
     return open_page
 
 
-SMOKE = """
-import asyncio, json, logging
+SMOKE = (
+    KEEP_NOTICES.replace("{", "{{").replace("}", "}}")
+    + """
+import json
 from py_runner import GenerateTextParams, LlamaRunner
-
-notices = []
-class Keep(logging.Handler):
-    def emit(self, record):
-        notices.append(record.getMessage())
-logging.getLogger("py_runner").addHandler(Keep())
 
 greedy = GenerateTextParams(n_predict={n_predict}, temp=0, n_threads=1)
 report = {{}}
@@ -99,6 +96,7 @@ report["second_completion"] = (await again.generate_text({completion!r}, greedy)
 report["cache_list"] = [e.url for e in await again.cache.list()]
 json.dumps(report)
 """
+)
 
 
 def test_webkit_loads_generates_chats_cancels_and_reloads_from_its_cache(
