@@ -5,6 +5,12 @@
 //   index.html (<meta name="py-runner-config" content="site.json">)   the app the config names: its files are
 //                                                     written into Pyodide's file system and main.py is run there
 //
+// ?script= is code: only a page that opts in with <meta name="py-runner-scripts" content="same-origin"> (run.html)
+// takes it, and only a path on the page's own origin, fetched without following redirects. An exported
+// index.html has no such meta and runs its own app alone: otherwise any link to it (?script=data:..., or a
+// script on another origin that sends CORS headers) would run code in the site's origin, and on the dev
+// server any web page could open a tab that reads /models/ and /config.json, undoing its DNS-rebinding defence.
+//
 // Boots Pyodide and installs py_runner's wheel with web/boot.js (micropip is loaded by its wheel URL:
 // by name it fails the lock file's integrity check), then runs the program with pyodide.runPythonAsync
 // (top-level await allowed, sys.argv set). Output goes to <pre id="py-runner-output"> and, when the controlling
@@ -12,9 +18,34 @@
 // window.__pyRunnerExit(code). document.body.dataset.pyRunnerStatus goes "running" -> "done" | "error", with the
 // exit status in data-py-runner-exit, so people and tests can watch it. Everything is fetched from this site.
 
-import { absolute, bootPyodide } from "./boot.js";
+import { bootPyodide } from "./boot.js";
 
 const params = new URLSearchParams(location.search);
+const SCRIPTS_META = 'meta[name="py-runner-scripts"][content="same-origin"]';
+
+/**
+ * The absolute URL of `script` (a ?script= value) when it is a path on this page's origin; else an Error that
+ * says why. Refused: a scheme (data:, blob:, javascript:, another http(s) origin), a protocol-relative
+ * "//host", backslashes and control characters (the URL parser reads a backslash as "/" and drops tabs and
+ * newlines: "/\host" and "/<tab>/host" are "//host"); what is left must resolve to this origin, over http(s).
+ */
+export function sameOriginScriptUrl(script, page = location.href) {
+  const refuse = (why) => new Error(`?script=${JSON.stringify(script)} refused: ${why}`);
+  if (/[\\\u0000-\u001f\u007f]/.test(script)) return refuse("backslash or control character");
+  if (/^[a-z][a-z0-9+.-]*:/i.test(script) || script.startsWith("//")) {
+    return refuse("only a path on this server is run (no scheme, no //host)");
+  }
+  let url;
+  try {
+    url = new URL(script, page);
+  } catch {
+    return refuse("not a URL path");
+  }
+  const origin = new URL(page).origin;
+  if (!/^https?:$/.test(url.protocol) || url.origin !== origin) return refuse(`not on ${origin}`);
+  return url.href;
+}
+
 const statusEl = document.getElementById("py-runner-status");
 const outputEl = document.getElementById("py-runner-output");
 const APP_DIR = "/home/pyodide/app"; // an exported app's files, and its working folder
@@ -142,6 +173,14 @@ async def _py_runner_run(source, filename, argv):
 
 async function main() {
   document.body.dataset.pyRunnerStatus = "running";
+  // Checked before anything loads: a refused script fails at once, with nothing fetched.
+  const takesScripts = document.querySelector(SCRIPTS_META) !== null;
+  const script = takesScripts ? params.get("script") : null;
+  if (!takesScripts && params.has("script")) console.warn("py_runner: this page runs its own app; ?script= ignored");
+  const scriptUrl = script ? sameOriginScriptUrl(script) : null;
+  if (scriptUrl instanceof Error) throw scriptUrl;
+  const argv = JSON.parse((takesScripts && params.get("argv")) || "[]");
+  if (!Array.isArray(argv)) throw new Error("?argv= must be a JSON list");
   // An exported site's coi_sw.js may reload the page once to make it cross-origin isolated: wait for its verdict
   // before any download starts.
   if (window.__pyRunnerCoiReady) await window.__pyRunnerCoiReady;
@@ -157,18 +196,16 @@ async function main() {
   window.__pyRunnerPyodide = pyodide;
   window.__pyRunnerReady = true;
 
-  const argv = JSON.parse(params.get("argv") || "[]");
-  if (!Array.isArray(argv)) throw new Error("?argv= must be a JSON list");
-  const script = params.get("script");
   const app = globalThis.__pyRunnerConfig.app;
   let source;
   let filename;
   if (script) {
     setStatus(`running ${script}…`);
-    const scriptResp = await fetch(absolute(script));
+    // redirect "error": a same-origin path that redirects elsewhere is not run either.
+    const scriptResp = await fetch(scriptUrl, { redirect: "error", credentials: "same-origin" });
     if (!scriptResp.ok) throw new Error(`GET ${script}: HTTP ${scriptResp.status}`);
     source = await scriptResp.text();
-    filename = decodeURIComponent(new URL(absolute(script)).pathname.split("/").pop() || "main.py");
+    filename = decodeURIComponent(new URL(scriptUrl).pathname.split("/").pop() || "main.py");
   } else if (app) {
     setStatus("loading the app…");
     source = await installApp(pyodide, app);

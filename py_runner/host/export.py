@@ -13,6 +13,11 @@ site's `user.github.io/repo/`):
     app/                the app: main.py and the files beside it (written into Pyodide's file system)
     models/             the models given with --model; one larger than --max-file-size is split into
                         llama.cpp's shards (<name>-00001-of-0000N.gguf); the app still loads models/<name>
+    .py_runner-export.json   our marker: each file this export wrote, with its sha256
+
+The page runs its own app and nothing else (no ?script=), and names from the user's files are HTML-escaped.
+Links out of the app are refused. A re-export replaces only what the marker lists and is unchanged; files the
+user added stay. The site is built beside OUT and swapped in whole: a failure leaves OUT as it was.
 
 `preview()` serves such a folder as a plain static host would: under a subpath, without isolation headers and
 without Range support.
@@ -21,20 +26,30 @@ without Range support.
 from __future__ import annotations
 
 import functools
+import hashlib
+import html
 import json
+import os
 import re
 import shutil
+import subprocess
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from . import paths as _paths
 from .paths import ENGINE_FILES, PYODIDE_FILES
+from .server import _inside  # the dev server's test of a link out of a folder
 from .wheel import build_wheel
 
 SITE_CONFIG = "site.json"
+# Our own mark on a site we made (what each file's sha256 was): how a re-export knows a folder for an earlier
+# export and which files in it are the user's, rather than guessing from a common name such as site.json.
+MARKER = ".py_runner-export.json"
 DEFAULT_MAX_FILE_SIZE = 95 * 1024 * 1024  # GitHub Pages refuses files over 100 MiB
 WEB_SCRIPTS = ("bridge.js", "protocol.js", "download.js", "model_cache.js", "sha256.js", "worker.js")
 WEB_SCRIPTS += ("boot.js", "harness.js", "python_worker.js")
@@ -104,127 +119,300 @@ def export_site(
     models: list[str] = (),  # type: ignore[assignment]
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> ExportReport:
-    app, out = Path(app), Path(out)
+    """Export `app` (a .py file, or a folder with main.py) and `models` as a static site in `out`.
+
+    Every input is checked before anything is written. The site is built in a temporary folder beside `out`
+    and swapped in whole, so a failure at any point (a bad input, a download, a full disk) leaves `out` as it
+    was. `out` may be new, empty, or an earlier export (our marker file says so): files the user added to it
+    are carried into the new site, and a file of ours the user changed stops the export (nothing they wrote
+    is lost).
+    """
+    app, out = Path(app), Path(os.path.abspath(out))  # absolute: "." has no name or parent to rename with
+    if out.is_symlink():  # a link to the site's folder: replace the folder, never the link
+        out = out.resolve()
     main, app_files = _app_files(app)
-    _prepare_out(out)
-    files: list[Path] = []
+    _check_apart(app, out)
+    keep = _user_files(out)
+    sources = _model_sources(models)
+    assets = _assets()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.py_runner-", dir=out.parent) as tmp:
+            stage = Path(tmp) / "site"
+            stage.mkdir()
+            files, model_files = _build(stage, app, main, app_files, sources, assets, max_file_size)
+            mine = {rel: _sha256(stage / rel) for rel in files}
+            marker = {"made_by": "py-runner export", "files": mine}
+            (stage / MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            for rel in keep:  # what the user added to the earlier export (their own page beside index.html)
+                _carry(out / rel, stage / rel)
+            sizes = {rel: (stage / rel).stat().st_size for rel in sorted(files)}
+            _swap(stage, out, Path(tmp) / "earlier")
+    except OSError as exc:  # a full disk, a folder we may not write: the staging folder goes, `out` stays
+        raise ExportError(f"exporting to {out} failed, nothing there changed: {exc}") from exc
+    return ExportReport(out, sizes, model_files)
+
+
+def _build(
+    stage: Path,
+    app: Path,
+    main: str,
+    app_files: list[str],
+    sources: list[tuple[str, str]],
+    assets: list[tuple[Path, str]],
+    max_file_size: int,
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Write the whole site into `stage`: (the files written, relative; "models/<name>" -> its files)."""
+    files: list[str] = []
 
     def put(src: Path, rel: str) -> None:
-        dest = out / rel
+        dest = stage / rel
+        if dest.exists():  # two inputs, one name (a model and another's shard): neither silently wins
+            raise ExportError(f"two files would be written as {rel}")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
-        files.append(dest)
+        _copy_file(src, dest)
+        files.append(rel)
 
-    for name in WEB_SCRIPTS:
-        put(_paths.WEB_DIR / name, f"py_runner/{name}")
-    put(
-        _paths.WEB_DIR / "coi_sw.js", "coi_sw.js"
-    )  # at the top: a service worker controls its own folder and below
-    build = _paths.build_dir()
-    for variant, names in ENGINE_FILES.items():
-        for name in names:
-            src = build / variant / name
-            if not src.is_file():
-                raise ExportError(f"the {variant} engine build has no {name} ({build}): run build_wasm.sh")
-            put(src, f"py_runner/{variant}/{name}")
-    pyodide = _paths.pyodide_dir()
-    for name in PYODIDE_FILES:
-        if not (pyodide / name).is_file():
-            raise ExportError(
-                f"Pyodide is not fetched ({pyodide / name} is missing): run scripts/fetch_assets.sh"
-            )
-        put(pyodide / name, f"pyodide/{name}")
-    micropip = sorted(_paths.wheels_dir().glob(f"micropip-{_paths.MICROPIP_VERSION}-*.whl"))
-    if not micropip:
-        raise ExportError("the micropip wheel is not fetched: run scripts/fetch_assets.sh")
-    put(micropip[-1], f"wheels/{micropip[-1].name}")
+    for src, rel in assets:
+        put(src, rel)
     with tempfile.TemporaryDirectory(prefix="py_runner-export-") as tmp:
-        page_wheel = build_wheel(tmp)
+        try:
+            page_wheel = build_wheel(tmp)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            raise ExportError(f"cannot build the page's py_runner wheel: {exc}") from exc
         put(page_wheel, f"wheels/{page_wheel.name}")
     for rel in app_files:
         put(app / rel if app.is_dir() else app, f"app/{rel}")
 
     # "models/<name>" -> the file(s) written: the page maps a load of a split model's name to its first shard.
     model_files: dict[str, list[str]] = {}
-    for model in models:
-        name, written = _export_model(model, out / "models", max_file_size, files)
-        model_files[f"models/{name}"] = written
+    for model, name in sources:
+        model_files[f"models/{name}"] = _export_model(model, name, stage, max_file_size, put)
 
+    micropip = next(rel for _, rel in assets if rel.startswith("wheels/micropip-"))
     config = {
         "pyodide": "pyodide/",
         "pyodide_version": _paths.PYODIDE_VERSION,
-        "micropip_wheel": f"wheels/{micropip[-1].name}",
+        "micropip_wheel": micropip,
         "py_runner_wheel": f"wheels/{page_wheel.name}",
         "build": {"st": "py_runner/st/", "mt": "py_runner/mt/"},
         "web": "py_runner/",
         "app": {"main": main, "folder": "app/", "files": app_files},
         "model_files": model_files,
     }
+    # Names come from the user's files: escaped, so a file named "x--><img onerror=...>.py" stays text.
+    index = INDEX_HTML.format(title=html.escape(_title(app)), main=html.escape(main), config=SITE_CONFIG)
     extra = {
         SITE_CONFIG: json.dumps(config, indent=2) + "\n",
-        "index.html": INDEX_HTML.format(title=_title(app), main=main, config=SITE_CONFIG),
+        "index.html": index,
         "_headers": "/*\n" + "".join(f"  {k}: {v}\n" for k, v in ISOLATION_HEADERS.items()),
         ".nojekyll": "",
     }
     for rel, text in extra.items():
-        (out / rel).write_text(text, encoding="utf-8")
-        files.append(out / rel)
-    sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in sorted(files)}
-    return ExportReport(out, sizes, model_files)
+        (stage / rel).write_text(text, encoding="utf-8")
+        files.append(rel)
+    return files, model_files
+
+
+def _copy_file(src: Path, dest: Path) -> None:
+    """Every copy of the export goes through here (the fault tests inject a failure into it)."""
+    shutil.copyfile(src, dest)
+
+
+def _assets() -> list[tuple[Path, str]]:
+    """(source, path in the site) of everything the page needs besides the app, the models and the wheel; an
+    ExportError names the first one missing."""
+    assets = [(_paths.WEB_DIR / name, f"py_runner/{name}") for name in WEB_SCRIPTS]
+    assets.append(
+        (_paths.WEB_DIR / "coi_sw.js", "coi_sw.js")
+    )  # at the top: a service worker controls its folder
+    build = _paths.build_dir()
+    for variant, names in ENGINE_FILES.items():
+        for name in names:
+            if not (build / variant / name).is_file():
+                raise ExportError(f"the {variant} engine build has no {name} ({build}): run build_wasm.sh")
+            assets.append((build / variant / name, f"py_runner/{variant}/{name}"))
+    pyodide = _paths.pyodide_dir()
+    for name in PYODIDE_FILES:
+        if not (pyodide / name).is_file():
+            raise ExportError(
+                f"Pyodide is not fetched ({pyodide / name} is missing): run scripts/fetch_assets.sh"
+            )
+        assets.append((pyodide / name, f"pyodide/{name}"))
+    micropip = sorted(_paths.wheels_dir().glob(f"micropip-{_paths.MICROPIP_VERSION}-*.whl"))
+    if not micropip:
+        raise ExportError("the micropip wheel is not fetched: run scripts/fetch_assets.sh")
+    assets.append((micropip[-1], f"wheels/{micropip[-1].name}"))
+    return assets
 
 
 def _app_files(app: Path) -> tuple[str, list[str]]:
-    """(the main file's name, every app file relative to the app folder)."""
+    """(the main file's name, every app file relative to the app folder). A link that leads out of the app is
+    refused, as the dev server refuses one out of a served folder: what it points at was never the app's to
+    publish. Caches and hidden files stay out (and so are not checked)."""
     if app.is_file():
         if app.suffix != ".py":
             raise ExportError(f"{app}: an app is a .py file or a folder with main.py")
         return app.name, [app.name]
     if not (app / "main.py").is_file():
         raise ExportError(f"{app}: an app folder needs a main.py")
-    rels = sorted(p.relative_to(app).as_posix() for p in app.rglob("*") if p.is_file())
-    return "main.py", [r for r in rels if not _SKIP.search(r)]
+    root = app.resolve()
+    rels: list[str] = []
 
-
-def _prepare_out(out: Path) -> None:
-    """An empty (or new) folder, or an earlier export (it has site.json): nothing else is ours to replace."""
-    if out.exists():
-        if not out.is_dir():
-            raise ExportError(f"{out} exists and is not a folder")
-        if any(out.iterdir()):
-            if not (out / SITE_CONFIG).is_file():
+    def walk(folder: Path, prefix: str, seen: tuple[Path, ...]) -> None:
+        for entry in sorted(folder.iterdir()):
+            rel = prefix + entry.name
+            if _SKIP.search(rel):
+                continue
+            if entry.is_symlink() and not _inside(entry, root):
                 raise ExportError(
-                    f"{out} is not empty and not an earlier export (no {SITE_CONFIG}): not replacing it"
+                    f"{app / rel} is a link to {os.readlink(entry)}, outside the app: not exported "
+                    "(copy the file into the app, or leave it out)"
                 )
-            shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+            if entry.is_dir():
+                real = entry.resolve()
+                if real in seen:
+                    raise ExportError(f"{app / rel} is a link to a folder that holds it (a loop)")
+                walk(entry, rel + "/", (*seen, real))
+            elif entry.is_file():
+                rels.append(rel)
+
+    walk(app, "", (root,))
+    return "main.py", sorted(rels)
 
 
-def _export_model(model: str, folder: Path, max_file_size: int, files: list[Path]) -> tuple[str, list[str]]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="py_runner-model-", dir=folder) as tmp:
-        if re.match(r"https?://", model):
-            name = Path(urllib.request.urlparse(model).path).name or "model.gguf"
+def _check_apart(app: Path, out: Path) -> None:
+    """The output folder must not be, contain or lie inside the app: the export would copy itself, or
+    replacing the site would delete the app."""
+    app_r, out_r = app.resolve(), out.resolve()
+    if app_r == out_r or app_r.is_relative_to(out_r):
+        raise ExportError(f"{out} holds the app ({app}): choose an output folder outside it")
+    if out_r.is_relative_to(app_r):
+        raise ExportError(f"{out} is inside the app folder {app}: choose an output folder outside it")
+
+
+def _user_files(out: Path) -> list[str]:
+    """What in `out` is the user's, to carry into the new site. `out` must be new, empty or an earlier
+    export (it has our marker); a file of ours that differs from what the export wrote is the user's edit:
+    refused."""
+    if not out.exists() and not out.is_symlink():
+        return []
+    if not out.is_dir():
+        raise ExportError(f"{out} exists and is not a folder")
+    if not any(out.iterdir()):
+        return []
+    try:
+        mine = json.loads((out / MARKER).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ExportError(
+            f"{out} is not empty and not an export of this py_runner (no readable {MARKER}): not "
+            "replacing it; choose another folder, or empty it yourself"
+        ) from exc
+    keep, changed = [], []
+    for folder, dirs, names in os.walk(out):
+        base = Path(folder)
+        for name in [*names, *(d for d in dirs if (base / d).is_symlink())]:
+            rel = (base / name).relative_to(out).as_posix()
+            if rel == MARKER:
+                continue
+            if rel not in mine:
+                keep.append(rel)
+            elif (base / name).is_symlink() or _sha256(base / name) != mine[rel]:
+                changed.append(rel)
+        if not dirs and not names and base != out:
+            keep.append(base.relative_to(out).as_posix() + "/")  # an empty folder the user made
+    if changed:
+        shown = ", ".join(changed[:5]) + (" ..." if len(changed) > 5 else "")
+        raise ExportError(
+            f"{out}: {len(changed)} file(s) changed since the export ({shown}): not replacing your edits; "
+            "copy them elsewhere (into the app?) first"
+        )
+    return sorted(keep)
+
+
+def _carry(src: Path, dest: Path) -> None:
+    """One file (or link, or empty folder) of the user's from the earlier export into the new site."""
+    if src.is_dir() and not src.is_symlink():
+        dest.mkdir(parents=True, exist_ok=True)
+        return
+    if dest.exists() or dest.is_symlink() or any(p.is_file() for p in dest.parents):
+        raise ExportError(f"{src} is yours, and the export now writes a file of that name: move it first")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dest, follow_symlinks=False)  # a link stays a link
+
+
+def _swap(stage: Path, out: Path, earlier: Path) -> None:
+    """`stage` becomes `out`; an earlier `out` moves to `earlier` (deleted with the temporary folder), and
+    comes back if the second rename fails."""
+    moved = False
+    if out.exists():
+        out.rename(earlier)
+        moved = True
+    try:
+        stage.rename(out)
+    except BaseException:
+        if moved:
+            earlier.rename(out)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _model_sources(models: list[str]) -> list[tuple[str, str]]:
+    """(model, the name it is published under) for each --model, all checked before anything is written: a
+    local file that exists, a URL whose path ends in a file name, and no two models with one name."""
+    sources: list[tuple[str, str]] = []
+    by_name: dict[str, str] = {}
+    for model in models:
+        if re.match(r"https?://", model, re.IGNORECASE):
+            name = unquote(urlsplit(model).path.rsplit("/", 1)[-1]) or "model.gguf"
+        else:
+            if not Path(model).is_file():
+                raise ExportError(f"model not found: {model}")
+            name = Path(model).name
+        if name in (".", "..") or re.search(r"[/\\\x00-\x1f]", name):
+            raise ExportError(f"{model}: {name!r} is not a file name to publish the model under")
+        if name in by_name:
+            raise ExportError(
+                f"two models named {name!r} ({by_name[name]} and {model}): "
+                "the app loads each as models/<its name>"
+            )
+        by_name[name] = model
+        sources.append((model, name))
+    return sources
+
+
+def _export_model(
+    model: str, name: str, stage: Path, max_file_size: int, put: Callable[[Path, str], None]
+) -> list[str]:
+    """Write one model into the site's models/ (split into shards when over max_file_size); its files."""
+    with tempfile.TemporaryDirectory(prefix="py_runner-model-", dir=stage.parent) as tmp:
+        if re.match(r"https?://", model, re.IGNORECASE):
             source = Path(tmp) / name
-            with urllib.request.urlopen(model) as response, open(source, "wb") as f:  # noqa: S310 (the user's URL)
-                shutil.copyfileobj(response, f, 1 << 20)
+            try:
+                with urllib.request.urlopen(model) as response, open(source, "wb") as f:  # noqa: S310 (the user's URL)
+                    shutil.copyfileobj(response, f, 1 << 20)
+            except (OSError, ValueError) as exc:  # URLError is an OSError
+                raise ExportError(f"cannot download {model}: {exc}") from exc
         else:
             source = Path(model)
-            if not source.is_file():
-                raise ExportError(f"model not found: {model}")
-            name = source.name
         if source.stat().st_size <= max_file_size:
-            shutil.copyfile(source, folder / name)
-            written = [folder / name]
-        else:
-            from .fixtures import split_model  # gguf and numpy: only when a model must be split
+            put(source, f"models/{name}")
+            return [f"models/{name}"]
+        from .fixtures import split_model  # gguf and numpy: only when a model must be split
 
+        try:
             shards = split_model(source, Path(tmp) / name, max_bytes=max_file_size)
-            written = []
-            for shard in shards:
-                shutil.move(shard, folder / shard.name)
-                written.append(folder / shard.name)
-    files.extend(written)
-    return name, [f"models/{p.name}" for p in written]
+        except (ValueError, KeyError) as exc:  # not a GGUF file, or one too big to split this finely
+            raise ExportError(
+                f"cannot split {model} into files of at most {max_file_size} bytes: {exc}"
+            ) from exc
+        for shard in shards:
+            put(shard, f"models/{shard.name}")
+        return [f"models/{shard.name}" for shard in shards]
 
 
 def _title(app: Path) -> str:

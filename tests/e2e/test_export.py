@@ -220,3 +220,33 @@ def test_the_site_uses_relative_urls_only(site: Path) -> None:
         assert '"/' not in text and "'/" not in text and "http" not in text
     assert (site / ".nojekyll").is_file()
     assert "Cross-Origin-Embedder-Policy: require-corp" in (site / "_headers").read_text()
+
+
+def test_an_exported_page_runs_only_its_own_app(browser, tmp_path: Path) -> None:
+    """`?script=` on an exported page (data:, or a script from another origin) is ignored: the page runs its
+    own app. The app's file name, hostile HTML, is written into index.html as text."""
+    _skip_or_fail(_missing_builds())
+    name = "x--><img src=x onerror=window.__pwned=1>.py"
+    (tmp_path / name).write_text("print('the app ran')\n", encoding="utf-8")
+    out = tmp_path / "site"
+    proc = _run_cli(["export", str(tmp_path / name), str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    server, url = preview_server(out)
+    context = browser.new_context()
+    try:
+        for query in ("?script=data:text/plain,print('pwned')", "?script=//example.invalid/x.py", ""):
+            page = context.new_page()
+            page.goto(url + query)
+            page.wait_for_function(
+                "['done', 'error'].includes(document.body.dataset.pyRunnerStatus)",
+                timeout=120_000,
+                polling=100,
+            )
+            output = page.locator("#py-runner-output").text_content() or ""
+            assert output == "the app ran\n" and page.evaluate("document.body.dataset.pyRunnerExit") == "0"
+            assert page.evaluate("window.__pwned") is None and page.title() == name.removesuffix(".py")
+            page.close()
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()

@@ -86,3 +86,63 @@ json.dumps({"names": names, "imported": imported})
     assert report["names"] == [n for n in library if n != "py_runner"]  # the library, all of it, and only it
     assert "py_runner._transport.pyodide" in report["names"]
     assert not any(".host" in n for n in report["names"]) and report["imported"] == report["names"]
+
+
+@pytest.fixture
+def cors_host(tmp_path: Path):
+    """Another origin that serves a script with CORS headers (what an attacker's host sends): its URL."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(SimpleHTTPRequestHandler):
+        def end_headers(self) -> None:
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Cross-Origin-Resource-Policy", "cross-origin")
+            super().end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    (folder / "evil.py").write_text("print('pwned')\n", encoding="utf-8")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/evil.py"
+    server.shutdown()
+    server.server_close()
+
+
+def test_run_html_runs_only_paths_on_its_own_origin(tmp_path: Path, cors_host: str) -> None:
+    """A page elsewhere that opens run.html?script=... must not run its code in the dev server's origin (it
+    could read /models/ and /config.json): data:, blob:, other origins (with CORS headers too), //host and
+    backslash tricks are refused before anything loads; a path the server serves still runs."""
+    from py_runner.host.headless import run_in_browser
+    from py_runner.host.server import start_server, stop_server
+
+    (tmp_path / "ok.py").write_text("print('ok')\n", encoding="utf-8")
+    server, base_url = start_server("127.0.0.1", 0, files_dir=tmp_path)
+    port = server.server_address[1]
+    try:
+        hostile = [
+            "data:text/plain,print('pwned')",
+            cors_host,
+            "//" + cors_host.split("//", 1)[1],
+            "/\\" + cors_host.split("//", 1)[1],
+            f"http://localhost:{port}/files/ok.py",  # the same server under another name: another origin
+            f"blob:{base_url}/0b2ff5e1-0000-4000-8000-000000000000",
+        ]
+        for script in hostile:
+            out: list[str] = []
+            err: list[str] = []
+            status = run_in_browser(
+                script, server_base_url=base_url, on_stdout=out.append, on_stderr=err.append
+            )
+            assert status == 1 and "pwned" not in "".join(out) and "ok" not in "".join(out), script
+            assert "refused" in "".join(err), (script, err)
+        out = []
+        assert run_in_browser("/files/ok.py", server_base_url=base_url, on_stdout=out.append) == 0
+        assert "".join(out) == "ok\n"
+    finally:
+        stop_server(server)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from py_runner.host.export import ExportError, _app_files, _prepare_out, parse_size, preview_server
+from py_runner.host.export import ExportError, _app_files, parse_size, preview_server
 
 
 @pytest.mark.parametrize(
@@ -43,21 +43,6 @@ def test_an_app_is_a_py_file_or_a_folder_with_main(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("")
     with pytest.raises(ExportError):
         _app_files(tmp_path / "notes.txt")
-
-
-def test_only_an_empty_folder_or_an_earlier_export_is_replaced(tmp_path: Path) -> None:
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    (mine / "thesis.tex").write_text("years of work")
-    with pytest.raises(ExportError, match="not replacing it"):
-        _prepare_out(mine)
-    assert (mine / "thesis.tex").is_file()
-    earlier = tmp_path / "site"
-    earlier.mkdir()
-    (earlier / "site.json").write_text("{}")
-    (earlier / "old.js").write_text("")
-    _prepare_out(earlier)
-    assert earlier.is_dir() and not any(earlier.iterdir())
 
 
 def test_preview_is_a_plain_static_host_under_a_subpath(tmp_path: Path) -> None:
