@@ -86,3 +86,15 @@ json.dumps({"names": names, "imported": imported})
     assert report["names"] == [n for n in library if n != "py_runner"]  # the library, all of it, and only it
     assert "py_runner._transport.pyodide" in report["names"]
     assert not any(".host" in n for n in report["names"]) and report["imported"] == report["names"]
+
+
+def test_run_script_ends_at_once_on_a_pyodide_fatal_error(tmp_path: Path, run_cli) -> None:
+    # Python's JSON encoder recursing through 100,000 nested lists overflows the JS stack under Pyodide's
+    # interpreter: "Pyodide has suffered a fatal error", after which the program's promise never settles.
+    (tmp_path / "fatal.py").write_text(
+        "import json\nprint('before')\nx = []\nfor _ in range(100_000):\n    x = [x]\njson.dumps(x)\n"
+    )
+    proc = run_cli(["run", "--timeout", "60", "--script", "fatal.py"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # not 124: the run did not wait out its timeout
+    assert proc.stdout.splitlines()[0] == "before"  # then Pyodide's dump of the Python stack
+    assert "Pyodide suffered a fatal error and can no longer run Python" in proc.stderr
