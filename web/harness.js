@@ -119,10 +119,26 @@ function setStatus(text) {
   if (statusEl) statusEl.textContent = text;
 }
 
-window.addEventListener("error", (ev) => emit("stderr", `page error: ${ev.message}\n`));
+// Pyodide's fatal error (a stack overflow inside the interpreter, an abort) leaves it unable to run Python and
+// the program's promise unsettled: the run ends here, with status 1, instead of leaving the controller to wait
+// out its timeout. window.__pyRunnerFatal tells a controller that runs code in the page itself (the pytest
+// plugin) the same. Reported through Pyodide's own hook, and by the error's mark should that hook go.
+function onFatal(error) {
+  if (window.__pyRunnerFatal) return;
+  const cause = String((error && error.message) || error);
+  window.__pyRunnerFatal = cause;
+  emit("stderr", `py_runner harness: Pyodide suffered a fatal error and can no longer run Python (${cause})\n`);
+  if (document.body.dataset.pyRunnerStatus === "running") exit(1);
+}
+
+window.addEventListener("error", (ev) => {
+  emit("stderr", `page error: ${ev.message}\n`);
+  if (ev.error && ev.error.pyodide_fatal_error) onFatal(ev.error);
+});
 window.addEventListener("unhandledrejection", (ev) => {
   const r = ev.reason;
   emit("stderr", `unhandled rejection: ${(r && (r.stack || r.message)) || r}\n`);
+  if (r && r.pyodide_fatal_error) onFatal(r);
 });
 
 // ---- the Python side of the harness -------------------------------------------------------------
@@ -193,6 +209,7 @@ async function main() {
   const err = makeWriter("stderr");
   pyodide.setStdout(out);
   pyodide.setStderr(err);
+  if (pyodide._api) pyodide._api.on_fatal = onFatal;
   window.__pyRunnerPyodide = pyodide;
   window.__pyRunnerReady = true;
 

@@ -5,9 +5,16 @@ booted.
 Fixtures:
     py_runner_page            a page served by py_runner's server, Pyodide and py_runner ready; your app's
                               folder is served at /files/ and is the working folder of `run()`.
-                              `py_runner_page.run(code)` runs Python there (top-level await allowed) and
-                              returns the value of its last expression (JSON-able); an exception in the page
-                              raises InPageError with the page's traceback. `.page` is the Playwright page.
+                              `py_runner_page.run(code, timeout_s=300)` runs Python there (top-level await
+                              allowed) and returns the value of its last expression with its types (None,
+                              bool, int, float, str, bytes; lists, tuples, dicts, sets, frozensets of them;
+                              another type raises PageValueError naming it). An exception in the page raises
+                              InPageError with the page's traceback; past timeout_s, PageTimeoutError with
+                              what the page printed (the page is closed); Pyodide's fatal error,
+                              PageFatalError at once. The app's files arrive byte for byte or the fixture
+                              fails naming them (AppFilesError). What the page prints is `.output`, and a
+                              failed test's report shows it ("Captured page output"). `.page` is the
+                              Playwright page.
     py_runner_model_url       the default real model (SmolLM2-135M-Instruct Q4_1) as served to that page
     py_runner_tiny_model_url  a tiny random-weight fixture model (fast; for plumbing, not for text)
     py_runner_server          the server (`.base_url`); isolation headers on unless told otherwise
@@ -32,70 +39,97 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import inspect
 import json
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
+from .headless import HarnessPage
+from .in_page import InPageError, PageError, PageFatalError, PageRunner, PageTimeoutError, PageValueError
 
-class InPageError(AssertionError):
-    """Python code run in the page raised; the message is the page's traceback."""
+__all__ = [
+    "AppFilesError",
+    "InPageError",
+    "PageError",
+    "PageFatalError",
+    "PageTimeoutError",
+    "PageValueError",
+    "PyRunnerPage",
+    "run_in_page",
+]
 
 
-class PyRunnerPage:
+class AppFilesError(PageError):
+    """The app's files did not arrive in the page byte for byte; the message names each one and why."""
+
+
+class PyRunnerPage(HarnessPage):
     """A page with Pyodide and py_runner booted (web/run.html), its server, and `run(code)`."""
 
     def __init__(self, page: Any, base_url: str, app_dir: Path) -> None:
-        self.page = page
+        super().__init__(page)  # its console lines and crash, for the reports
         self.base_url = base_url
         self.app_dir = app_dir
+        self._runner = PageRunner(page, recent_console=lambda: "\n".join(self.console))
+
+    @property
+    def output(self) -> str:
+        """What Python in the page has printed so far (stdout and stderr, in order)."""
+        return self._runner.output_text()
 
     def run(self, code: str, timeout_s: float = 300.0) -> Any:
-        """Run Python in the page (top-level await allowed); the value of the last expression, converted to
-        Python (JSON-like values). Raises InPageError with the page's traceback."""
-        from playwright.sync_api import Error as PlaywrightError
+        """Run Python in the page (top-level await allowed); the value of the last expression, with its types
+        (None, bool, int, float, str, bytes, and lists, tuples, dicts, sets, frozensets of them). Raises
+        InPageError with the page's traceback, PageTimeoutError after `timeout_s` (the page is closed then),
+        PageFatalError when Pyodide dies, PageValueError for a value of another type."""
+        return self._runner.run(textwrap.dedent(code), timeout_s=timeout_s)
 
-        from .webkit import WebKitError
-
-        self.page.set_default_timeout(timeout_s * 1000)
-        try:
-            return self.page.evaluate(_RUN_JS, textwrap.dedent(code))
-        except (PlaywrightError, WebKitError) as exc:
-            message = exc.message
-            if "Traceback (most recent call last)" in message:
-                message = message[message.index("Traceback (most recent call last)") :]
-            raise InPageError(message) from None
-
-
-_RUN_JS = """async (code) => {
-    const value = await window.__pyRunnerPyodide.runPythonAsync(code, {filename: "<py_runner_page.run>"});
-    if (value && value.toJs) {
-        const converted = value.toJs({dict_converter: Object.fromEntries});
-        value.destroy();
-        return converted;
-    }
-    return value;
-}"""
 
 # Makes the served app folder the page's working folder: files your tests read or import are where they are.
+# Each file is fetched by its quoted URL and checked against its size and sha256 on disk: a name with "#", "?"
+# or "%" must not fetch another file, nor a server's error page arrive as its content.
 _ENTER_APP = """
-import os, sys
+import hashlib, os, sys
 from pyodide.http import pyfetch
 
 async def _py_runner_fetch_app(files):
-    for rel in files:
-        response = await pyfetch("/files/" + rel)
+    problems = []
+    for rel, url, size, sha256 in files:
+        response = await pyfetch(url)
+        if not response.ok:
+            problems.append(f"{rel}: HTTP {response.status}")
+            continue
+        data = await response.bytes()
+        if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+            problems.append(f"{rel}: {len(data)} bytes arrived that differ from its {size} bytes on disk")
+            continue
         os.makedirs(os.path.dirname("/home/pyodide/app/" + rel) or ".", exist_ok=True)
         with open("/home/pyodide/app/" + rel, "wb") as f:
-            f.write(await response.bytes())
+            f.write(data)
     os.chdir("/home/pyodide/app")
     if "/home/pyodide/app" not in sys.path:
         sys.path.insert(0, "/home/pyodide/app")
+    return problems
 """
+
+
+def _app_files(app_dir: Path) -> list[tuple[str, str, int, str]]:
+    """(path relative to the app, its URL on the server, size, sha256) of each file the page gets."""
+    files = []
+    for path in sorted(app_dir.rglob("*")):
+        rel_parts = path.relative_to(app_dir).parts
+        if not path.is_file() or "__pycache__" in rel_parts or any(s.startswith(".") for s in rel_parts):
+            continue
+        data = path.read_bytes()
+        rel = "/".join(rel_parts)
+        files.append((rel, "/files/" + quote(rel, safe="/"), len(data), hashlib.sha256(data).hexdigest()))
+    return files
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -134,6 +168,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "py_runner(app=None, isolate=True): the app folder served to py_runner_page, and isolation"
     )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """What the page printed joins the test's report as pytest's captured output does ("Captured page output
+    call"): shown when the test fails, or with -rP."""
+    try:
+        return (yield)
+    finally:
+        page = getattr(item, "funcargs", {}).get("py_runner_page")
+        if isinstance(page, PyRunnerPage) and page.output:
+            item.add_report_section("call", "page output", page.output)
 
 
 def _marker_options(request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -187,14 +233,20 @@ def py_runner_page(
     try:
         page = context.new_page()
         page.goto(f"{py_runner_server.base_url}/web/run.html")
-        page.wait_for_function("window.__pyRunnerReady === true", timeout=180_000)
-        runner_page = PyRunnerPage(page, py_runner_server.base_url, py_runner_app_dir)
-        files = sorted(
-            p.relative_to(py_runner_app_dir).as_posix()
-            for p in py_runner_app_dir.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and not any(s.startswith(".") for s in p.parts)
+        # A page whose boot failed says so (status "error") instead of being waited for until the timeout.
+        page.wait_for_function(
+            "window.__pyRunnerReady === true || document.body.dataset.pyRunnerStatus === 'error'",
+            timeout=180_000,
         )
-        runner_page.run(_ENTER_APP + f"\nawait _py_runner_fetch_app({json.dumps(files)})\n")
+        if not page.evaluate("window.__pyRunnerReady === true"):
+            output = page.evaluate("document.getElementById('py-runner-output').textContent")
+            raise PageError(f"the page could not boot Pyodide and py_runner:\n{output}")
+        runner_page = PyRunnerPage(page, py_runner_server.base_url, py_runner_app_dir)
+        files = _app_files(py_runner_app_dir)
+        problems = runner_page.run(_ENTER_APP + f"\nawait _py_runner_fetch_app({json.dumps(files)})\n")
+        if problems:
+            listed = "\n".join(problems)
+            raise AppFilesError(f"{len(problems)} of the app's files did not arrive intact:\n{listed}")
         yield runner_page
     finally:
         context.close()

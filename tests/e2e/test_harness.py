@@ -146,3 +146,15 @@ def test_run_html_runs_only_paths_on_its_own_origin(tmp_path: Path, cors_host: s
         assert "".join(out) == "ok\n"
     finally:
         stop_server(server)
+
+
+def test_run_script_ends_at_once_on_a_pyodide_fatal_error(tmp_path: Path, run_cli) -> None:
+    # Python's JSON encoder recursing through 100,000 nested lists overflows the JS stack under Pyodide's
+    # interpreter: "Pyodide has suffered a fatal error", after which the program's promise never settles.
+    (tmp_path / "fatal.py").write_text(
+        "import json\nprint('before')\nx = []\nfor _ in range(100_000):\n    x = [x]\njson.dumps(x)\n"
+    )
+    proc = run_cli(["run", "--timeout", "60", "--script", "fatal.py"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # not 124: the run did not wait out its timeout
+    assert proc.stdout.splitlines()[0] == "before"  # then Pyodide's dump of the Python stack
+    assert "Pyodide suffered a fatal error and can no longer run Python" in proc.stderr
