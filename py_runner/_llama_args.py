@@ -99,7 +99,12 @@ def logit_bias(value: Any, n_vocab: int) -> dict[int, float]:
         )
     out: dict[int, float] = {}
     for key, bias in value.items():
-        token = int(key) if isinstance(key, str) and key.strip().lstrip("-").isdigit() else key
+        token = key
+        if isinstance(key, str):  # what llama-cpp-python's int(k) takes; the rest refused by name below
+            try:
+                token = int(key)
+            except ValueError:
+                pass
         if isinstance(token, bool) or not isinstance(token, int) or not 0 <= token < (n_vocab or 2**31):
             limit = f"0..{n_vocab - 1}" if n_vocab else ">= 0"
             raise InvalidParameterError(f"logit_bias keys must be token ids (ints in {limit}), got {key!r}")
