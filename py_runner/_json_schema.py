@@ -121,6 +121,8 @@ class _Rules:
                 return self.name("any", " | ".join(alternatives))
         kind = schema.get("type")
         if isinstance(kind, list):
+            if not kind:  # no type allows no value: no grammar rule can say that
+                raise InvalidParameterError(f"{where}: type must be a type name or a non-empty list of them")
             return self.name("any", " | ".join(self.expr({**schema, "type": k}, where, depth) for k in kind))
         if kind in _PRIMITIVES:
             return self.name(kind, _PRIMITIVES[kind])
