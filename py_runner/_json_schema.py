@@ -5,6 +5,11 @@ const, minLength, maxLength), integer, number, boolean, null, enum/const of any 
 The JSON is compact (no optional whitespace) and every string, number and array is bounded, so constrained
 generation always ends. Optional properties are always written (valid: the schema allows them); other
 keywords raise InvalidParameterError rather than being silently ignored.
+
+Every string, array, object and union is a rule of its own, referred to by name (identical ones shared), never
+inlined: llama.cpp's GBNF parser refuses a repeated group `(...){m,n}` once the rules made inside the group
+times n exceed 2,000 (MAX_REPETITION_THRESHOLD), so inlined items of arrays nested 4 deep already failed with
+"failed to parse grammar", and inlining doubled the grammar's text per level. A name repeats as one rule.
 """
 
 from __future__ import annotations
@@ -45,10 +50,12 @@ def schema_to_gbnf(schema: dict[str, Any]) -> str:
     """A GBNF grammar (start symbol `root`) for JSON documents valid against `schema`."""
     if not isinstance(schema, dict):
         raise InvalidParameterError("json_schema must be a dict")
+    rules = _Rules()
     try:
-        grammar = f"root ::= {_rule(schema, 'json_schema', 0)}\n"
+        root = rules.expr(schema, "json_schema", 0)
     except RecursionError:
         raise InvalidParameterError("json_schema nests too deeply (or refers to itself)") from None
+    grammar = f"root ::= {root}\n" + "".join(f"{name} ::= {body}\n" for body, name in rules.names.items())
     if len(grammar) > MAX_GRAMMAR_BYTES:
         raise InvalidParameterError(
             f"json_schema makes a {len(grammar)}-byte grammar (at most {MAX_GRAMMAR_BYTES}): bound it more"
@@ -72,71 +79,86 @@ def _literal(value: Any) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _rule(schema: Any, where: str, depth: int) -> str:
-    if depth > MAX_DEPTH:
-        raise InvalidParameterError(f"{where}: nested more than {MAX_DEPTH} levels deep")
-    if schema is True or schema == {}:
-        raise InvalidParameterError(f"{where}: an unconstrained value cannot be bounded; give it a type")
-    if not isinstance(schema, dict):
-        raise InvalidParameterError(f"{where}: a schema must be an object")
-    unknown = set(schema) - _IGNORED - {
-        "type", "properties", "required", "items", "minItems", "maxItems", "enum", "const", "anyOf", "oneOf",
-        "minLength", "maxLength",
-    }  # fmt: skip
-    if unknown:
-        raise InvalidParameterError(f"{where}: unsupported keyword(s) {sorted(unknown)}")
-    if "const" in schema:
-        return _literal(schema["const"])
-    if "enum" in schema:
-        if not isinstance(schema["enum"], list) or not schema["enum"]:
-            raise InvalidParameterError(f"{where}: enum must be a non-empty list")
-        return "(" + " | ".join(_literal(v) for v in schema["enum"]) + ")"
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            options = schema[key]
-            if not isinstance(options, list) or not options:
-                raise InvalidParameterError(f"{where}: {key} must be a non-empty list of schemas")
-            return (
-                "("
-                + " | ".join(_rule(s, f"{where}.{key}[{i}]", depth + 1) for i, s in enumerate(options))
-                + ")"
-            )
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        return "(" + " | ".join(_rule({**schema, "type": k}, where, depth) for k in kind) + ")"
-    if kind in _PRIMITIVES:
-        return _PRIMITIVES[kind]
-    if kind == "string":
-        low = _bound(schema, "minLength", 0, MAX_STRING, where)
-        high = _bound(schema, "maxLength", max(low, DEFAULT_MAX_STRING), MAX_STRING, where)
-        if low > high:
-            raise InvalidParameterError(f"{where}: minLength {low} is more than maxLength {high}")
-        return f'("\\"" {_CHAR}{{{low},{high}}} "\\"")'
-    if kind == "array":
-        item = _rule(schema.get("items", {}), f"{where}.items", depth + 1)
-        low = _bound(schema, "minItems", 0, MAX_ITEMS, where)
-        high = _bound(schema, "maxItems", max(low, DEFAULT_MAX_ITEMS), MAX_ITEMS, where)
-        if low > high:
-            raise InvalidParameterError(f"{where}: minItems {low} is more than maxItems {high}")
-        if high == 0:
-            return '"[]"'
-        rest = f'("," {item}){{{max(low - 1, 0)},{high - 1}}}'
-        body = f"{item} {rest}"
-        return f'("[" {body} "]")' if low > 0 else f'("[" ({body})? "]")'
-    if kind == "object":
-        properties = schema.get("properties", {})
-        required = schema.get("required", [])
-        if not isinstance(properties, dict) or not all(isinstance(k, str) for k in properties):
-            raise InvalidParameterError(f"{where}: properties must map names (str) to schemas")
-        if not isinstance(required, list) or not all(isinstance(k, str) for k in required):
-            raise InvalidParameterError(f"{where}: required must be a list of names")
-        missing = set(required) - set(properties)
-        if missing:
-            raise InvalidParameterError(f"{where}: required properties without a schema: {sorted(missing)}")
-        if not properties:
-            return '"{}"'
-        members = [
-            f'{_literal(name)} ":" {_rule(s, f"{where}.{name}", depth + 1)}' for name, s in properties.items()
-        ]
-        return '("{" ' + ' "," '.join(members) + ' "}")'
-    raise InvalidParameterError(f"{where}: unsupported or missing type {kind!r}")
+class _Rules:
+    """The named rules of one grammar, each body once (body -> name, in the order made)."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def name(self, kind: str, body: str) -> str:
+        """The rule name for `body` (GBNF names are letters, digits and '-'): the same body, the same name."""
+        if body not in self.names:
+            self.names[body] = f"{kind}-{len(self.names) + 1}"
+        return self.names[body]
+
+    def expr(self, schema: Any, where: str, depth: int) -> str:
+        """A GBNF expression for the JSON texts valid against `schema`: a literal, an alternation of
+        literals, or a rule name (never a group holding rules of its own, which llama.cpp would count)."""
+        if depth > MAX_DEPTH:
+            raise InvalidParameterError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+        if schema is True or schema == {}:
+            raise InvalidParameterError(f"{where}: an unconstrained value cannot be bounded; give it a type")
+        if not isinstance(schema, dict):
+            raise InvalidParameterError(f"{where}: a schema must be an object")
+        unknown = set(schema) - _IGNORED - {
+            "type", "properties", "required", "items", "minItems", "maxItems", "enum", "const", "anyOf",
+            "oneOf", "minLength", "maxLength",
+        }  # fmt: skip
+        if unknown:
+            raise InvalidParameterError(f"{where}: unsupported keyword(s) {sorted(unknown)}")
+        if "const" in schema:
+            return _literal(schema["const"])
+        if "enum" in schema:
+            if not isinstance(schema["enum"], list) or not schema["enum"]:
+                raise InvalidParameterError(f"{where}: enum must be a non-empty list")
+            return self.name("enum", " | ".join(_literal(v) for v in schema["enum"]))
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                options = schema[key]
+                if not isinstance(options, list) or not options:
+                    raise InvalidParameterError(f"{where}: {key} must be a non-empty list of schemas")
+                alternatives = [self.expr(s, f"{where}.{key}[{i}]", depth + 1) for i, s in enumerate(options)]
+                return self.name("any", " | ".join(alternatives))
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            if not kind:  # no type allows no value: no grammar rule can say that
+                raise InvalidParameterError(f"{where}: type must be a type name or a non-empty list of them")
+            return self.name("any", " | ".join(self.expr({**schema, "type": k}, where, depth) for k in kind))
+        if kind in _PRIMITIVES:
+            return self.name(kind, _PRIMITIVES[kind])
+        if kind == "string":
+            low = _bound(schema, "minLength", 0, MAX_STRING, where)
+            high = _bound(schema, "maxLength", max(low, DEFAULT_MAX_STRING), MAX_STRING, where)
+            if low > high:
+                raise InvalidParameterError(f"{where}: minLength {low} is more than maxLength {high}")
+            return self.name("string", f'"\\"" {_CHAR}{{{low},{high}}} "\\""')
+        if kind == "array":
+            item = self.expr(schema.get("items", {}), f"{where}.items", depth + 1)
+            low = _bound(schema, "minItems", 0, MAX_ITEMS, where)
+            high = _bound(schema, "maxItems", max(low, DEFAULT_MAX_ITEMS), MAX_ITEMS, where)
+            if low > high:
+                raise InvalidParameterError(f"{where}: minItems {low} is more than maxItems {high}")
+            if high == 0:
+                return '"[]"'
+            body = f'{item} ("," {item}){{{max(low - 1, 0)},{high - 1}}}'
+            return self.name("array", f'"[" {body} "]"' if low > 0 else f'"[" ({body})? "]"')
+        if kind == "object":
+            properties = schema.get("properties", {})
+            required = schema.get("required", [])
+            if not isinstance(properties, dict) or not all(isinstance(k, str) for k in properties):
+                raise InvalidParameterError(f"{where}: properties must map names (str) to schemas")
+            if not isinstance(required, list) or not all(isinstance(k, str) for k in required):
+                raise InvalidParameterError(f"{where}: required must be a list of names")
+            missing = set(required) - set(properties)
+            if missing:
+                raise InvalidParameterError(
+                    f"{where}: required properties without a schema: {sorted(missing)}"
+                )
+            if not properties:
+                return '"{}"'
+            members = [
+                f'{_literal(name)} ":" {self.expr(s, f"{where}.{name}", depth + 1)}'
+                for name, s in properties.items()
+            ]
+            return self.name("object", '"{" ' + ' "," '.join(members) + ' "}"')
+        raise InvalidParameterError(f"{where}: unsupported or missing type {kind!r}")

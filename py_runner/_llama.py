@@ -22,16 +22,16 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, TypeVar
 
+from . import _llama_args as args
 from ._errors import InvalidParameterError, SyncCallError
 from ._generation import GenerationResult, TokenChunk
-from ._json_schema import JSON_GRAMMAR
+from ._llama_args import LLAMA_DEFAULT_SEED
 from ._params import GenerateTextParams
 from ._progress import ProgressCallback
 from ._runner import LlamaRunner
 
 T = TypeVar("T")
 
-LLAMA_DEFAULT_SEED = 0xFFFFFFFF  # llama-cpp-python's "random seed"
 _FINISH = {"eos": "stop", "stop": "stop", "length": "length", "context_full": "length", "aborted": "stop"}
 _IGNORED_INIT = set(
     """n_gpu_layers split_mode main_gpu tensor_split vocab_only use_mmap use_mlock kv_overrides rpc_servers
@@ -40,7 +40,6 @@ _IGNORED_INIT = set(
     swa_full no_perf last_n_tokens_size lora_base lora_scale lora_path numa chat_handler draft_model tokenizer
     type_k type_v spm_infill""".split()
 )  # what llama-cpp-python's Llama() takes and a browser build has no use for
-_UNSUPPORTED_SAMPLING = ("mirostat_mode", "logits_processor", "stopping_criteria", "tfs_z")
 
 
 class Llama:
@@ -76,15 +75,14 @@ class Llama:
         unknown = set(kwargs) - _IGNORED_INIT
         if unknown:
             raise TypeError(f"Llama() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
-        if n_ctx < 0 or n_batch < 1:
-            raise InvalidParameterError(f"n_ctx must be >= 0 and n_batch >= 1, got {n_ctx} and {n_batch}")
+        n_ctx, n_batch, seed = args.init_args(n_ctx, n_batch, n_threads, seed, chat_format)
         self.model_path = model_path
         self._n_ctx_requested = n_ctx
         self.n_batch = n_batch
         self.seed = seed
         self.chat_format = chat_format
-        self.embedding = embedding
-        self.verbose = verbose
+        self.embedding = bool(args.flag("embedding", embedding))
+        self.verbose = bool(args.flag("verbose", verbose))
         if runner is not None and base_url is not None:
             raise InvalidParameterError("give base_url to the LlamaRunner you pass as runner, not to Llama")
         self.runner = runner if runner is not None else LlamaRunner(n_threads=n_threads, base_url=base_url)
@@ -146,6 +144,7 @@ class Llama:
     async def atokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
         if not isinstance(text, bytes | bytearray):
             raise InvalidParameterError("tokenize takes bytes (llama-cpp-python's signature): text.encode()")
+        add_bos, special = bool(args.flag("add_bos", add_bos)), bool(args.flag("special", special))
         return await self.runner.tokenize(bytes(text).decode("utf-8", "replace"), add_bos, special)
 
     def detokenize(
@@ -156,12 +155,16 @@ class Llama:
     async def adetokenize(
         self, tokens: list[int], prev_tokens: list[int] | None = None, special: bool = False
     ) -> bytes:
-        return await self.runner.detokenize_bytes(list(tokens), unparse_special=special)
+        if not isinstance(tokens, list | tuple):
+            raise InvalidParameterError(f"tokens must be a list of token ids, got {type(tokens).__name__}")
+        return await self.runner.detokenize_bytes(
+            list(tokens), unparse_special=bool(args.flag("special", special))
+        )
 
     # ---- completions -------------------------------------------------------------------------------------
     def create_completion(self, prompt: str, **kwargs: Any) -> Any:
         """A completion dict, or with stream=True an iterator of chunks (llama-cpp-python's shapes)."""
-        if kwargs.get("stream"):
+        if args.streaming(kwargs):
             return self._sync_iter(self._completion_chunks(prompt, **kwargs), "acreate_completion")
         return self._sync(self.acreate_completion(prompt, **kwargs), "acreate_completion")
 
@@ -169,7 +172,7 @@ class Llama:
 
     async def acreate_completion(self, prompt: str, **kwargs: Any) -> Any:
         """The async twin of create_completion; with stream=True an async iterator of chunks."""
-        if kwargs.get("stream"):
+        if args.streaming(kwargs):
             return self._completion_chunks(prompt, **kwargs)
         request = _Request.completion(self, prompt, kwargs)
         result = await self.runner.generate_text(request.prompt, request.params)
@@ -209,12 +212,12 @@ class Llama:
     def create_chat_completion(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
         """A chat completion dict, or with stream=True an iterator of chunks (OpenAI / llama-cpp-python
         shapes). The model's chat template (or chat_format) formats the messages, rendered by llama.cpp."""
-        if kwargs.get("stream"):
+        if args.streaming(kwargs):
             return self._sync_iter(self._chat_chunks(messages, **kwargs), "acreate_chat_completion")
         return self._sync(self.acreate_chat_completion(messages, **kwargs), "acreate_chat_completion")
 
     async def acreate_chat_completion(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
-        if kwargs.get("stream"):
+        if args.streaming(kwargs):
             return self._chat_chunks(messages, **kwargs)
         request = await _Request.chat(self, messages, kwargs)
         result = await self.runner.generate_text(request.prompt, request.params)
@@ -276,7 +279,9 @@ class Llama:
         return self._sync(self.acreate_embedding(input, model), "acreate_embedding")
 
     async def acreate_embedding(self, input: str | list[str], model: str | None = None) -> dict[str, Any]:  # noqa: A002
-        texts = [input] if isinstance(input, str) else list(input)
+        texts = args.texts("input", input)
+        if model is not None and not isinstance(model, str):
+            raise InvalidParameterError(f"model must be None or a str, got {model!r}")
         vectors = await self.runner.embed(texts)
         counts = [len(await self.runner.tokenize(t)) for t in texts]
         return {
@@ -290,7 +295,10 @@ class Llama:
         return self._sync(self.aembed(input, normalize, truncate), "aembed")
 
     async def aembed(self, input: str | list[str], normalize: bool = True, truncate: bool = True) -> Any:  # noqa: A002
-        return await self.runner.embed(input, normalize=normalize, truncate=truncate)
+        texts = args.texts("input", input)
+        normalize, truncate = bool(args.flag("normalize", normalize)), bool(args.flag("truncate", truncate))
+        vectors = await self.runner.embed(texts, normalize=normalize, truncate=truncate)
+        return vectors[0] if isinstance(input, str) else vectors
 
     # ---- shared ------------------------------------------------------------------------------------------
     async def _generate_stream(self, request: _Request) -> AsyncIterator[TokenChunk | GenerationResult]:
@@ -461,11 +469,12 @@ class _Request:
             raise InvalidParameterError("prompt must be a str (token-list prompts are not supported here)")
         if kwargs.pop("suffix", None) is not None:
             raise InvalidParameterError("suffix (infill) is not supported")
-        echo = bool(kwargs.pop("echo", False))
-        logprobs = kwargs.pop("logprobs", None)
-        request = cls(llm, prompt, _params(llm, kwargs, max_tokens=16, temperature=0.8), kwargs.get("model"))
+        echo = bool(args.flag("echo", kwargs.pop("echo", False)))
+        logprobs = args.logprobs_count("logprobs", kwargs.pop("logprobs", None))
+        model = kwargs.get("model")
+        request = cls(llm, prompt, _params(llm, kwargs, max_tokens=16, temperature=0.8), model)
         request.echo = echo
-        request.logprobs = None if logprobs is None else int(logprobs)
+        request.logprobs = logprobs
         return request
 
     @classmethod
@@ -476,25 +485,22 @@ class _Request:
         for name in ("functions", "function_call"):
             if kwargs.pop(name, None):
                 raise InvalidParameterError(f"{name} (deprecated by OpenAI) is not supported: use tools")
-        tools = kwargs.pop("tools", None) or None
-        tool_choice = kwargs.pop("tool_choice", None)
-        if isinstance(tool_choice, dict):  # {"type": "function", "function": {"name": ...}}: that tool only
-            wanted = (tool_choice.get("function") or {}).get("name")
-            tools = [t for t in tools or [] if (t.get("function") or {}).get("name") == wanted]
-            if not tools:
-                raise InvalidParameterError(f"tool_choice names a tool that is not in tools: {wanted!r}")
-            tool_choice = "required"
-        parallel = bool(kwargs.pop("parallel_tool_calls", False))
+        tools, tool_choice, parallel = args.tools_args(
+            kwargs.pop("tools", None),
+            kwargs.pop("tool_choice", None),
+            kwargs.pop("parallel_tool_calls", None),
+        )
         response_format = kwargs.pop("response_format", None)
-        if response_format:
+        if response_format is not None:
             if tools and tool_choice != "none":
                 raise InvalidParameterError("give tools or response_format, not both")
-            kwargs["json_schema"], kwargs["grammar"] = _response_format(
+            kwargs["json_schema"], kwargs["grammar"] = args.response_format(
                 response_format, kwargs.get("grammar")
             )
-        logprobs = kwargs.pop("logprobs", None)
-        top_logprobs = kwargs.pop("top_logprobs", None)
-        turns = [_message(m) for m in messages]
+        logprobs = args.flag("logprobs", kwargs.pop("logprobs", None), optional=True)
+        top_logprobs = args.logprobs_count("top_logprobs", kwargs.pop("top_logprobs", None))
+        turns = args.messages(messages)
+        _params(llm, dict(kwargs), max_tokens=None, temperature=0.2)  # every argument, before llama.cpp runs
         applied = None
         if llm.chat_format is not None:
             if tools:
@@ -517,105 +523,25 @@ class _Request:
         request = cls(
             llm, prompt, _params(llm, kwargs, max_tokens=None, temperature=0.2), kwargs.get("model")
         )
-        request.logprobs = (int(top_logprobs or 0)) if logprobs else None
+        request.logprobs = (top_logprobs or 0) if logprobs else None
         request.applied = (
             applied if tools else None
         )  # replies are parsed for tool calls when tools were given
         return request
 
 
-def _message(message: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAI message as llama.cpp's chat layer takes it: text content (a string, or text parts joined),
-    and the tool fields (tool_calls, tool_call_id, name) as given."""
-    if not isinstance(message, dict) or "role" not in message:
-        raise InvalidParameterError("each message must be a dict with a 'role'")
-    out = {k: v for k, v in message.items() if k in ("role", "name", "tool_calls", "tool_call_id")}
-    content = message.get("content")
-    out["content"] = None if content is None and message.get("tool_calls") else _text_content(content)
-    return out
-
-
 def _params(
     llm: Llama, kwargs: dict[str, Any], *, max_tokens: int | None, temperature: float
 ) -> GenerateTextParams:
-    for name in _UNSUPPORTED_SAMPLING:
-        value = kwargs.pop(name, None)
-        if value not in (None, 0, 1.0, [], ()):
-            raise InvalidParameterError(f"{name} is not supported here")
-    for name in ("mirostat_tau", "mirostat_eta", "model", "stream"):
-        kwargs.pop(name, None)
-    limit = kwargs.pop("max_tokens", max_tokens)
-    n_ctx = llm.n_ctx() or 512
-    n_predict = (
-        limit if isinstance(limit, int) and limit > 0 else n_ctx
-    )  # None / <= 0: until the context is full
-    stop = kwargs.pop("stop", None) or []
-    seed = kwargs.pop("seed", None)
-    if seed is None and llm.seed != LLAMA_DEFAULT_SEED:
-        seed = llm.seed
-    grammar = kwargs.pop("grammar", None)
-    grammar = getattr(
-        grammar, "_grammar", grammar
-    )  # a llama_cpp.LlamaGrammar-like object keeps its text there
-    known = {
-        "temperature": "temp", "top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "typical_p": "typical_p",
-        "repeat_penalty": "repeat_penalty", "presence_penalty": "presence_penalty",
-        "frequency_penalty": "frequency_penalty", "logit_bias": "logit_bias", "json_schema": "json_schema",
-        "grammar_triggers": "grammar_triggers",
-    }  # fmt: skip
-    fields: dict[str, Any] = {"temp": temperature}
-    for name, value in kwargs.items():
-        if name not in known:
-            raise TypeError(f"unexpected keyword argument {name!r}")
-        if value is not None:
-            fields[known[name]] = value
-    if "logit_bias" in fields:
-        fields["logit_bias"] = {int(k): float(v) for k, v in dict(fields["logit_bias"]).items()}
-    params = GenerateTextParams(
-        n_predict=n_predict,
-        ctx_size=n_ctx,
-        stop=[stop] if isinstance(stop, str) else list(stop),
-        seed=seed,
-        grammar=grammar,
-        **fields,
+    n_ctx, n_vocab = llm.n_ctx() or 512, llm.n_vocab()
+    return args.params(
+        kwargs,
+        n_ctx=n_ctx,
+        n_vocab=n_vocab,
+        llm_seed=llm.seed,
+        max_tokens=max_tokens,
+        temperature=temperature,
     )
-    params.validate()
-    return params
-
-
-def _response_format(fmt: dict[str, Any], grammar: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """(json_schema, grammar) for OpenAI's response_format: json_object (any object, or llama-cpp-python's
-    `schema`), or json_schema {"json_schema": {"schema": ...}}."""
-    if grammar is not None:
-        raise InvalidParameterError("give response_format or grammar, not both")
-    kind = fmt.get("type")
-    if kind == "json_object":
-        schema = fmt.get("schema")
-        return (schema, None) if schema else (None, JSON_GRAMMAR)
-    if kind == "json_schema":
-        spec = fmt.get("json_schema") or {}
-        schema = spec.get("schema", spec if "type" in spec else None)
-        if not isinstance(schema, dict):
-            raise InvalidParameterError(
-                "response_format json_schema needs {'json_schema': {'schema': {...}}}"
-            )
-        return schema, None
-    if kind in (None, "text"):
-        return None, None
-    raise InvalidParameterError(
-        f"response_format type {kind!r} is not supported (json_object, json_schema, text)"
-    )
-
-
-def _text_content(content: Any) -> str:
-    """A message's content as text: a string, or OpenAI's list of {"type": "text", "text": ...} parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
-        return "".join(str(p.get("text", "")) for p in content)
-    raise InvalidParameterError("message content must be text (images and other parts are not supported)")
 
 
 def _usage(result: GenerationResult) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,46 @@ log = logging.getLogger(__name__)
 
 _U32_MAX = 2**32 - 1
 _I32_MAX = 2**31 - 1
+
+
+def _is_int(v: Any) -> bool:  # what reaches the engine as a C int: larger values would wrap in JS
+    return isinstance(v, int) and not isinstance(v, bool) and -_I32_MAX <= v <= _I32_MAX
+
+
+def _is_num(v: Any) -> bool:  # finite: an infinity or NaN reaches the samplers as garbage
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# The range of each numeric field: (test, what the message says it must be). Llama's keyword arguments are
+# checked by the same table under their own names (check(..., label="temperature")).
+_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "n_predict": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
+    "ctx_size": (lambda v: _is_int(v) and v >= 16, "an int >= 16"),
+    "batch_size": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
+    "n_threads": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an int >= 1"),
+    "temp": (lambda v: _is_num(v) and v >= 0, "a number >= 0 (0 = greedy)"),
+    "top_k": (lambda v: _is_int(v) and v >= 0, "an int >= 0 (0 = off)"),
+    "top_p": (lambda v: _is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "min_p": (lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "typical_p": (lambda v: _is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "repeat_penalty": (lambda v: _is_num(v) and v > 0, "a number > 0 (1 = off)"),
+    "repeat_last_n": (lambda v: _is_int(v) and v >= -1, "an int >= -1"),
+    "presence_penalty": (_is_num, "a finite number"),
+    "frequency_penalty": (_is_num, "a finite number"),
+    "seed": (
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= _U32_MAX),
+        f"None or an int in 0..{_U32_MAX}",
+    ),
+    "n_gpu_layers": (lambda v: v is None or _is_int(v), "None or an int"),
+}
+
+
+def check(name: str, value: Any, label: str | None = None) -> None:
+    """Raise InvalidParameterError unless `value` is in the range of GenerateTextParams field `name`; the
+    message names `label` (the caller's name for it, e.g. Llama's `temperature`) and the range."""
+    test, what = _RANGES[name]
+    if not test(value):
+        raise InvalidParameterError(f"{label or name} must be {what}, got {value!r}")
 
 
 @dataclass
@@ -62,49 +103,8 @@ class GenerateTextParams:
             if not ok:
                 raise InvalidParameterError(msg)
 
-        def is_int(v: Any) -> bool:  # what reaches the engine as a C int: larger values would wrap in JS
-            return isinstance(v, int) and not isinstance(v, bool) and -_I32_MAX <= v <= _I32_MAX
-
-        def is_num(v: Any) -> bool:  # finite: an infinity or NaN reaches the samplers as garbage
-            return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-        need(
-            is_int(self.n_predict) and self.n_predict >= 1,
-            f"n_predict must be an int >= 1, got {self.n_predict!r}",
-        )
-        need(
-            is_int(self.ctx_size) and self.ctx_size >= 16,
-            f"ctx_size must be an int >= 16, got {self.ctx_size!r}",
-        )
-        need(
-            is_int(self.batch_size) and self.batch_size >= 1,
-            f"batch_size must be an int >= 1, got {self.batch_size!r}",
-        )
-        need(
-            self.n_threads is None or (is_int(self.n_threads) and self.n_threads >= 1),
-            f"n_threads must be None or an int >= 1, got {self.n_threads!r}",
-        )
-        need(is_num(self.temp) and self.temp >= 0, f"temp must be >= 0 (0 = greedy), got {self.temp!r}")
-        need(
-            is_int(self.top_k) and self.top_k >= 0, f"top_k must be an int >= 0 (0 = off), got {self.top_k!r}"
-        )
-        need(is_num(self.top_p) and 0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p!r}")
-        need(is_num(self.min_p) and 0 <= self.min_p <= 1, f"min_p must be in [0, 1], got {self.min_p!r}")
-        need(
-            is_num(self.typical_p) and 0 < self.typical_p <= 1,
-            f"typical_p must be in (0, 1], got {self.typical_p!r}",
-        )
-        need(
-            is_num(self.repeat_penalty) and self.repeat_penalty > 0,
-            f"repeat_penalty must be > 0 (1 = off), got {self.repeat_penalty!r}",
-        )
-        need(
-            is_int(self.repeat_last_n) and self.repeat_last_n >= -1,
-            f"repeat_last_n must be an int >= -1, got {self.repeat_last_n!r}",
-        )
-        for name in ("presence_penalty", "frequency_penalty"):
-            value = getattr(self, name)
-            need(is_num(value) and math.isfinite(value), f"{name} must be a finite number, got {value!r}")
+        for name in _RANGES:
+            check(name, getattr(self, name))
         need(
             isinstance(self.stop, list | tuple) and all(isinstance(x, str) and x for x in self.stop),
             f"stop must be a list of non-empty strings, got {self.stop!r}",
@@ -112,7 +112,8 @@ class GenerateTextParams:
         need(
             isinstance(self.logit_bias, dict)
             and all(
-                is_int(k) and k >= 0 and (is_num(v) or v == float("-inf")) for k, v in self.logit_bias.items()
+                _is_int(k) and k >= 0 and (_is_num(v) or v == float("-inf"))
+                for k, v in self.logit_bias.items()
             ),
             "logit_bias must map token ids (int >= 0) to finite numbers or float('-inf') (a ban)",
         )
@@ -132,17 +133,6 @@ class GenerateTextParams:
         )
         if self.json_schema is not None:
             schema_to_gbnf(self.json_schema)  # unsupported schemas fail here, before anything runs
-        need(
-            self.seed is None
-            or (
-                isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed <= _U32_MAX
-            ),
-            f"seed must be None or an int in 0..{_U32_MAX}, got {self.seed!r}",
-        )
-        need(
-            self.n_gpu_layers is None or is_int(self.n_gpu_layers),
-            f"n_gpu_layers must be None or an int, got {self.n_gpu_layers!r}",
-        )
 
     def format_prompt(self, prompt: str) -> str:
         """The prompt as sent to the engine (ChatML-wrapped when chatml=True)."""

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
-from ._errors import ModelCompatibilityError
+from ._errors import InvalidParameterError, ModelCompatibilityError
 
+FETCHABLE_SCHEMES = ("http", "https", "blob", "data")  # what a page's fetch() can load a model from
 _SHARD_RE = re.compile(r"^(?P<prefix>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 
@@ -21,6 +23,27 @@ def describe(source: Any) -> str:
     if isinstance(source, list | tuple) and source and isinstance(source[0], str):
         return source[0]
     return "the model file"
+
+
+def check_url_schemes(source: Any) -> None:
+    """Refuse a model URL whose scheme a page cannot fetch a model from (`javascript:`, `file:`, `ftp:`, ...):
+    the browser's fetch() would fail with a TypeError that reads like a CORS or network failure. Relative URLs
+    and http(s), blob and data URLs pass. The check parses as the browser does (leading spaces and control
+    characters dropped, tabs and newlines removed), so `" java\tscript:"` is caught too."""
+    urls = [source] if isinstance(source, str) else source if isinstance(source, list | tuple) else []
+    for url in urls:
+        if not isinstance(url, str):
+            continue
+        try:
+            scheme = urlsplit(url).scheme.lower()
+        except ValueError as err:
+            raise InvalidParameterError(f"model URL {url!r} is not a valid URL: {err}") from None
+        if scheme and scheme not in FETCHABLE_SCHEMES:
+            allowed = ", ".join(f"{s}:" for s in FETCHABLE_SCHEMES)
+            raise InvalidParameterError(
+                f"model URL scheme {scheme + ':'!r} is not supported ({allowed} or a relative URL): "
+                f"{url[:80]!r}"
+            )
 
 
 def first_part(source: Any) -> Any:

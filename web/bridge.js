@@ -10,6 +10,24 @@ import "./model_cache.js"; // peek(): the GGUF header of a cached model is read 
 const { PyRunnerError } = globalThis.PyRunnerProtocol;
 export { PyRunnerError };
 
+// What a page can fetch a model from. Any other scheme (javascript:, file:, ...) fails inside fetch() with a
+// TypeError that would be reported as a CORS or network failure; it is refused here by name instead.
+const FETCHABLE_SCHEMES = ["http:", "https:", "blob:", "data:"];
+
+function modelUrl(u, base) {
+  let url;
+  try {
+    url = new URL(u, base);
+  } catch (err) {
+    throw new PyRunnerError("InvalidParameterError", `model URL ${JSON.stringify(String(u).slice(0, 80))} is not a valid URL: ${err.message}`);
+  }
+  if (!FETCHABLE_SCHEMES.includes(url.protocol)) {
+    const allowed = FETCHABLE_SCHEMES.join(", ");
+    throw new PyRunnerError("InvalidParameterError", `model URL scheme '${url.protocol}' is not supported (${allowed} or a relative URL)`);
+  }
+  return url;
+}
+
 /** True when the page may use the pthreads build (cross-origin isolated, SharedArrayBuffer present). */
 export function canUseThreads() {
   return Boolean(globalThis.crossOriginIsolated) && typeof SharedArrayBuffer !== "undefined";
@@ -115,7 +133,11 @@ export class Bridge {
     const urls = typeof source === "string" ? [source] : Array.isArray(source) && typeof source[0] === "string" ? source : null;
     if (urls) {
       // One URL, or all shards of a split GGUF (llama.cpp finds shards 2..N beside the first by name).
-      fields.urls = urls.map((u) => new URL(u, this.baseUrl).href);
+      try {
+        fields.urls = urls.map((u) => modelUrl(u, this.baseUrl).href);
+      } catch (err) {
+        return Promise.reject(err); // a rejection, as every other failure of load() is
+      }
       fields.sizes = options.sizes || null;
       fields.cache = options.cache !== false; // the worker's OPFS model cache (web/model_cache.js)
       fields.sha256 = options.sha256 || null;
@@ -138,7 +160,7 @@ export class Bridge {
     if (typeof first !== "string") {
       return { bytes: new Uint8Array(await first.slice(0, length).arrayBuffer()), total: first.size };
     }
-    const url = new URL(first, this.baseUrl);
+    const url = modelUrl(first, this.baseUrl);
     const cached = await globalThis.PyRunnerModelCache.peek(url.href); // a complete cache entry: read it, no network request
     if (cached) return { bytes: new Uint8Array(await cached.slice(0, length).arrayBuffer()), total: cached.size };
     const controller = new AbortController();

@@ -3,6 +3,7 @@
 evaluated in its KV cache, so a turn costs only its own new tokens."""
 
 import asyncio
+import math
 import time
 from urllib.parse import quote
 
@@ -71,10 +72,32 @@ def new_chat() -> None:
     el("stats").textContent = ""
 
 
+def setting(element_id: str, label: str, default: float, low: float, *, whole: bool) -> float:
+    """A number field's value (`default` when empty); a value out of range raises ValueError naming the field
+    and what it takes, so that the reply is never started with it."""
+    raw = el(element_id).value.strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < low or (whole and not value.is_integer()):
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{label} must be {kind} of at least {low:g}, got {raw!r}")
+    return int(value) if whole else value
+
+
 async def send() -> None:
     text = el("message").value.strip()
     llm = state["llm"]
     if not text or llm is None:
+        return
+    try:
+        temperature = setting("temperature", "Temperature", 0, 0, whole=False)
+        max_tokens = int(setting("max-tokens", "Max tokens", 256, 1, whole=True))
+    except ValueError as err:  # said beside the conversation; the message stays in the box to send again
+        show_status(str(err), error=True)
         return
     el("message").value = ""
     system = el("system").value.strip()
@@ -90,8 +113,8 @@ async def send() -> None:
         chunks = await llm.acreate_chat_completion(
             conversation,
             stream=True,
-            temperature=float(el("temperature").value or 0),
-            max_tokens=int(el("max-tokens").value or 256),
+            temperature=temperature,
+            max_tokens=max_tokens,
         )
         async for chunk in chunks:
             choice = chunk["choices"][0]
@@ -111,8 +134,10 @@ async def send() -> None:
             f"{pieces} tokens, the first after {first - started:.2f} s, then {rate:.1f} tok/s; "
             f"finish: {finish}"
         )
-    except LocalWebAIError as err:
+    except Exception as err:  # noqa: BLE001  # any failure is shown, never an empty reply and silence
         show_status(f"{type(err).__name__}: {err}", error=True)
+        if not parts:
+            reply.remove()
     finally:
         state["replying"] = False
         refresh()

@@ -58,3 +58,34 @@ def test_a_real_exchange_on_the_chat_page(
     page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     print(f"\nscreenshot: {shot}")
+
+
+def test_bad_settings_and_urls_are_named_on_the_chat_page(require_builds, default_model_browser) -> None:
+    """A `javascript:` model URL is refused by its scheme (it read as a CORS error), and max tokens 1.5 is a
+    message naming the field, with no reply bubble (it left an empty one and no message)."""
+    browser, base_url, _ = default_model_browser
+    page = browser.new_page()
+    page.goto(base_url + "/")
+    wait_text(page, "#status", "Ready")
+    page.fill("#model-url", "javascript:alert(1)")
+    page.click("#load")
+    status = wait_text(page, "#status", "InvalidParameterError")
+    assert "model URL scheme 'javascript:' is not supported" in status
+    page.fill("#model-url", "")
+    page.select_option("#build", "st")
+    page.click("#load")
+    wait_text(page, "#status", "Loaded")
+
+    page.fill("#max-tokens", "1.5")
+    page.fill("#message", "Hi")
+    page.click("#send")
+    status = wait_text(page, "#status", "Max tokens")
+    assert status == "Max tokens must be a whole number of at least 1, got '1.5'"
+    assert page.locator("#status").get_attribute("class") == "error"
+    assert page.locator(".turn").count() == 0 and page.locator("#message").input_value() == "Hi"
+
+    page.fill("#max-tokens", "2")
+    page.click("#send")
+    page.wait_for_function("document.querySelector('#stats').textContent !== ''", timeout=120_000)
+    assert page.locator(".turn.assistant").count() == 1 and page.locator(".turn.assistant").text_content()
+    assert "finish: " in page.locator("#stats").text_content()  # the page still replies

@@ -23,7 +23,14 @@ from hypothesis import strategies as st
 
 from py_runner import GenerateTextParams, InvalidParameterError, ModelCompatibilityError
 from py_runner._gguf import GGUFHeader, NeedMoreData, SkippedArray, parse_header
-from py_runner._json_schema import JSON_GRAMMAR, MAX_GRAMMAR_BYTES, schema_to_gbnf
+from py_runner._json_schema import (
+    JSON_GRAMMAR,
+    MAX_DEPTH,
+    MAX_GRAMMAR_BYTES,
+    MAX_ITEMS,
+    MAX_STRING,
+    schema_to_gbnf,
+)
 from py_runner._stop import StopMatcher
 from py_runner._utf8 import Utf8Stream
 from py_runner.host.fixtures import fixture_model
@@ -259,6 +266,31 @@ def test_every_emitted_grammar_parses_in_llama_cpp() -> None:
     assert not bad, bad
 
 
+def _nested(levels: int, item: dict, kind: str) -> dict:
+    schema = item
+    for i in range(levels):
+        if kind == "array":
+            schema = {"type": "array", "items": schema, "minItems": 1, "maxItems": MAX_ITEMS}
+        else:
+            schema = {"type": "object", "properties": {f"k{i}": schema, "n": {"type": "number"}}}
+    return schema
+
+
+def test_schemas_nested_to_the_documented_depth_parse_in_llama_cpp() -> None:
+    """Arrays and objects nested 1..MAX_DEPTH deep around the largest items: each grammar is accepted by
+    llama.cpp's parser (inlined array items failed from 4 levels: its limit on a repeated group's rules)."""
+    items = [{"type": "integer"}, {"type": "string", "maxLength": MAX_STRING}, {"enum": ["a", 1, None]}]
+    grammars = [
+        schema_to_gbnf(_nested(levels, item, kind))
+        for levels in range(1, MAX_DEPTH + 1)
+        for item in items
+        for kind in ("array", "object")
+    ]
+    results = _native_grammar_check(grammars)
+    bad = [(g[:300], r["error"]) for g, r in zip(grammars, results, strict=True) if not r["ok"]]
+    assert not bad, bad
+
+
 # ---------------------------------------------------------------------------------------------- parameters
 
 _I32 = 2**31 - 1
@@ -309,6 +341,173 @@ def test_parameters_are_refused_or_reach_the_engine_in_range(fields: dict) -> No
             assert isinstance(value, float) and math.isfinite(value), (name, value)
     for token, bias in options.get("logit_bias", []):
         assert 0 <= token <= _I32 and (math.isfinite(bias) or bias == float("-inf")), (token, bias)
+
+
+# ------------------------------------------------------------------------------------------ Llama's arguments
+
+_U32 = 2**32 - 1
+_values = st.one_of(
+    st.none(),
+    st.integers(-3, 100),
+    st.integers(-(2**40), 2**40),
+    st.integers(-3, 100).map(float),  # whole floats: counts take them (3.0 is 3)
+    st.floats(-2, 2),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.sampled_from(["3", "", "abc", "0.5"]),
+    st.lists(st.integers(0, 3), max_size=2),
+)
+
+
+def _whole(v, low: int | None = None, optional: bool = True) -> bool:
+    """The oracle for a count, written from llama-cpp-python's types: an int or a whole float, not a bool."""
+    if v is None:
+        return optional
+    if isinstance(v, bool) or not isinstance(v, int | float) or (isinstance(v, float) and not v.is_integer()):
+        return False
+    return low is None or int(v) >= low
+
+
+def _num(v, ok=lambda x: True) -> bool:
+    """None (the default) or a finite number, not a bool, in range."""
+    if v is None:
+        return True
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and ok(v)
+
+
+def _token_key(k) -> bool:
+    if isinstance(k, str):
+        try:
+            k = int(k)
+        except ValueError:
+            return False
+    return isinstance(k, int) and not isinstance(k, bool) and 0 <= k < 512  # the scripted model's n_vocab
+
+
+_GOOD = {
+    "max_tokens": _whole,
+    "logprobs": lambda v: _whole(v, 0),
+    "temperature": lambda v: _num(v, lambda x: x >= 0),
+    "top_p": lambda v: _num(v, lambda x: 0 < x <= 1),
+    "min_p": lambda v: _num(v, lambda x: 0 <= x <= 1),
+    "typical_p": lambda v: _num(v, lambda x: 0 < x <= 1),
+    "repeat_penalty": lambda v: _num(v, lambda x: x > 0),
+    "presence_penalty": _num,
+    "frequency_penalty": _num,
+    "top_k": lambda v: _whole(v) and (v is None or int(v) <= _I32),  # <= 0: off
+    "seed": lambda v: _whole(v, -1) and (v is None or int(v) <= _U32),  # -1: random
+    "echo": lambda v: isinstance(v, bool),
+    "stop": lambda v: (
+        v is None
+        or (isinstance(v, str) and v != "")
+        or (isinstance(v, list) and all(isinstance(s, str) and s for s in v))
+    ),
+    "logit_bias": lambda v: (
+        v is None
+        or (
+            isinstance(v, dict)
+            and all(_token_key(k) and (_num(b) and b is not None or b == -math.inf) for k, b in v.items())
+        )
+    ),
+}
+_plausible = st.sampled_from([None, 0, 1, 2, 0.5, 1.0])  # half the draws: so that whole sets are accepted
+_completion_args = st.fixed_dictionaries(
+    {},
+    optional={name: _plausible | _values for name in _GOOD}
+    | {
+        "stop": _values | st.text(max_size=2) | st.lists(st.text(max_size=2) | st.integers(), max_size=2),
+        "logit_bias": _values
+        | st.dictionaries(
+            st.integers(-2, 600) | st.text("1٥x -", max_size=3) | st.booleans() | st.floats(0, 3),
+            _values | st.just(-math.inf),
+            max_size=3,
+        ),
+    },
+)
+_chat_args = st.fixed_dictionaries(
+    {},
+    optional={
+        "max_tokens": _values,
+        "logprobs": _values,
+        "top_logprobs": _values,
+        "response_format": _values
+        | st.sampled_from(["json", {"type": "json_object"}, {"type": "xml"}, {"type": "text"}]),
+        "tool_choice": _values | st.sampled_from(["auto", "none", "required", "sometimes"]),
+        "stream": _values,
+    },
+)
+_CHAT_GOOD = {
+    "max_tokens": _whole,
+    "logprobs": lambda v: v is None or isinstance(v, bool),
+    "top_logprobs": lambda v: _whole(v, 0),
+    "response_format": lambda v: (
+        v is None or (isinstance(v, dict) and v.get("type") in ("json_object", "text"))
+    ),
+    "tool_choice": lambda v: v in (None, "auto", "none", "required"),
+    "stream": lambda v: isinstance(v, bool),
+}
+
+
+def _facade():
+    from py_runner import Llama, LlamaRunner, MockTransport
+    from py_runner._transport.mock import METADATA
+
+    meta = {**METADATA, "meta": {**METADATA["meta"], "tokenizer.chat_template": "{{ messages }}"}}
+    transport = MockTransport(pieces=[(72, b"Hel"), (108, b"lo")], metadata=meta)
+    return Llama("models/model.gguf", runner=LlamaRunner(transport=transport)), transport
+
+
+@FUZZ
+@given(_completion_args)
+def test_completion_arguments_are_refused_by_name_or_accepted(kwargs: dict) -> None:
+    """Every bad value of create_completion's arguments (as llama-cpp-python types them) is an
+    InvalidParameterError naming the argument; every good one is accepted and reaches the engine in range."""
+    llm, transport = _facade()
+    bad = [name for name, value in kwargs.items() if not _GOOD[name](value)]
+    try:
+        out = llm.create_completion("x", **kwargs)
+    except InvalidParameterError as err:
+        fuzz_figures.count("Llama argument sets refused (typed error)")
+        assert bad, (kwargs, err)  # no good set is refused
+        assert any(name in str(err) for name in bad), (bad, str(err))
+        assert transport.generate_calls == []
+        return
+    fuzz_figures.count("Llama argument sets accepted")
+    assert not bad, (bad, kwargs)
+    options = transport.generate_calls[-1][1]
+    assert 1 <= options["n_predict"] <= llm.n_ctx()
+    if kwargs.get("max_tokens") is not None and int(kwargs["max_tokens"]) > 0:
+        assert options["n_predict"] == min(int(kwargs["max_tokens"]), llm.n_ctx())
+    logprobs = out["choices"][0]["logprobs"]
+    assert (logprobs is None) == (kwargs.get("logprobs") is None)
+    if logprobs is not None:
+        assert all(len(top) <= int(kwargs["logprobs"]) + 1 for top in logprobs["top_logprobs"])
+
+
+@FUZZ
+@given(_chat_args)
+def test_chat_arguments_are_refused_by_name_or_accepted(kwargs: dict) -> None:
+    llm, transport = _facade()
+    bad = [name for name, value in kwargs.items() if not _CHAT_GOOD[name](value)]
+    if kwargs.get("stream") is True and kwargs.get("logprobs") is True:
+        bad.append("logprobs")  # not with stream=True (refused when the stream starts, as the rest is)
+    try:
+        out = llm.create_chat_completion([{"role": "user", "content": "Hi"}], **kwargs)
+        if kwargs.get("stream") is True:
+            chunks = list(out)
+            assert chunks[-1]["choices"][0]["finish_reason"] is not None
+            out = {"choices": [{"logprobs": None}]}
+    except InvalidParameterError as err:
+        fuzz_figures.count("Llama chat argument sets refused (typed error)")
+        assert bad, (kwargs, err)
+        assert any(name in str(err) for name in bad), (bad, str(err))
+        assert transport.generate_calls == []
+        return
+    fuzz_figures.count("Llama chat argument sets accepted")
+    assert not bad, (bad, kwargs)
+    content = (out["choices"][0]["logprobs"] or {}).get("content") or []
+    top = kwargs.get("top_logprobs")
+    assert all(len(c["top_logprobs"]) == min(int(top or 0), 512) for c in content)
 
 
 # ---------------------------------------------------------------------------------------------- stop, UTF-8

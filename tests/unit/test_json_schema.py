@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from py_runner import GenerateTextParams, InvalidParameterError
@@ -17,10 +19,12 @@ SCHEMA = {
 
 def test_object_grammar() -> None:
     grammar = schema_to_gbnf(SCHEMA)
-    assert grammar.startswith('root ::= ("{" "\\"name\\"" ":" ("\\"" ')
-    assert '{0,8} "\\""' in grammar  # bounded strings
+    rules = dict(line.split(" ::= ", 1) for line in grammar.splitlines())
+    root = rules[rules["root"]]
+    assert root.startswith('"{" "\\"name\\"" ":" string-')  # each value a named rule
+    assert rules[root.split()[3]].endswith('{0,8} "\\""')  # bounded strings
     assert '"\\"b\\\\\\"c\\""' in grammar  # JSON escapes survive inside GBNF literals
-    assert '("true" | "false") | "null"' in grammar
+    assert '("true" | "false")' in grammar and '"null"' in grammar
 
 
 def test_params_turn_a_schema_into_a_grammar() -> None:
@@ -47,3 +51,24 @@ def test_unsupported_schemas_are_refused_early(schema) -> None:
 def test_grammar_and_schema_are_exclusive() -> None:
     with pytest.raises(InvalidParameterError, match="not both"):
         GenerateTextParams(grammar='root ::= "x"', json_schema={"type": "null"}).validate()
+
+
+def nested_arrays(levels: int, item: dict, **bounds) -> dict:
+    schema = item
+    for _ in range(levels):
+        schema = {"type": "array", "items": schema, **bounds}
+    return schema
+
+
+@pytest.mark.parametrize("levels", [4, 8])
+@pytest.mark.parametrize("item", [{"type": "integer"}, {"type": "string", "maxLength": 2000}])
+def test_nested_arrays_repeat_rule_names_not_groups(levels, item) -> None:
+    """llama.cpp's parser refuses `(group){m,n}` once n times the rules made inside the group exceed 2,000
+    (MAX_REPETITION_THRESHOLD): inlined items of arrays nested 4 deep failed with "failed to parse grammar".
+    Each repeated group here holds only names and literals (no group of its own: no rule inside it), so a
+    repetition counts n; and the grammar grows by a rule per level, not twice the text per level."""
+    grammar = schema_to_gbnf(nested_arrays(levels, item, maxItems=32, minItems=1))
+    for repeated in re.finditer(r"\)\{\d+,\d+\}", grammar):
+        group = grammar[grammar.rindex("(", 0, repeated.start()) : repeated.start() + 1]
+        assert not re.search(r"[?*+{]", group.replace('"', " ")), group  # nothing that makes a rule inside
+    assert len(grammar.splitlines()) == levels + 2 and len(grammar) < 1000

@@ -1,7 +1,9 @@
+import asyncio
+
 import pytest
 
-from py_runner import ModelCompatibilityError
-from py_runner._sources import expand_split, shard_urls
+from py_runner import InvalidParameterError, LlamaRunner, MockTransport, ModelCompatibilityError
+from py_runner._sources import check_url_schemes, expand_split, shard_urls
 
 
 def test_shard_urls_from_the_first() -> None:
@@ -36,3 +38,28 @@ def test_expand_split() -> None:
         expand_split(b"GGUF", 0, 2)
     with pytest.raises(ModelCompatibilityError, match="not split"):
         expand_split(["/a", "/b"], None, None)
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme"),
+    [
+        ("javascript:alert(1)", "javascript:"),
+        (" Java\tScript:alert(1)", "javascript:"),  # as a browser parses it: spaces dropped, tabs removed
+        ("file:///models/m.gguf", "file:"),
+        ("ftp://example.test/m.gguf", "ftp:"),
+        (["https://h/m-00001-of-00002.gguf", "chrome://m-00002-of-00002.gguf"], "chrome:"),
+    ],
+)
+def test_a_model_url_scheme_a_page_cannot_fetch_is_named(url, scheme: str) -> None:
+    """It was fetched and reported as a CORS error; now it is refused by name before any request."""
+    transport = MockTransport()
+    runner = LlamaRunner(transport=transport)
+    with pytest.raises(InvalidParameterError, match=f"model URL scheme '{scheme}' is not supported"):
+        asyncio.run(runner.load_model(url))
+    assert transport.load_calls == [] and not runner.is_model_loaded
+
+
+@pytest.mark.parametrize("url", ["models/m.gguf", "/m.gguf", "https://h/m.gguf", "http://h/m.gguf?a=b:c"])
+def test_relative_and_http_model_urls_pass(url: str) -> None:
+    check_url_schemes(url)
+    asyncio.run(LlamaRunner(transport=MockTransport()).load_model(url))
