@@ -11,6 +11,7 @@ from typing import Any
 
 from ._errors import InvalidParameterError
 from ._json_schema import schema_to_gbnf
+from ._limits import check_grammar
 from ._transport.protocol import DEFAULTS, SAMPLER_KNOBS
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,8 @@ class GenerateTextParams:
             "grammar must be None or a non-empty GBNF string",
         )
         need(self.grammar is None or self.json_schema is None, "give grammar or json_schema, not both")
+        if self.grammar:
+            check_grammar(self.grammar)  # a NUL or groups nested past what the engine's parser can take
         need(
             self.grammar_triggers is None
             or (

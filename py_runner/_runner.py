@@ -33,6 +33,7 @@ from ._errors import (
     RunnerBusyError,
 )
 from ._generation import GenerationResult, TokenChunk, TokenPipeline
+from ._limits import check_json_depth, check_reply_depth
 from ._loading import LoadOptions
 from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressCallback, ProgressReporter
@@ -101,6 +102,9 @@ class LlamaRunner:
         self._op: _Operation | None = None
         self._model: _loading.LoadedModel | None = None
         self._notices: set[str] = set()
+        # How the model came (a URL, a File): after the engine dies, the next call loads it into a new one.
+        self._reload: tuple[Any, LoadOptions] | None = None
+        self._lost: str | None = None  # why there is no model after a crash that cannot be undone (bytes)
 
     # ---- state -------------------------------------------------------------------------------
     @property
@@ -208,8 +212,14 @@ class LlamaRunner:
         """
         options = LoadOptions(ctx_size, batch_size, cache, sha256, pooling, self._n_threads)
         options.validate()
+        return await self._load(source, options, progress_callback, signal)
+
+    async def _load(
+        self, source: Any, options: LoadOptions, progress_callback: ProgressCallback | None, signal: Any
+    ) -> ModelSpecification:
         op = self._begin("load", "load a model")
         self._model = None  # the worker replaces its model: the old one is gone whatever happens
+        self._reload = self._lost = None
         reporter = ProgressReporter(progress_callback)
         watcher: asyncio.Task[None] | None = None
 
@@ -246,6 +256,8 @@ class LlamaRunner:
                 watcher.cancel()
             self._op = None
         self._model = loaded
+        # bytes are not kept for a reload: the caller's copy may be all the memory the page can spare
+        self._reload = None if isinstance(source, bytes | bytearray | memoryview) else (source, options)
         self._notice(loaded.metadata.get("cache_notice"))  # asked for a cache the browser has no room for
         size = loaded.spec.file_size
         reporter.report(LoadingStage.READY, size or 0, size, "model ready")
@@ -283,10 +295,11 @@ class LlamaRunner:
         if not isinstance(prompt, str):
             raise InvalidParameterError(f"prompt must be a str, got {type(prompt).__name__}")
         params.validate()
+        await self._recover()
         self._require_idle("generate")
         model = self._model
         if model is None or self._transport is None:
-            raise ModelNotLoadedError("load a model before generating")
+            raise ModelNotLoadedError(self._lost or "load a model before generating")
         if model.spec.embedding_model:
             raise GenerationNotSupportedError(
                 f"{model.spec.model_name or 'the model'} is an embedding model "
@@ -371,7 +384,8 @@ class LlamaRunner:
         Raises ChatTemplateError."""
         if not messages or not all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in messages):
             raise InvalidParameterError("messages must be a non-empty list of {'role': ..., 'content': ...}")
-        transport = self._idle_transport("format a chat")
+        await self._recover()
+        self._idle_transport("format a chat")
         if template is None and not self.chat_template:
             raise ChatTemplateError(
                 "the model has no chat template (tokenizer.chat_template): pass chatml=True or template="
@@ -385,7 +399,10 @@ class LlamaRunner:
                 if template is not None:
                     raise  # a template the caller chose: say why it failed
                 # the model's own template does not parse: llama.cpp's built-in list may still know it
-        return await transport.chat_format(turns, add_assistant, template)
+        if any("\0" in text for turn in turns for text in turn.values()) or "\0" in (template or ""):
+            # llama.cpp's built-in templates take C strings: a NUL would silently cut the chat there
+            raise InvalidParameterError("a built-in chat template cannot carry a NUL character in a message")
+        return await self._request("format a chat", lambda t: t.chat_format(turns, add_assistant, template))
 
     async def apply_chat(
         self,
@@ -405,7 +422,8 @@ class LlamaRunner:
         with the generated text. Raises ChatTemplateError."""
         if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
             raise InvalidParameterError("messages must be a list of {'role': ..., ...} dicts")
-        transport = self._idle_transport("format a chat")
+        check_json_depth(messages, "messages")  # before json.dumps and llama.cpp's parsers recurse into them
+        check_json_depth(tools, "tools")
         request: dict[str, Any] = {
             "messages": messages,
             "parallel_tool_calls": bool(parallel_tool_calls),
@@ -417,12 +435,13 @@ class LlamaRunner:
             request["tool_choice"] = tool_choice
         if template is not None:
             request["template"] = template
-        return await transport.chat_apply(request)
+        return await self._request("format a chat", lambda t: t.chat_apply(request))
 
     async def parse_chat_reply(self, applied: dict[str, Any], text: str) -> dict[str, Any]:
         """The generated `text` parsed as llama.cpp's server parses a reply to the request `applied` came
         from: an OpenAI message {"role", "content", "tool_calls", "reasoning_content"}."""
-        return await self._idle_transport("parse a reply").chat_parse(applied, text)
+        check_reply_depth(text)
+        return await self._request("parse a reply", lambda t: t.chat_parse(applied, text))
 
     @property
     def chat_template(self) -> str | None:
@@ -431,7 +450,7 @@ class LlamaRunner:
 
     async def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
         """Token ids of `text`, exactly as llama.cpp's llama_tokenize gives them."""
-        return await self._idle_transport("tokenize").tokenize(text, add_special, parse_special)
+        return await self._request("tokenize", lambda t: t.tokenize(text, add_special, parse_special))
 
     async def logits(self, prompt: str, tokens: list[int]) -> list[array]:
         """Teacher-forced raw logits: for each of `tokens`, the model's logits (array('f') of n_vocab floats)
@@ -440,8 +459,8 @@ class LlamaRunner:
         there. For comparing with another engine (KL divergence, perplexity) or scoring a continuation."""
         if not tokens:
             return []
-        transport = self._idle_transport("compute logits")
-        n_vocab, data = await transport.logits(prompt, self._token_ids(tokens))
+        ids = self._token_ids(tokens)
+        n_vocab, data = await self._request("compute logits", lambda t: t.logits(prompt, ids))
         flat = array("f")
         flat.frombytes(data)
         return [flat[i : i + n_vocab] for i in range(0, len(flat), n_vocab)]
@@ -459,8 +478,8 @@ class LlamaRunner:
         self, tokens: list[int], *, remove_special: bool = False, unparse_special: bool = False
     ) -> bytes:
         """The bytes of `tokens` (llama_detokenize), as they are: a token may end inside a UTF-8 character."""
-        transport = self._idle_transport("detokenize")
-        return await transport.detokenize(self._token_ids(tokens), remove_special, unparse_special)
+        ids = self._token_ids(tokens)
+        return await self._request("detokenize", lambda t: t.detokenize(ids, remove_special, unparse_special))
 
     def _token_ids(self, tokens: list[int]) -> list[int]:
         """Token ids checked against the vocabulary: llama.cpp indexes its tables with them."""
@@ -514,6 +533,7 @@ class LlamaRunner:
         batch = [texts] if single else list(texts)
         if not all(isinstance(t, str) for t in batch):
             raise InvalidParameterError("texts must be a str or a sequence of str")
+        await self._recover()
         transport = self._idle_transport("embed")
         if not batch:
             return []
@@ -537,9 +557,26 @@ class LlamaRunner:
 
     def _idle_transport(self, what: str) -> Transport:
         if self._model is None or self._transport is None:
-            raise ModelNotLoadedError(f"load a model before you {what}")
+            raise ModelNotLoadedError(self._lost or f"load a model before you {what}")
         self._require_idle(what)
         return self._transport
+
+    async def _request(self, what: str, call: Callable[[Transport], Awaitable[Any]]) -> Any:
+        """One request that needs the model (tokenize, a chat's rendering, ...): an engine that died under it
+        is dropped, and the next call loads the model into a fresh one."""
+        await self._recover()
+        try:
+            return await call(self._idle_transport(what))
+        except (EngineCrashedError, EngineOutOfMemoryError) as err:
+            self._drop_dead_engine(err)
+            raise
+
+    async def _recover(self) -> None:
+        """After the engine died with a model loaded, load that model again (same source, same options)
+        into a new engine, so that the call after the error answers as if nothing had happened."""
+        if self._model is None and self._reload is not None and self._op is None:
+            source, options = self._reload
+            await self._load(source, options, None, None)
 
     async def _stream(
         self, start: Callable[[Callable[[TokenChunk], None]], Any]
@@ -571,6 +608,7 @@ class LlamaRunner:
         """Kill the engine and forget the model; the next load_model() starts a fresh engine."""
         transport = self._transport
         self._model = None
+        self._reload = self._lost = None
         self._start_info = None
         if self._op is not None and self._op.kind == "load":
             self._op.cancelled = True
@@ -604,6 +642,10 @@ class LlamaRunner:
         """After llama.cpp aborted, its wasm instance is unusable: kill the worker so that the next call
         starts a fresh engine instead of failing forever."""
         if isinstance(err, EngineOutOfMemoryError | EngineCrashedError) and self._transport is not None:
+            if self._model is not None and self._reload is None:
+                self._lost = f"the engine crashed ({err}); the model came as bytes: load it again"
+            elif self._model is None:
+                self._reload = None  # it died loading: that load failed, there is nothing to restore
             self._model = None
             self._start_info = None
             self._transport.terminate()

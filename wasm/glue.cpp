@@ -263,10 +263,11 @@ const char * pr_metadata_json(pr_session * s) {
     return s->metadata_json.c_str();
 }
 
-int pr_tokenize(pr_session * s, const char * text, int add_special, int parse_special, int32_t * out, int max) {
+int pr_tokenize(pr_session * s, const char * text, int text_len, int add_special, int parse_special, int32_t * out,
+                int max) {
     clear_errors();
     return guarded(PR_ERR_EXCEPTION, "tokenization failed", [&] {
-        return llama_tokenize(s->vocab, text, (int32_t) strlen(text), out, max, add_special != 0, parse_special != 0);
+        return llama_tokenize(s->vocab, text, text_len, out, max, add_special != 0, parse_special != 0);
     });
 }
 
@@ -574,6 +575,7 @@ static std::string render_jinja_chat(const pr_session * s, const std::string & s
 int pr_chat_format(pr_session * s, const char * tmpl, const char ** roles, const char ** contents, int n,
                    int add_assistant, char * buf, int len) {
     clear_errors();
+    jinja::reset_budget();  // each request gets the whole work budget (wasm/patches/0002-jinja-bounded-render)
     return guarded(PR_ERR_TEMPLATE, "chat template failed", [&]() -> int {
         const char * chosen = tmpl ? tmpl : llama_model_chat_template(s->model, nullptr);
         if (!chosen) {
@@ -637,6 +639,7 @@ static const common_chat_templates * chat_templates_for(pr_session * s, const st
 
 int pr_chat_apply(pr_session * s, const char * request_json, char * buf, int len) {
     clear_errors();
+    jinja::reset_budget();
     return guarded(PR_ERR_TEMPLATE, "chat template failed", [&]() -> int {
         // The inputs as llama.cpp's server builds them from an OpenAI request (tools/server/server-common.cpp).
         const common_json body = common_json::parse(request_json);
@@ -680,7 +683,7 @@ int pr_chat_apply(pr_session * s, const char * request_json, char * buf, int len
     });
 }
 
-int pr_chat_parse(pr_session * s, const char * state_json, const char * text, char * buf, int len) {
+int pr_chat_parse(pr_session * s, const char * state_json, const char * text, int text_len, char * buf, int len) {
     clear_errors();
     (void) s;
     return guarded(PR_ERR_TEMPLATE, "parsing the reply failed", [&]() -> int {
@@ -694,7 +697,7 @@ int pr_chat_parse(pr_session * s, const char * state_json, const char * text, ch
         if (!parser.empty()) {
             params.parser.load(parser);
         }
-        const common_chat_msg msg = common_chat_parse(text, false, params);
+        const common_chat_msg msg = common_chat_parse(std::string(text, (size_t) text_len), false, params);
         return copy_out(msg.to_json_oaicompat().dump(), buf, len);
     });
 }

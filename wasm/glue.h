@@ -26,7 +26,9 @@ PR_API const char * pr_last_error(void);
 PR_API pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, int pooling);
 PR_API const char * pr_metadata_json(pr_session * s);
 
-PR_API int pr_tokenize(pr_session * s, const char * text, int add_special, int parse_special, int32_t * out, int max);
+// Texts come with their byte length, as llama_tokenize takes them: a NUL is an ordinary character, never the end.
+PR_API int pr_tokenize(pr_session * s, const char * text, int text_len, int add_special, int parse_special, int32_t * out,
+                       int max);
 PR_API int pr_token_to_piece(pr_session * s, int32_t token, char * buf, int len);
 // Text of a token sequence (llama_detokenize): byte count, or -(needed) if len is too small.
 PR_API int pr_detokenize(pr_session * s, const int32_t * tokens, int n, char * buf, int len, int remove_special,
@@ -54,8 +56,9 @@ PR_API int pr_chat_format(pr_session * s, const char * tmpl, const char ** roles
 // "generation_prompt", "additional_stops", "preserved_tokens", "parser"}. Byte count, -(needed), or PR_ERR_TEMPLATE.
 PR_API int pr_chat_apply(pr_session * s, const char * request_json, char * buf, int len);
 // A finished reply parsed as llama.cpp's server parses it (tool calls, reasoning): state_json is what pr_chat_apply
-// returned; writes the OpenAI message JSON {"role", "content", "tool_calls", "reasoning_content"}.
-PR_API int pr_chat_parse(pr_session * s, const char * state_json, const char * text, char * buf, int len);
+// returned; text is text_len bytes (a NUL in it is kept); writes the OpenAI message JSON {"role", "content",
+// "tool_calls", "reasoning_content"}.
+PR_API int pr_chat_parse(pr_session * s, const char * state_json, const char * text, int text_len, char * buf, int len);
 // Evaluates a prompt, reusing the KV cache for the longest prefix it shares with what the cache holds (the last
 // prompt + the tokens generated after it): only the rest is decoded. pr_reused_tokens() tells how many were kept.
 PR_API int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n);

@@ -71,10 +71,10 @@ static pr_session * load_small(const std::string & model_path) {
 static std::vector<int32_t> tokenize_all(pr_session * s, const std::string & text, int add_special,
                                          int parse_special) {
     std::vector<int32_t> tokens(text.size() + 8);
-    int n = pr_tokenize(s, text.c_str(), add_special, parse_special, tokens.data(), (int) tokens.size());
+    int n = pr_tokenize(s, text.data(), (int) text.size(), add_special, parse_special, tokens.data(), (int) tokens.size());
     if (n < 0) {
         tokens.resize(-n);
-        n = pr_tokenize(s, text.c_str(), add_special, parse_special, tokens.data(), (int) tokens.size());
+        n = pr_tokenize(s, text.data(), (int) text.size(), add_special, parse_special, tokens.data(), (int) tokens.size());
     }
     tokens.resize(n);
     return tokens;
@@ -477,7 +477,7 @@ static int chat(int argc, char ** argv) {
         const std::string reply = read_file(reply_path);
         std::string message;
         if (!grow_call(message, [&](char * buf, int len) {
-                return pr_chat_parse(s, applied.c_str(), reply.c_str(), buf, len);
+                return pr_chat_parse(s, applied.c_str(), reply.data(), (int) reply.size(), buf, len);
             })) {
             fprintf(stderr, "error: %s\n", pr_last_error());
             pr_free(s);

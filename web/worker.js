@@ -49,7 +49,7 @@ const HANDLERS = {
   chat_format: chatFormat,
   chat_apply: (msg) => chatJson((buf, cap, strings) => Module._pr_chat_apply(session, strings[0], buf, cap), [msg.request]),
   chat_parse: (msg) =>
-    chatJson((buf, cap, strings) => Module._pr_chat_parse(session, strings[0], strings[1], buf, cap), [msg.state, msg.text]),
+    chatJson((buf, cap, strings, lengths) => Module._pr_chat_parse(session, strings[0], strings[1], lengths[1], buf, cap), [msg.state, msg.text]),
   cache_list: () => self.PyRunnerModelCache.list(),
   cache_delete: (msg) => self.PyRunnerModelCache.remove(msg.url),
   cache_clear: () => self.PyRunnerModelCache.clear(),
@@ -66,7 +66,8 @@ async function handle(msg, state) {
     if (isEngineAbort(err)) {
       // llama.cpp hit abort() (e.g. an allocation it cannot survive): the module's state is gone for good.
       engineDead = true;
-      const cause = lastEngineError() || String(err.message || err);
+      // abort()'s reason is in the engine's last words; a trap's or a stack overflow's in the error itself
+      const cause = (!STACK_OVERFLOW.test(String(err.message)) && lastEngineError()) || String(err.message || err);
       const name = P.isOutOfMemory(cause) ? "EngineOutOfMemoryError" : "EngineCrashedError";
       const stage = msg.type === "load" ? "loading" : msg.type;
       reply({ type: "error", ...PyRunnerError.fieldsOf(new PyRunnerError(name, `the engine aborted: ${cause}`, { stage })) });
@@ -78,8 +79,14 @@ async function handle(msg, state) {
 
 let engineDead = false;
 
+// A trap, llama.cpp's abort(), or the browser's stack limit hit inside the engine (input nested deeper than any
+// check caught): a stack overflow unwinds through C++ frames without running them to the end and leaves the
+// module's own stack pointer where it was, so that module is no safer to use than after an abort.
+const STACK_OVERFLOW = /Maximum call stack size exceeded|too much recursion/i; // Chromium and WebKit; Firefox
+
 function isEngineAbort(err) {
-  return err instanceof WebAssembly.RuntimeError || /^Aborted\(/.test(String((err && err.message) || ""));
+  const message = String((err && err.message) || "");
+  return err instanceof WebAssembly.RuntimeError || /^Aborted\(/.test(message) || STACK_OVERFLOW.test(message);
 }
 
 const recentStderr = [];
@@ -443,6 +450,8 @@ function configureSampler(msg) {
     values[i] = value;
     i += 1;
   }
+  // llama.cpp's grammar parser takes a C string: a NUL would end the grammar early, silently.
+  if (msg.grammar && msg.grammar.includes("\0")) throw new PyRunnerError("InvalidParameterError", "grammar: holds a NUL character");
   const grammarPtr = msg.grammar ? allocString(msg.grammar) : 0;
   // llama.cpp's chat-layer triggers make the grammar lazy: enforced from the first trigger in the output
   const triggersPtr = msg.grammar && msg.grammar_triggers ? allocString(JSON.stringify(msg.grammar_triggers)) : 0;
@@ -541,11 +550,12 @@ async function chatFormat(msg) {
 async function chatJson(call, texts) {
   requireSession();
   const strings = texts.map((text) => allocString(String(text)));
+  const lengths = texts.map((text) => Module.lengthBytesUTF8(String(text))); // a NUL inside is text, not the end
   let capacity = texts.reduce((sum, text) => sum + 2 * String(text).length, 0) + 4096;
   try {
     for (;;) {
       const buf = Module._malloc(capacity);
-      const n = call(buf, capacity, strings);
+      const n = call(buf, capacity, strings, lengths);
       const text = n >= 0 ? new TextDecoder().decode(Module.HEAPU8.slice(buf, buf + n)) : null;
       Module._free(buf);
       if (text !== null) return { json: text };
@@ -650,11 +660,12 @@ function allocString(text) {
 
 function tokenize(text, addSpecial, parseSpecial) {
   const textPtr = allocString(text);
-  let capacity = Module.lengthBytesUTF8(text) + 8;
+  const textLength = Module.lengthBytesUTF8(text); // passed on: a NUL inside the text is a character, as natively
+  let capacity = textLength + 8;
   try {
     for (;;) {
       const outPtr = Module._malloc(capacity * 4);
-      const n = Module._pr_tokenize(session, textPtr, addSpecial ? 1 : 0, parseSpecial ? 1 : 0, outPtr, capacity);
+      const n = Module._pr_tokenize(session, textPtr, textLength, addSpecial ? 1 : 0, parseSpecial ? 1 : 0, outPtr, capacity);
       const ids = n > 0 ? Int32Array.from(Module.HEAP32.subarray(outPtr >> 2, (outPtr >> 2) + n)) : new Int32Array(0);
       Module._free(outPtr);
       if (n >= 0) return ids;
