@@ -2,8 +2,12 @@
 under a call is replaced: the next call loads the model again and answers (issue 22, items 3, 4 and 7)."""
 
 import asyncio
+import json
+import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from py_runner import (
     ChatTemplateError,
@@ -150,3 +154,77 @@ def test_a_model_from_bytes_is_not_kept_for_a_reload_and_the_error_says_so():
         assert len(t.load_calls) == 1
 
     asyncio.run(scenario())
+
+
+# ------------------------------------------------------------------- fuzzing: nesting of known depth, NULs
+
+FUZZ = settings(
+    max_examples=int(os.environ.get("PY_RUNNER_FUZZ_EXAMPLES", "200")),
+    derandomize=True,
+    database=None,
+    deadline=None,
+)
+# Strings that look like structure: brackets, quotes, escapes and NULs inside them must not count as nesting.
+TRICKY_TEXT = st.text(alphabet='[]{}()"\\\0#xé', max_size=8)
+
+
+@st.composite
+def nested_values(draw) -> tuple[object, int]:
+    """A JSON value and its depth by construction (lists and dicts, a tricky string at the bottom)."""
+    depth = draw(st.integers(min_value=0, max_value=3 * MAX_JSON_DEPTH))
+    value: object = draw(TRICKY_TEXT)
+    for as_dict in draw(st.lists(st.booleans(), min_size=depth, max_size=depth)):
+        value = {draw(TRICKY_TEXT): value} if as_dict else [draw(TRICKY_TEXT), value]
+    return value, depth
+
+
+@FUZZ
+@given(nested_values())
+def test_tools_and_messages_are_refused_exactly_past_the_limit_and_arrive_intact(case) -> None:
+    value, depth = case
+
+    async def scenario():
+        t = MockTransport()
+        runner = await loaded(t)
+        messages = [{"role": "user", "content": "hi", "extra": value}]  # depth + 2: the list, the message
+        tools = [{"type": "function", "function": {"name": "f", "parameters": value}}]  # depth + 3
+        for kwargs, total in (({"messages": messages}, depth + 2), ({"tools": tools}, depth + 3)):
+            kwargs.setdefault("messages", [{"role": "user", "content": "hi"}])
+            if total > MAX_JSON_DEPTH:
+                with pytest.raises(InvalidParameterError, match="nests more than"):
+                    await runner.apply_chat(**kwargs)
+            else:
+                await runner.apply_chat(**kwargs)
+                sent = t.chat_apply_calls[-1]
+                assert sent["messages"] == kwargs["messages"] and sent.get("tools") == kwargs.get("tools")
+
+    asyncio.run(scenario())
+
+
+@FUZZ
+@given(nested_values())
+def test_a_replys_json_nesting_is_measured_exactly(case) -> None:
+    value, depth = case
+    text = "Sure: " + json.dumps(value, ensure_ascii=False) + " done"
+    assert json_nesting(text) == depth
+
+
+@FUZZ
+@given(
+    st.integers(min_value=0, max_value=2 * MAX_GRAMMAR_DEPTH), st.lists(TRICKY_TEXT, min_size=1, max_size=4)
+)
+def test_a_grammars_group_nesting_is_measured_exactly(depth: int, texts: list[str]) -> None:
+    literal = (
+        '"' + "".join(t.replace("\\", "\\\\").replace('"', '\\"').replace("\0", "") for t in texts) + '"'
+    )
+    char_class = (
+        "[" + "".join(t.replace("\\", "\\\\").replace("]", "\\]").replace("\0", "") for t in texts) + "]"
+    )
+    comment = texts[0].replace("\0", "")  # a NUL is refused on its own (above)
+    grammar = f"root ::= {'(' * depth}{literal} {char_class}{')' * depth} # ((( {comment}\nrest ::= {literal}"
+    assert grammar_nesting(grammar) == depth
+    if depth > MAX_GRAMMAR_DEPTH:
+        with pytest.raises(InvalidParameterError, match="nests groups"):
+            GenerateTextParams(grammar=grammar).validate()
+    else:
+        GenerateTextParams(grammar=grammar).validate()
