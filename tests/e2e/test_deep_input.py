@@ -57,7 +57,7 @@ APP = textwrap.dedent(
     report["nul_round_trip"] = await runner.detokenize(with_nul, remove_special=True)
     chat = [{"role": "user", "content": "first\\x00second"}]
     applied = await runner.apply_chat(chat)
-    report["nul_prompt_tail"] = applied["prompt"][-40:]
+    report["nul_prompt_tail"] = applied["prompt"][-60:]
     completion = await llm.acreate_chat_completion(messages=chat, max_tokens=1, temperature=0)
     report["nul_prompt_tokens"] = completion["usage"]["prompt_tokens"]
     report["nul_prompt_tokens_expected"] = len(await runner.tokenize(applied["prompt"], True, True))
@@ -106,6 +106,9 @@ APP = textwrap.dedent(
     report["endless_loop"] = await outcome(runner.format_chat(ask, template=endless))
     report["endless_loop_s"] = time.monotonic() - started  # for DESIGN's figure; no test bounds time
     again = await runner.generate_text("The capital of France is", greedy)
+    # A legitimate long chat stays far inside the template budget
+    long_chat = [{"role": ("user", "assistant")[i % 2], "content": f"message {i}"} for i in range(2000)]
+    report["long_chat"] = (await outcome(runner.format_chat(long_chat)))[0]
     report["same_engine_after_templates"] = again.tokens == before and runner.load_details == details
 
     # A stack overflow the checks do not catch: an engine abort, the worker replaced, the next call exact
@@ -144,11 +147,12 @@ def test_deep_input_and_nul_in_the_engine(require_builds, tmp_path: Path, run_cl
     assert report["grammar_2000"] == "InvalidParameterError"
     assert report["tools_at_limit"] == "ok" and report["tools_too_deep"] == "InvalidParameterError"
     assert report["reply_at_limit"] == "ok", report["tools_format"]
-    assert report["reply_3000"][0] == "ChatTemplateError" and "nests 3001 levels" in report["reply_3000"][1]
+    assert report["reply_3000"][0] == "ChatTemplateError" and "nests 3002 levels" in report["reply_3000"][1]
 
     assert report["recursive_macro"][0] == "ChatTemplateError"
     assert "nests deeper than" in report["recursive_macro"][1]
     assert report["endless_loop"][0] == "ChatTemplateError" and "steps of work" in report["endless_loop"][1]
+    assert report["long_chat"] == "ok"
     assert report["same_engine_after_templates"]
 
     crashes, answers = report["overflows"][0::2], report["overflows"][1::2]
