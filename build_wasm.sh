@@ -118,7 +118,11 @@ build_libs() {
     mkdir -p "$dir"
     log "building llama.cpp libraries ($variant)"
     if [ "$variant" = native ]; then
-        cmake -S "$patched" -B "$dir/build" "${llama_cmake_flags[@]}" > "$dir/configure.log" 2>&1 \
+        # GGML_NATIVE, but no AMX: a CPU may list AMX while its hypervisor has not enabled the tile state (this
+        # kind of VM: ldtilecfg faults, pr_native died on every quantized prompt); the reference is AVX-512.
+        local no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+        cmake -S "$patched" -B "$dir/build" "${llama_cmake_flags[@]}" \
+            -DCMAKE_C_FLAGS="$no_amx" -DCMAKE_CXX_FLAGS="$no_amx" > "$dir/configure.log" 2>&1 \
             || { cat "$dir/configure.log" >&2; exit 1; }
     else
         # Emscripten's toolchain file reports CMAKE_SYSTEM_PROCESSOR=x86; without EMSCRIPTEN_SYSTEM_PROCESSOR
