@@ -94,6 +94,7 @@ def test_llama_chat_completions_equal_native_llama_cpp(require_builds, tmp_path:
     proc = run_cli(args, cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     report = json.loads(proc.stdout.splitlines()[-1])
+    assert_chat_logprobs(report)  # the browser's own figures, before any comparison with native
 
     for question in QUESTIONS:
         native = native_generate(model, "--user", question, "--n-predict", str(MAX_TOKENS))
@@ -118,7 +119,6 @@ def test_llama_chat_completions_equal_native_llama_cpp(require_builds, tmp_path:
     # Against native llama.cpp's log-probabilities for the same tokens. Issue 11 asks for 1e-3; the browser's
     # Q4_1 kernels are not there yet (0.018-0.096 on these 4 tokens: issue 13's fidelity work, measured by
     # `py-runner perplexity`), so this holds today's level and fails if it gets worse.
-    assert_chat_logprobs(report)
     native = native_logprobs(model, "The capital of France is", 4, tmp_path)
     assert [text for text, _ in native] == lp["tokens"]
     differences = [abs(ours - theirs) for ours, (_, theirs) in zip(lp["token_logprobs"], native, strict=True)]
