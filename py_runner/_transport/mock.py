@@ -235,7 +235,9 @@ class MockTransport(Transport):
         return turns + ("<assistant>" if add_assistant else "")
 
     async def chat_apply(self, request: dict[str, Any]) -> dict[str, Any]:
-        """The tag-style template, tools as a <tools> line; a reply's <tool_call>{json}</tool_call> parses."""
+        """The tag-style template, tools as a <tools> line and a grammar of their calls (lazy, from the
+        trigger `<tool_call>`, unless tool_choice is "required"); a reply's <tool_call>{json}</tool_call>
+        parses."""
         await asyncio.sleep(0)
         self.chat_apply_calls.append(dict(request))
         if request.get("template") == "unsupported":
@@ -245,6 +247,16 @@ class MockTransport(Transport):
         prompt = tools + turns + ("<assistant>" if request.get("add_generation_prompt", True) else "")
         applied: dict[str, Any] = {"prompt": prompt, "format": 0, "format_name": "Content-only"}
         applied.update(grammar="", grammar_lazy=False, grammar_triggers=[], preserved_tokens=[], parser="")
+        if tools and request.get("tool_choice", "auto") != "none":
+            # As llama.cpp's chat layer: a grammar of the calls, lazy (from the trigger) unless one is
+            # required; the trigger is there either way, so code that starts a required grammar lazily shows.
+            names = " | ".join(json.dumps(json.dumps(t["function"]["name"])) for t in request["tools"])
+            grammar = 'root ::= "<tool_call>{\\"name\\": " name ", \\"arguments\\": " args "}</tool_call>"\n'
+            grammar += f'name ::= {names}\nargs ::= "{{" [^<]* "}}"\n'
+            applied.update(grammar=grammar, grammar_lazy=request.get("tool_choice", "auto") != "required")
+            applied.update(
+                grammar_triggers=[{"type": 1, "value": "<tool_call>"}], preserved_tokens=["<tool_call>"]
+            )
         applied.update(generation_prompt="", additional_stops=["</assistant>"] if tools else [])
         return applied
 

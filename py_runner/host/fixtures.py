@@ -368,14 +368,7 @@ def split_model(
         w = gguf.GGUFWriter(out, arch, split_max_size=max_bytes - overhead)
     else:
         raise ValueError("give n_shards or max_bytes")
-    for key, value, vtype, sub_type in kvs:
-        if key != "general.architecture":  # the writer adds it itself
-            w.add_key_value(key, value, vtype, sub_type)
-    for t in reader.tensors:
-        # the reader's array shape: the numpy shape of a plain tensor, the byte shape of a quantized one (rows
-        # of blocks), which is what the writer expects of each
-        w.add_tensor(t.name, t.data, raw_shape=[int(x) for x in t.data.shape], raw_dtype=t.tensor_type)
-    _write_and_close(w)
+    _copy_into(w, kvs, reader)
     shards = sorted(
         out.parent.glob(
             f"{glob.escape(out.stem)}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].gguf"
@@ -389,6 +382,39 @@ def split_model(
     if too_big:
         raise RuntimeError(f"{too_big[0].name} has {too_big[0].stat().st_size} bytes, over {max_bytes}")
     return shards
+
+
+def _copy_into(w: gguf.GGUFWriter, kvs: list[_KV], reader: gguf.GGUFReader) -> None:
+    """Write `kvs` and every tensor of `reader` through `w`, and close it."""
+    for key, value, vtype, sub_type in kvs:
+        if key != "general.architecture":  # the writer adds it itself
+            w.add_key_value(key, value, vtype, sub_type)
+    for t in reader.tensors:
+        # the reader's array shape: the numpy shape of a plain tensor, the byte shape of a quantized one (rows
+        # of blocks), which is what the writer expects of each
+        w.add_tensor(t.name, t.data, raw_shape=[int(x) for x in t.data.shape], raw_dtype=t.tensor_type)
+    _write_and_close(w)
+
+
+def with_chat_template(src: Path, chat_template: str) -> Path:
+    """A cached copy of `src` (e.g. the default real model) whose `tokenizer.chat_template` is llama.cpp's
+    `models/templates/<chat_template>.jinja`: the same weights and tokens under a template that, say, takes
+    tools (SmolLM2's own ignores them)."""
+    text = template_file(chat_template).read_text(encoding="utf-8")
+    key = hashlib.sha256(f"{src.name}\0{src.stat().st_size}\0{text}".encode()).hexdigest()[:12]
+    target = models_dir() / f"{src.stem}-{chat_template}-{key}.gguf"
+
+    def make(out: Path) -> None:
+        kvs = [
+            (k, text, v_type, sub) if k == "tokenizer.chat_template" else (k, v, v_type, sub)
+            for k, v, v_type, sub in read_kvs(src)
+        ]
+        if not any(k == "tokenizer.chat_template" for k, *_ in kvs):
+            kvs.append(("tokenizer.chat_template", text, gguf.GGUFValueType.STRING, None))
+        arch = next(str(v) for k, v, *_ in kvs if k == "general.architecture")
+        _copy_into(gguf.GGUFWriter(out, arch), kvs, gguf.GGUFReader(src))
+
+    return _cached(target, make)
 
 
 def split_fixture_model(preset: str, qtype: str, n_shards: int = 3) -> list[Path]:

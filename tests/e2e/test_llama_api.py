@@ -36,6 +36,7 @@ SCHEMA = {
 APP = textwrap.dedent(
     """\
     import json
+    import math
     import sys
 
     from py_runner import GenerateTextParams, Llama
@@ -62,6 +63,23 @@ APP = textwrap.dedent(
     completion = llm.create_completion("The capital of France is", max_tokens=4, temperature=0, logprobs=3)
     report["logprobs"] = completion["choices"][0]["logprobs"]
     report["completion_text"] = completion["choices"][0]["text"]
+    # Chat logprobs, and the engine's raw logits for the same prompt and tokens scored independently here.
+    question = [{"role": "user", "content": config["questions"][0]}]
+    out = llm.create_chat_completion(
+        messages=question, temperature=0, max_tokens=6, logprobs=True, top_logprobs=4
+    )
+    report["chat_logprobs"] = out["choices"][0]
+    report["chat_usage"] = out["usage"]
+    prompt = (await llm.runner.apply_chat(question))["prompt"]
+    tokens = (await llm.runner.generate_text(prompt, GenerateTextParams(n_predict=6, temp=0))).tokens
+    rows = []
+    for row in await llm.runner.logits(prompt, tokens):
+        top = max(row)
+        log_z = top + math.log(sum(math.exp(x - top) for x in row))
+        best = sorted(range(len(row)), key=lambda t: -row[t])[:4]
+        rows.append([[(await llm.runner.detokenize_bytes([t])).hex(), row[t] - log_z] for t in best])
+    report["raw_top"] = rows
+    report["raw_pieces"] = [(await llm.runner.detokenize_bytes([t])).hex() for t in tokens]
     print(json.dumps(report))
     """
 )
@@ -76,6 +94,7 @@ def test_llama_chat_completions_equal_native_llama_cpp(require_builds, tmp_path:
     proc = run_cli(args, cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     report = json.loads(proc.stdout.splitlines()[-1])
+    assert_chat_logprobs(report)  # the browser's own figures, before any comparison with native
 
     for question in QUESTIONS:
         native = native_generate(model, "--user", question, "--n-predict", str(MAX_TOKENS))
@@ -104,6 +123,25 @@ def test_llama_chat_completions_equal_native_llama_cpp(require_builds, tmp_path:
     assert [text for text, _ in native] == lp["tokens"]
     differences = [abs(ours - theirs) for ours, (_, theirs) in zip(lp["token_logprobs"], native, strict=True)]
     assert max(differences) <= 0.15, differences
+
+
+def assert_chat_logprobs(report: dict) -> None:
+    """OpenAI's chat logprobs shape; under greedy the chosen token is the top one; log-probabilities (<= 0,
+    the top ones at most 1 in probability); the same tokens and values as the engine's raw logits give."""
+    choice = report["chat_logprobs"]
+    content = choice["logprobs"]["content"]
+    assert len(content) == report["chat_usage"]["completion_tokens"] == 6
+    assert "".join(c["token"] for c in content) == choice["message"]["content"]
+    assert [bytes(c["bytes"]).hex() for c in content] == report["raw_pieces"]
+    for entry, raw in zip(content, report["raw_top"], strict=True):
+        top = entry["top_logprobs"]
+        assert set(entry) == {"token", "logprob", "bytes", "top_logprobs"} and len(top) == 4
+        assert top[0]["bytes"] == entry["bytes"] and top[0]["logprob"] == entry["logprob"]  # greedy: the best
+        values = [t["logprob"] for t in top]
+        assert values == sorted(values, reverse=True) and values[0] <= 0
+        assert sum(math.exp(v) for v in values) <= 1 + 1e-9
+        assert [bytes(t["bytes"]).hex() for t in top] == [piece for piece, _ in raw]
+        assert values == pytest.approx([lp for _, lp in raw], abs=1e-9)
 
 
 def native_logprobs(model: Path, prompt: str, n: int, work: Path) -> list[tuple[str, float]]:
@@ -222,8 +260,57 @@ def test_tools_render_and_parse_as_native_llama_cpp(require_builds, tmp_path: Pa
     call = browser["message"]["tool_calls"][0]
     assert call["function"]["name"] == "get_weather"
     assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
-    choice = browser["completion"]["choices"][0]  # a random-weight model: any reply, in OpenAI's shape
-    assert (
-        choice["finish_reason"] in ("stop", "length", "tool_calls")
-        and choice["message"]["role"] == "assistant"
-    )
+    # A random-weight model never writes the trigger: the lazy grammar never binds, the reply is plain text
+    # cut at max_tokens (a grammar bound from the start would have forced "<tool_call>" first).
+    choice, usage = browser["completion"]["choices"][0], browser["completion"]["usage"]
+    assert choice["finish_reason"] == "length" and usage["completion_tokens"] == 8
+    assert set(choice["message"]) == {"role", "content"} and choice["message"]["role"] == "assistant"
+    assert not choice["message"]["content"].startswith("<tool_call>")
+
+
+TOOL_CHOICE_APP = textwrap.dedent(
+    """\
+    import json
+    import sys
+
+    from py_runner import Llama
+
+    config = json.loads(sys.argv[1])
+    llm = await Llama.load(config["model"], n_ctx=2048, n_threads=1)
+    messages = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
+    report = {}
+    for choice in ("none", "auto", "required"):
+        out = await llm.acreate_chat_completion(
+            messages, tools=config["tools"], tool_choice=choice, temperature=0, max_tokens=48
+        )
+        report[choice] = {**out["choices"][0], "usage": out["usage"]}
+    print(json.dumps(report))
+    """
+)
+
+
+def test_tool_choice_binds_the_grammar_from_the_start_or_from_its_trigger(
+    require_builds, tmp_path: Path, run_cli
+) -> None:
+    """The default model's weights under a template that takes tools (SmolLM2's own ignores them). Greedily it
+    answers in one sentence and ends (EOS). With tool_choice="auto" the grammar waits for "<tool_call>", which
+    never comes: the same answer, ended the same way. With "required" the grammar binds from the first token
+    and allows no end before a call: the model cannot stop after its sentence and runs to max_tokens. (It
+    never writes a call within 48 tokens: llama.cpp's grammar lets text come first, and a 135M model
+    rambles.)"""
+    from py_runner.host.fixtures import with_chat_template
+
+    model = with_chat_template(default_model(), TOOL_TEMPLATE)
+    (tmp_path / "choice.py").write_text(TOOL_CHOICE_APP, encoding="utf-8")
+    config = {"model": f"/models/{model.name}", "tools": [WEATHER]}
+    proc = run_cli(["run", "--script", "choice.py", json.dumps(config)], cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    report = json.loads(proc.stdout.splitlines()[-1])
+
+    answer = "The capital of France is Paris."
+    for choice in ("none", "auto"):
+        assert report[choice]["message"] == {"role": "assistant", "content": answer}, choice
+        assert report[choice]["finish_reason"] == "stop" and report[choice]["usage"]["completion_tokens"] < 48
+    required = report["required"]
+    assert required["finish_reason"] == "length" and required["usage"]["completion_tokens"] == 48
+    assert answer in required["message"]["content"] and "tool_calls" not in required["message"]

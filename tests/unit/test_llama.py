@@ -163,6 +163,40 @@ def test_tools_are_rendered_and_a_reply_with_a_call_is_parsed() -> None:
     assert [t["function"]["name"] for t in transport.chat_apply_calls[-1]["tools"]] == ["get_weather"]
 
 
+@pytest.mark.parametrize(
+    "tool_choice, lazy",
+    [("auto", True), ("required", False), ({"type": "function", "function": {"name": "get_weather"}}, False)],
+)
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_tool_grammar_reaches_generation(tool_choice, lazy: bool, stream: bool) -> None:
+    """The chat layer's tool grammar is what the engine samples with: from the first token when a call is
+    required (no triggers), from the trigger with "auto" (llama-server's lazy grammar)."""
+    transport = MockTransport(pieces=[(7, CALL)], metadata=WITH_TEMPLATE)
+    llm = Llama(MODEL, runner=LlamaRunner(transport=transport))
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    out = llm.create_chat_completion(messages, tools=[WEATHER], tool_choice=tool_choice, stream=stream)
+    finish = (
+        [c["choices"][0]["finish_reason"] for c in out][-1] if stream else out["choices"][0]["finish_reason"]
+    )
+    applied = asyncio.run(transport.chat_apply(transport.chat_apply_calls[-1]))  # what llama.cpp answered
+    assert applied["grammar"].startswith("root ::= ") and applied["grammar_triggers"]
+    options = transport.generate_calls[-1][1]
+    assert options["grammar"] == applied["grammar"]
+    if lazy:
+        assert options["grammar_triggers"] == [{"type": 1, "value": "<tool_call>"}]
+    else:
+        assert "grammar_triggers" not in options  # enforced from the start, not from a trigger
+    assert finish == "tool_calls"
+
+
+def test_no_tool_grammar_without_tools_or_with_tool_choice_none() -> None:
+    llm, transport = make()
+    messages = [{"role": "user", "content": "Hi"}]
+    llm.create_chat_completion(messages, tools=[WEATHER], tool_choice="none")
+    llm.create_chat_completion(messages)
+    assert all("grammar" not in options for _, options in transport.generate_calls[-2:])
+
+
 def test_tokens_embeddings_and_model_facts() -> None:
     llm, _ = make(embedding=True)
     assert llm.tokenize(b"Hi") == [1, 72, 105] and llm.tokenize(b"Hi", add_bos=False) == [72, 105]
