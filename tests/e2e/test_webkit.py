@@ -16,6 +16,7 @@ from native_parity import native_generate
 from page_snippets import KEEP_NOTICES
 
 from py_runner.host.assets import default_model
+from py_runner.host.browsers import engine_of
 from py_runner.host.headless import HarnessPage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.webkit]
@@ -58,6 +59,13 @@ def webkit(require_builds, require_webkit):
             yield harness
 
     return open_page
+
+
+def test_webkit_pages_run_webkit(webkit, server: str) -> None:
+    # The pass runs the engine it names (test_browser_engine.py checks --browser's; this suite is WebKit's).
+    with webkit(server) as page:
+        agent = page.run("import js\njs.navigator.userAgent")
+    assert engine_of(agent) == "webkit", agent
 
 
 SMOKE = (
