@@ -56,6 +56,19 @@ def selected_browser() -> str:
     return name
 
 
+def engine_of(user_agent: str) -> str:
+    """The browser a page's ``navigator.userAgent`` names, as this module calls it (tests check with it that a
+    pass runs the browser it selected). Chromium says "AppleWebKit ... Chrome/" ("HeadlessChrome/" headless),
+    WebKitGTK "AppleWebKit ... Version/ Safari/" without Chrome, Firefox "Gecko/ ... Firefox/"."""
+    if "Firefox/" in user_agent:
+        return "firefox"
+    if "Chrome/" in user_agent:
+        return "chromium"
+    if "AppleWebKit/" in user_agent and "Safari/" in user_agent:
+        return "webkit"
+    raise BrowserError(f"a user agent of no browser py_runner drives: {user_agent!r}")
+
+
 def select_browser(name: str) -> None:
     """Make ``name`` the browser of this process and of the processes it starts."""
     if name not in BROWSERS:

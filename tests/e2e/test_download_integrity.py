@@ -6,6 +6,8 @@ server does not misbehave this way).
   not complete, so the download resumes instead of caching half a model.
 - The file is replaced between a dropped download and its resume, and the server ignores If-Range: the 206
   carries another ETag, so the download starts over instead of splicing two versions.
+- The same with a server that honours If-Range: the resume names the ETag the download began with, the server
+  answers 200 with the whole new file, and that one response replaces what was kept (OPFS and memory).
 - Connections dropped at random offsets (a fixed seed), a 500 on the first request, a 503 on a resume, an
   abort during a slow body: each ends whole or with a typed error, and the next load completes the file.
 """
@@ -21,7 +23,7 @@ from http import HTTPStatus
 from pathlib import Path
 
 import pytest
-from faulty_server import Faulty, faults_handler
+from faulty_server import Faulty, etag_of, faults_handler
 
 from py_runner.host.fixtures import fixture_model
 from py_runner.host.headless import harness_page
@@ -209,3 +211,55 @@ def test_dropped_failed_and_slow_downloads_end_typed_and_the_next_load_is_whole(
     assert ("resume", 206) in faults["/faulty/four-drops.gguf"].log  # the second load resumed, not restarted
     assert faults["/faulty/resume-503.gguf"].log.count(("full", 200)) == 1  # resumed after the 503 too
     assert all(complete for _, _, complete in out["entries"]) and len(out["entries"]) == 5, out["entries"]
+
+
+CHANGED_PROGRAM = """
+import json
+from py_runner import LlamaRunner
+runner = LlamaRunner(build="st")
+out = {{}}
+for url, cache in {plan!r}:
+    try:
+        spec = await runner.load_model(url, cache=cache, sha256={digest!r})
+        out[url] = {{"sha256": spec.sha256, "size": spec.file_size}}
+    except Exception as err:
+        out[url] = {{"error": type(err).__name__, "message": str(err)}}
+out["entries"] = sorted([e.url.rsplit("/", 1)[-1], e.size, e.complete] for e in await runner.cache.list())
+runner.terminate()
+json.dumps(out)
+"""
+
+
+def test_a_resume_sends_if_range_and_a_200_to_it_replaces_what_was_kept(require_builds) -> None:
+    old = Path(fixture_model("tiny", "f16")).read_bytes()
+    new = Path(fixture_model("tiny", "f16", seed=7)).read_bytes()
+    assert len(old) == len(new) and old != new and etag_of(old) != etag_of(new)
+    cut = len(old) // 2
+    # The connection drops at `cut` and the file changes on the server meanwhile; the server honours If-Range.
+    faults = {
+        "/faulty/changed-cached.gguf": Faulty(old, cuts=[cut], then=new),  # into OPFS
+        "/faulty/changed-memory.gguf": Faulty(old, cuts=[cut], then=new),  # cache=False: Blob parts
+    }
+    plan = [("/faulty/changed-cached.gguf", True), ("/faulty/changed-memory.gguf", False)]
+    digest = hashlib.sha256(new).hexdigest()
+    server, base_url = start_server("127.0.0.1", 0)
+    server.RequestHandlerClass = faults_handler(server.RequestHandlerClass, faults)
+    try:
+        with harness_page(base_url, timeout_s=180) as harness:
+            program = textwrap.dedent(CHANGED_PROGRAM.format(plan=plan, digest=digest))
+            out = json.loads(harness.run(program, timeout_s=600))
+    finally:
+        stop_server(server)
+    for url, fault in faults.items():
+        # Past the header probes (Range from byte 0), the download: the resume asked for the rest only if the
+        # file is still the one it began with (the ETag of its 200).
+        download = [asked for asked in fault.asked if not asked[0].startswith("bytes=0-")]
+        assert download == [("", None), (f"bytes={cut}-", etag_of(old))], (url, fault.asked)
+        # It is not: the server sent the new file whole, with 200, and the download took that response as the
+        # file, from its first byte: no further request (a 416, a fresh start), no splice.
+        assert [entry for entry in fault.log if entry[0] != "probe"] == [("full", 200), ("resume", 200)], (
+            url,
+            fault.log,
+        )
+        assert out[url] == {"sha256": digest, "size": len(new)}, (url, out[url])
+    assert out["entries"] == [["changed-cached.gguf", len(new), True]], out["entries"]

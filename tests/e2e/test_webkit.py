@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from native_parity import native_generate
+from native_parity import assert_free_running_agrees, native_generate
 from page_snippets import KEEP_NOTICES
 
 from py_runner.host.assets import default_model
+from py_runner.host.browsers import engine_of
 from py_runner.host.headless import HarnessPage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.webkit]
@@ -58,6 +59,13 @@ def webkit(require_builds, require_webkit):
             yield harness
 
     return open_page
+
+
+def test_webkit_pages_run_webkit(webkit, server: str) -> None:
+    # The pass runs the engine it names (test_browser_engine.py checks --browser's; this suite is WebKit's).
+    with webkit(server) as page:
+        agent = page.run("import js\njs.navigator.userAgent")
+    assert engine_of(agent) == "webkit", agent
 
 
 SMOKE = (
@@ -110,11 +118,13 @@ def test_webkit_loads_generates_chats_cancels_and_reloads_from_its_cache(
     assert report["build"] == "st"  # no SharedArrayBuffer: the st build, and one notice that says why
     no_shared_memory = "this browser has no SharedArrayBuffer, although the page is cross-origin isolated"
     assert report["notices"] == [f"single-thread build: {no_shared_memory}"], report["notices"]
-    assert report["completion"] == native["tokens"]
+    # Native llama.cpp runs other SIMD kernels: equal up to a near tie, as native_parity.py allows.
+    assert_free_running_agrees(model, COMPLETION, report["completion"], native["tokens"], "webkit st")
     assert report["chat"] == "The capital of France is Paris."
     assert report["cancel"] == ["aborted", 3]
     assert report["backend"] == "cache-storage" and report["first_cache_hit"] is False
-    assert report["second_cache_hit"] is True and report["second_completion"] == native["tokens"]
+    # The same engine and build on the same bytes from the cache: the same tokens, exactly.
+    assert report["second_cache_hit"] is True and report["second_completion"] == report["completion"]
     assert report["cache_list"] == [f"{server}{url}"]
 
 
@@ -158,11 +168,16 @@ MT_WITH_SHARED_MEMORY = """
 import json
 from py_runner import GenerateTextParams, LlamaRunner
 
+greedy = GenerateTextParams(n_predict={n_predict}, temp=0)
+st = LlamaRunner(build="st")
+await st.load_model({url!r})
+st_tokens = (await st.generate_text({completion!r}, greedy)).tokens
+st.terminate()
 runner = LlamaRunner(build="mt", n_threads=2)
 await runner.load_model({url!r})
-result = await runner.generate_text({completion!r}, GenerateTextParams(n_predict={n_predict}, temp=0))
+result = await runner.generate_text({completion!r}, greedy)
 threads = runner.load_details["threads"]
-json.dumps({{"build": runner.build, "threads": threads, "tokens": result.tokens}})
+json.dumps({{"build": runner.build, "threads": threads, "tokens": result.tokens, "st_tokens": st_tokens}})
 """
 
 
@@ -179,7 +194,11 @@ def test_webkit_runs_mt_only_with_its_test_only_shared_memory_switch(
         )
     assert "this browser has no SharedArrayBuffer, although the page is cross-origin isolated" in refused
     with webkit(server, shared_memory=True) as page:  # JSC_useSharedArrayBuffer=1
-        run = json.loads(page.run(code, timeout_s=600))
+        # A bound, not a speed test: this test took 88 s on 2 cores under a load of 8, and two threads on two
+        # busy cores slow down most; 1,200 s holds on a machine 4x slower.
+        run = json.loads(page.run(code, timeout_s=1200))
     native = native_generate(model, "--prompt", COMPLETION, "--n-predict", str(N_PREDICT), "--threads", "1")
     assert run["build"] == "mt" and run["threads"] == 2
-    assert run["tokens"] == native["tokens"]
+    # One engine, one set of kernels: mt on two threads gives st's tokens exactly; native up to a near tie.
+    assert run["tokens"] == run["st_tokens"]
+    assert_free_running_agrees(model, COMPLETION, run["tokens"], native["tokens"], "webkit mt 2 threads")

@@ -49,3 +49,18 @@ def test_every_command_that_launches_a_browser_takes_browser(command: list[str])
     assert parser.parse_args(command).browser is None  # then PY_RUNNER_BROWSER, else chromium
     with pytest.raises(SystemExit):
         parser.parse_args([*command, "--browser", "opera"])
+
+
+def test_a_user_agent_names_its_engine() -> None:
+    agents = {
+        "chromium": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "HeadlessChrome/156.0.0.0 Safari/537.36",
+        "firefox": "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0",
+        "webkit": "Mozilla/5.0 (X11; Ubuntu; Linux x86_64) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/18.0 Safari/605.1.15",
+    }
+    assert {name: browsers.engine_of(agent) for name, agent in agents.items()} == {
+        name: name for name in agents
+    }
+    with pytest.raises(browsers.BrowserError, match="no browser py_runner drives"):
+        browsers.engine_of("Lynx/2.9.0")

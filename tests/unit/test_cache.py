@@ -96,8 +96,12 @@ def test_cache_calls_are_refused_while_loading():
     async def main():
         r = LlamaRunner(transport=MockTransport(block_load=True))
         task = asyncio.ensure_future(r.load_model(URL))
-        while not r.is_loading_model:
+        for _ in range(200):  # event-loop turns, not time: the load starts within a few, on any machine
+            if r.is_loading_model:
+                break
             await asyncio.sleep(0)
+        else:
+            pytest.fail("the load did not start within 200 event-loop turns")
         with pytest.raises(RunnerBusyError):
             await r.cache.list()
         with pytest.raises(RunnerBusyError):
