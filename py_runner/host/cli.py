@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ctx-size", type=int, default=DEFAULTS["n_ctx"], help="context size (the runner's default)"
     )
+    p.add_argument("--generates", type=int, default=1000, help="soak: generate calls")
+    p.add_argument("--loads", type=int, default=100, help="soak: load cycles after them")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--browser",
@@ -260,7 +262,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "soak":  # many calls, not speed: the small fixture model unless one is given
         from .fixtures import fixture_model
 
-        report = bench_soak(models[0] if models else fixture_model("tiny", "f16"), build=args.build or "st")
+        model = models[0] if models else fixture_model("tiny", "f16")
+        report = bench_soak(model, build=args.build or "st", generates=args.generates, loads=args.loads)
         print(json.dumps(report) if args.json else format_soak_report(report))
         return 0
     if args.what == "vs-wllama":

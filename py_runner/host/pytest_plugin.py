@@ -22,6 +22,7 @@ Fixtures:
 Marker: `@pytest.mark.py_runner(app="path/to/app", isolate=False)`: the folder served (default: the test
 file's folder, or the `py_runner_app` ini option) and whether the page gets COOP/COEP (off: no
 SharedArrayBuffer, the single-thread build). `--py-runner-no-isolation` turns isolation off for the run.
+A missing browser skips the test, or fails it with PY_RUNNER_REQUIRE_E2E=1 (for your CI).
 
 Decorator: `@run_in_page` runs a test's body in the page, in the shape of pytest-pyodide's `run_in_pyodide`
 (which cannot drive this stack offline: it wants wheels of pytest and tblib that Pyodide's npm package does
@@ -219,10 +220,9 @@ def _py_runner_browser(request: pytest.FixtureRequest) -> Iterator[Any]:
         return
     from .browsers import missing, selected_browser
     from .headless import open_browser
+    from .skips import skip_or_fail
 
-    reason = missing(selected_browser())
-    if reason:
-        pytest.skip(reason)
+    skip_or_fail(missing(selected_browser()))  # a failure under PY_RUNNER_REQUIRE_E2E=1
     with open_browser(headless=not request.config.getoption("headed", False)) as browser:
         yield browser
 

@@ -3,7 +3,7 @@
 The browser is `--browser chromium|firefox` (py_runner's pytest plugin; default chromium); the WebKit smoke
 suite (test_webkit.py) drives WebKitGTK whatever the option says. Skipped when the browser, Playwright, the
 Pyodide assets or the builds are missing, unless PY_RUNNER_REQUIRE_E2E=1 (CI), which turns those skips into
-failures.
+failures (py_runner/host/skips.py, the one helper every environment skip goes through).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 
 from py_runner.host import browsers
 from py_runner.host.paths import MICROPIP_VERSION, REPO_ROOT, build_dir, pyodide_dir, wheels_dir
+from py_runner.host.skips import skip_or_fail
 
 
 def _missing() -> str | None:
@@ -44,29 +45,21 @@ def _missing_builds() -> str | None:
     return None
 
 
-def _skip_or_fail(reason: str | None) -> None:
-    if reason is None:
-        return
-    if os.environ.get("PY_RUNNER_REQUIRE_E2E") == "1":
-        pytest.fail(f"PY_RUNNER_REQUIRE_E2E=1 but: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(autouse=True)
 def _require_browser() -> None:
-    _skip_or_fail(_missing())
+    skip_or_fail(_missing())
 
 
 @pytest.fixture
 def require_builds() -> None:
-    _skip_or_fail(_missing_builds())
+    skip_or_fail(_missing_builds())
 
 
 @pytest.fixture
 def require_webkit() -> None:
     """WebKitGTK, its WebDriver, Selenium and a way to a display (the WebKit smoke suite runs whatever
     --browser says)."""
-    _skip_or_fail(browsers.missing("webkit"))
+    skip_or_fail(browsers.missing("webkit"))
 
 
 def _run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:

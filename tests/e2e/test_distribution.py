@@ -13,7 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import _missing_builds, _skip_or_fail
+from conftest import _missing_builds
+
+from py_runner.host.skips import skip_or_fail
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +35,7 @@ def build(out: Path) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], dict[str, Path]]:
-    _skip_or_fail(_missing_builds())
+    skip_or_fail(_missing_builds())
     return build(tmp_path_factory.mktemp("a")), build(tmp_path_factory.mktemp("b"))
 
 

@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import _missing_builds, _run_cli, _skip_or_fail
+from conftest import _missing_builds, _run_cli
 
 from py_runner.host.assets import default_model
 from py_runner.host.export import preview_server
 from py_runner.host.headless import launch_browser
+from py_runner.host.skips import skip_or_fail
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +58,7 @@ json.dumps({{"text": result.text, "tokens": result.tokens}})
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _skip_or_fail(_missing_builds())
+    skip_or_fail(_missing_builds())
     model = default_model()
     app = tmp_path_factory.mktemp("app")
     (app / "main.py").write_text(APP_MAIN.format(model=model.name), encoding="utf-8")
@@ -225,7 +226,7 @@ def test_the_site_uses_relative_urls_only(site: Path) -> None:
 def test_an_exported_page_runs_only_its_own_app(browser, tmp_path: Path) -> None:
     """`?script=` on an exported page (data:, or a script from another origin) is ignored: the page runs its
     own app. The app's file name, hostile HTML, is written into index.html as text."""
-    _skip_or_fail(_missing_builds())
+    skip_or_fail(_missing_builds())
     name = "x--><img src=x onerror=window.__pwned=1>.py"
     (tmp_path / name).write_text("print('the app ran')\n", encoding="utf-8")
     out = tmp_path / "site"

@@ -17,10 +17,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import _missing_builds, _skip_or_fail
+from conftest import _missing_builds
 
 from py_runner import __version__
 from py_runner.host.assets import default_model
+from py_runner.host.skips import skip_or_fail
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    _skip_or_fail(_missing_builds())
+    skip_or_fail(_missing_builds())
     default_model()  # in the shared model cache, as a user's first `run` would fetch it
     dist = tmp_path_factory.mktemp("dist")
     built = subprocess.run(

@@ -22,6 +22,7 @@ from py_runner.host import browsers
 from py_runner.host.fixtures import fixture_model
 from py_runner.host.headless import harness_page
 from py_runner.host.server import start_server, stop_server
+from py_runner.host.skips import skip_or_fail
 
 pytestmark = pytest.mark.e2e
 
@@ -479,7 +480,7 @@ def test_without_any_cache_storage_a_load_goes_on_uncached_with_one_notice(requi
     Storage: the load is not refused, it goes on without a cache and says so once."""
     address = _non_loopback_address()
     if address is None:
-        pytest.skip("no network address here to serve an insecure (non-localhost) page from")
+        skip_or_fail("no network address here to serve an insecure (non-localhost) page from")
     if browsers.selected_browser() not in browsers.PLAYWRIGHT_BROWSERS:
         pytest.skip("drives a Playwright browser")
     code = textwrap.dedent(f"URL = {f'/models/{model.name}'!r}\n" + NO_STORAGE)

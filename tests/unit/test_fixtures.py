@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from py_runner.host import fixtures as fx
+from py_runner.host.skips import skip_or_fail
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +15,7 @@ def vocab() -> Path:
     try:
         return fx.vocab_file()
     except FileNotFoundError as e:
-        pytest.skip(str(e))
+        skip_or_fail(str(e))
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_quantized(vocab: Path, tmp_path: Path, qtype: str, file_type: gguf.Llam
     try:
         fx.quantizer_binary()
     except FileNotFoundError as e:
-        pytest.skip(f"native quantizer unavailable: {e}")
+        skip_or_fail(f"native quantizer unavailable: {e}")
     out = fx.make_model(tmp_path / f"tiny-{qtype}.gguf", "tiny", qtype)
     assert not list(tmp_path.glob("*.tmp"))
     kvs = {k: v for k, v, *_ in fx.read_kvs(out)}

@@ -35,6 +35,7 @@ from py_runner._stop import StopMatcher
 from py_runner._utf8 import Utf8Stream
 from py_runner.host.fixtures import fixture_model
 from py_runner.host.paths import native_binary
+from py_runner.host.skips import skip_or_fail
 
 EXAMPLES = int(os.environ.get("PY_RUNNER_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(
@@ -223,9 +224,7 @@ def _translate(schema) -> str | None:
 def _native_grammar_check(grammars: list[str]) -> list[dict]:
     binary = native_binary()
     if not binary.is_file():
-        if os.environ.get("PY_RUNNER_REQUIRE_E2E") == "1":
-            pytest.fail(f"PY_RUNNER_REQUIRE_E2E=1 but {binary} is missing (run build_wasm.sh)")
-        pytest.skip(f"{binary} is missing (run build_wasm.sh)")
+        skip_or_fail(f"{binary} is missing (run build_wasm.sh)")
     path = fixture_model("tiny", "f16").parent / "fuzz-grammars.bin"
     path.write_bytes(b"\0".join(g.encode() for g in grammars))
     try:

@@ -30,6 +30,7 @@ from py_runner._gguf import (
 )
 from py_runner.host.fixtures import fixture_model, llama_cpp_source_dir, read_kvs
 from py_runner.host.paths import models_dir
+from py_runner.host.skips import skip_or_fail
 
 T = gguf.GGUFValueType
 SLOW = os.environ.get("PY_RUNNER_SLOW_GGUF") == "1"
@@ -170,7 +171,7 @@ def test_fixture_models_match_reader(preset: str, qtype: str) -> None:
     try:
         path = fixture_model(preset, qtype)
     except FileNotFoundError as e:
-        pytest.skip(f"fixture model unavailable: {e}")
+        skip_or_fail(f"fixture model unavailable: {e}")
     data = path.read_bytes()
     h = parse_header(data, keep_arrays_up_to=2**32)
     _assert_same_as_reader(path, h)
@@ -220,7 +221,7 @@ def test_cached_models_sizes() -> None:
     header predicts is the file's size. Only the header is read."""
     paths = sorted(models_dir().glob("*.gguf")) if models_dir().is_dir() else []
     if not paths:
-        pytest.skip("no cached models")
+        skip_or_fail(f"no cached models in {models_dir()}")
     for path in paths:
         length = 1024 * 1024
         while True:
@@ -395,7 +396,7 @@ def test_type_table_matches_gguf_package() -> None:
 def test_supported_architectures_match_source() -> None:
     src = llama_cpp_source_dir() / "src" / "llama-arch.cpp"
     if not src.is_file():
-        pytest.skip("llama.cpp source not unpacked")
+        skip_or_fail(f"llama.cpp source not unpacked: {src} is missing")
     block = re.search(r"LLM_ARCH_NAMES = \{(.*?)\n\};", src.read_text(), re.S)
     assert block
     names = set(re.findall(r'\{\s*LLM_ARCH_\w+,\s*"([^"]+)"\s*\}', block.group(1)))

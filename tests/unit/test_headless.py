@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("playwright")
+from py_runner.host.skips import import_or_skip
+
+import_or_skip("playwright")
 from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 
 from py_runner.host.headless import HarnessPage, HeadlessError  # noqa: E402
