@@ -211,8 +211,8 @@ def py_runner_server(request: pytest.FixtureRequest, py_runner_app_dir: Path) ->
         stop_server(server)
 
 
-# One browser per test module, not per session: Playwright's sync API keeps an event loop running in this thread
-# while its browser is open, and a later module's own asyncio.run() would find it there.
+# One browser per test module, not per session: Playwright's sync API keeps an event loop running in this
+# thread while its browser is open, and a later module's own asyncio.run() would find it there.
 @pytest.fixture(scope="module")
 def _py_runner_browser(request: pytest.FixtureRequest) -> Iterator[Any]:
     if request.config.pluginmanager.has_plugin("playwright"):  # pytest-playwright: its browser, its options

@@ -13,8 +13,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import _missing_builds
 
+from conftest import _missing_builds
 from py_runner.host.skips import skip_or_fail
 
 pytestmark = pytest.mark.e2e

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import _missing_builds, _run_cli
 
+from conftest import _missing_builds, _run_cli
 from py_runner.host.assets import default_model
 from py_runner.host.export import preview_server
 from py_runner.host.headless import launch_browser

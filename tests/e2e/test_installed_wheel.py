@@ -17,8 +17,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import _missing_builds
 
+from conftest import _missing_builds
 from py_runner import __version__
 from py_runner.host.assets import default_model
 from py_runner.host.skips import skip_or_fail
