@@ -47,9 +47,11 @@ class ServerError(NetworkError):
 
 
 class CorsBlockedError(NetworkError):
-    """A cross-origin model URL could not be fetched: the server sends no CORS headers allowing this
-    page (or, indistinguishably to a page, the network is down). With COEP `require-corp`, a
-    cross-origin model also needs `Cross-Origin-Resource-Policy: cross-origin` or CORS."""
+    """A cross-origin model URL could not be fetched: the server answered, but sends no CORS headers
+    allowing this page. A server that did not answer (a dead port, the network down) is a plain
+    NetworkError; so is one the page cannot tell from it: a server whose Cross-Origin-Resource-Policy
+    forbids this page, or, with COEP `require-corp`, one that sends no
+    `Cross-Origin-Resource-Policy: cross-origin`."""
 
 
 class TruncatedModelError(ModelLoadError):

@@ -25,6 +25,9 @@ class LoadingStage(StrEnum):
 
 
 FINAL_STAGES = frozenset({LoadingStage.READY, LoadingStage.ERROR, LoadingStage.ABORTED})
+# The order a load goes through (README: "never going back"); ERROR and ABORTED may end it at any point.
+_ORDER = {stage: rank for rank, stage in enumerate(LoadingStage) if stage not in FINAL_STAGES}
+_ORDER[LoadingStage.READY] = len(_ORDER)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class ProgressReporter:
       completes a stage (loaded == total) and final events (READY/ERROR/ABORTED);
     - on a stage change, first delivers the last event held back by throttling, so each stage's
       latest numbers are seen;
+    - never goes back to an earlier stage: an event of a stage before the current one is dropped (a late
+      event from a stage already left, e.g. a download's last chunk after loading began);
     - keeps `loaded` monotonic within a stage (stages measure different things, so it may restart);
     - ERROR/ABORTED without numbers carry over the last loaded/total;
     - ignores everything after a final event;
@@ -86,6 +91,9 @@ class ProgressReporter:
         if self.finished:
             return
         stage = LoadingStage(stage)
+        if self._stage is not None and _ORDER.get(stage, len(_ORDER)) < _ORDER[self._stage]:
+            log.debug("progress: %s after %s dropped (stages never go back)", stage.value, self._stage.value)
+            return
         same_stage = stage == self._stage
         if loaded is None and stage in (LoadingStage.ERROR, LoadingStage.ABORTED):
             loaded = self._loaded

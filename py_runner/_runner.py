@@ -428,9 +428,12 @@ class LlamaRunner(ChatMethods):
         if not batch:
             return []
         op = self._begin("embed", "embed")
+        late = []  # texts the engine embedded after cancel(), while the abort was on its way
 
         def on_progress(p: dict[str, Any]) -> None:
-            if progress_callback is not None:
+            if op.cancelled:
+                late.append(int(p.get("loaded") or 1))
+            elif progress_callback is not None:
                 progress_callback(int(p.get("loaded") or 0), int(p.get("total") or len(batch)))
 
         options = {"normalize": bool(normalize), "truncate": bool(truncate)}
@@ -442,6 +445,8 @@ class LlamaRunner(ChatMethods):
             raise
         finally:
             self._op = None
+        if late:  # as a generation drops tokens made after cancel(): the caller gets what it had, not more
+            raise EmbeddingAbortedError(f"embedding was aborted after {late[0] - 1} of {len(batch)} texts")
         vectors = [list(v) for v in result["embeddings"]]
         return vectors[0] if single else vectors
 

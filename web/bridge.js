@@ -28,6 +28,28 @@ function modelUrl(u, base) {
   return url;
 }
 
+/**
+ * The typed error for a fetch that failed without an answer. fetch() throws a bare TypeError whether CORS refused
+ * the response or nothing answered at all. A no-cors request tells them apart where the browser lets it: it
+ * resolves with an opaque response when the server answered (so CORS is what blocked the model), and fails when
+ * nothing did. It also fails for a server that forbids this page its responses (Cross-Origin-Resource-Policy, or
+ * none on a cross-origin isolated page): that case stays a plain NetworkError, which says so.
+ */
+async function fetchFailure(url, err, signal) {
+  const fields = { stage: "checking", url: url.href };
+  const failed = `fetching ${url.href} failed: ${err.message}`;
+  if (url.origin === location.origin || !["http:", "https:"].includes(url.protocol)) {
+    return new PyRunnerError("NetworkError", failed, fields);
+  }
+  try {
+    await fetch(url.href, { method: "HEAD", mode: "no-cors", cache: "no-store", credentials: "omit", signal });
+  } catch {
+    const hidden = globalThis.crossOriginIsolated ? "sends no Cross-Origin-Resource-Policy: cross-origin" : "forbids it by Cross-Origin-Resource-Policy";
+    return new PyRunnerError("NetworkError", `${failed} (no answer from the server; to this page, a server that ${hidden} and no CORS looks the same)`, fields);
+  }
+  return new PyRunnerError("CorsBlockedError", `${failed} (the server answered, but sends no CORS headers that let this page read it)`, fields);
+}
+
 /** True when the page may use the pthreads build (cross-origin isolated, SharedArrayBuffer present). */
 export function canUseThreads() {
   return Boolean(globalThis.crossOriginIsolated) && typeof SharedArrayBuffer !== "undefined";
@@ -170,12 +192,9 @@ export class Bridge {
       response = await fetch(url.href, { headers: { Range: `bytes=0-${length - 1}` }, signal: controller.signal });
     } catch (err) {
       if (controller.signal.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "checking" });
-      const crossOrigin = url.origin !== location.origin;
-      throw new PyRunnerError(
-        crossOrigin ? "CorsBlockedError" : "NetworkError",
-        `fetching ${url.href} failed: ${err.message}${crossOrigin ? " (blocked by CORS, or the network is down)" : ""}`,
-        { stage: "checking", url: url.href },
-      );
+      const failure = await fetchFailure(url, err, controller.signal);
+      if (controller.signal.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "checking" });
+      throw failure;
     } finally {
       if (this.prefixController === controller) this.prefixController = null;
     }

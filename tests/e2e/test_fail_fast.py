@@ -81,10 +81,57 @@ json.dumps({{"outcome": outcome, "tokens": len(result.tokens)}})
     assert result["tokens"] == 4
 
 
-def test_cross_origin_url_without_cors_is_a_typed_error(require_builds, pyodide_page, tmp_path) -> None:
+@pytest.fixture
+def no_cors_host(tmp_path):
+    """Another origin that answers with the model but sends no CORS headers: its URL. Its
+    Cross-Origin-Resource-Policy lets any page embed its responses, so a page can see that it answered."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(SimpleHTTPRequestHandler):
+        def end_headers(self) -> None:
+            self.send_header("Cross-Origin-Resource-Policy", "cross-origin")
+            super().end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "model.gguf").write_bytes(fixture_model("tiny", "f16").read_bytes())
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/model.gguf"
+    server.shutdown()
+    server.server_close()
+
+
+def test_cross_origin_url_without_cors_is_a_typed_error(require_builds, pyodide_page, no_cors_host) -> None:
+    result, url = load(pyodide_page, no_cors_host), no_cors_host
+    assert result["outcome"].startswith(f"CorsBlockedError: fetching {url} failed"), result["outcome"]
+    assert "the server answered" in result["outcome"] and result["url"] == url
+    assert result["stages"][-1] == "error"
+
+
+def test_a_dead_port_is_a_network_error_not_a_cors_block(require_builds, pyodide_page, tmp_path) -> None:
+    """Nothing listens: a NetworkError (the parent type), not CorsBlockedError (the server answered).
+    A server up but hiding its answers from this page (the dev server's own CORP: same-origin, seen from
+    another origin) is one a page cannot tell from a dead port: a NetworkError that says so."""
+    import socket
+
+    with socket.socket() as sock:
+        # Bound, never listening: connections are refused, and no other process can take the port meanwhile.
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/model.gguf"
+        result = load(pyodide_page, url)
+    assert result["outcome"].startswith(f"NetworkError: fetching {url} failed"), result["outcome"]
+    assert "no answer from the server" in result["outcome"] and result["url"] == url
+    assert result["stages"][-1] == "error"
+
     (tmp_path / "model.gguf").write_bytes(fixture_model("tiny", "f16").read_bytes())
     port = pyodide_page.base_url.rsplit(":", 1)[1]
     url = f"http://localhost:{port}/files/model.gguf"  # the page is on 127.0.0.1: another origin
     result = load(pyodide_page, url)
-    assert result["outcome"].startswith(f"CorsBlockedError: fetching {url} failed"), result["outcome"]
-    assert result["stages"][-1] == "error"
+    assert result["outcome"].startswith(f"NetworkError: fetching {url} failed"), result["outcome"]
+    assert "Cross-Origin-Resource-Policy" in result["outcome"]

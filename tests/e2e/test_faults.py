@@ -1,7 +1,8 @@
 """Fault injection in the browser: aborts at 20 random points (a fixed seed) across load, generate and embed,
-and the engine terminated in the middle of a generation. Each ends in a typed error or a correct result, and
-the next call succeeds with exactly the result it has without the fault. Downloads dropped, changed on the
-server, 404/500 and a full quota: test_model_cache.py, test_download_integrity.py, test_engine_errors.py."""
+and the engine terminated in the middle of a generation. Each abort ends its operation with a typed error (or
+an "aborted" generation), and the next call succeeds with exactly the result it has without the fault.
+Downloads dropped, changed on the server, 404/500 and a full quota: test_model_cache.py,
+test_download_integrity.py, test_engine_errors.py."""
 
 from __future__ import annotations
 
@@ -17,11 +18,24 @@ FAULTS = 20
 
 
 def test_aborts_at_random_points_end_typed_and_the_next_call_is_exact(require_builds, pyodide_page) -> None:
+    """Each abort is made from the operation's own events (a load's progress stage, the k-th token, the first
+    embedding progress before the last text), so it lands while the operation runs however fast the machine
+    is; a fixed delay could land before or after it."""
     rng = random.Random(20261127)
-    plan = [(rng.choice(["load", "generate", "embed"]), rng.randint(0, 400)) for _ in range(FAULTS)]
+    plan = []
+    for _ in range(FAULTS):
+        kind = rng.choice(["load", "generate", "embed"])
+        if kind == "load":
+            cache = rng.random() < 0.5  # a cached load has a "cache" stage where an uncached one downloads
+            stages = ["preparing", "cache" if cache else "downloading", "loading"]
+            plan.append([kind, rng.choice(stages), cache])
+        else:
+            # generate: the token to abort at; embed: how many texts (the worker reports ~10/s, and its first)
+            plan.append([kind, rng.randint(1, 46) if kind == "generate" else rng.randint(2, 400), None])
+    assert {kind for kind, *_ in plan} == {"load", "generate", "embed"}
     model, embedder = fixture_model("tiny", "f16"), embedding_fixture_model("mean")
     code = f"""
-import asyncio, json
+import json
 from py_runner import GenerateTextParams, LlamaRunner, LocalWebAIError
 
 GEN = GenerateTextParams(n_predict=48, temp=0, seed=0)
@@ -39,22 +53,32 @@ async def reference():
     return out
 
 ref_tokens, ref_vectors = await reference()
+assert len(ref_tokens) >= 3, ref_tokens  # a token to abort at, and one after it
 outcomes = []
-for kind, delay_ms in {plan!r}:
+for kind, point, cache in {plan!r}:
     runner = LlamaRunner(build="st") if kind == "load" else await fresh(kind)
-    if kind == "load":
-        task = asyncio.ensure_future(runner.load_model("/models/{model.name}", cache=(delay_ms % 2 == 0)))
-    elif kind == "generate":
-        task = asyncio.ensure_future(runner.generate_text("Once upon a time", GEN))
-    else:
-        task = asyncio.ensure_future(runner.embed(TEXTS))
-    await asyncio.sleep(delay_ms / 1000)
-    (runner.cancel_loading if kind == "load" else runner.cancel)()
+    reached = []
+
+    def at(here):  # cancel once, the moment the operation reaches its point
+        if here and not reached:
+            reached.append(True)
+            (runner.cancel_loading if kind == "load" else runner.cancel)()
+
+    prefix = None
     try:
-        result = await task
-        how = "aborted" if kind == "generate" and result.finish_reason == "aborted" else "completed"
-        if kind == "generate" and how == "completed":
-            assert result.tokens == ref_tokens, "a generation that was not aborted must be exact"
+        if kind == "load":
+            await runner.load_model("/models/{model.name}", cache=cache,
+                                    progress_callback=lambda info: at(info.stage.value == point))
+            how = "completed"
+        elif kind == "generate":
+            point = min(point, len(ref_tokens) - 1)
+            seen = []
+            result = await runner.generate_text("Once upon a time", GEN,
+                                                lambda chunk: (seen.append(chunk), at(len(seen) == point)))
+            how, prefix = result.finish_reason, result.tokens == ref_tokens[:point]
+        else:
+            await runner.embed(TEXTS[:point], progress_callback=lambda done, total: at(done < total))
+            how = "completed"
     except LocalWebAIError as err:
         how = type(err).__name__
     # The next call on the same runner is exact.
@@ -64,19 +88,18 @@ for kind, delay_ms in {plan!r}:
         if kind == "load":
             await runner.load_model("/models/{model.name}")
         exact = (await runner.generate_text("Once upon a time", GEN)).tokens == ref_tokens
-    outcomes.append([kind, delay_ms, how, exact])
+    outcomes.append([kind, point, bool(reached), how, prefix, exact])
     runner.terminate()
 json.dumps(outcomes)
 """
     outcomes = json.loads(pyodide_page.run(code, timeout_s=900))
     assert len(outcomes) == FAULTS
-    typed = {"aborted", "completed", "LoadAbortedError", "EmbeddingAbortedError"}
-    assert all(how in typed for _, _, how, _ in outcomes), outcomes
-    assert all(exact for *_, exact in outcomes), outcomes
-    # The plan reached each operation while it ran, not only before or after it.
-    assert {kind for kind, _, how, _ in outcomes if how != "completed"} == {"load", "generate", "embed"}, (
-        outcomes
-    )
+    aborted = {"load": "LoadAbortedError", "generate": "aborted", "embed": "EmbeddingAbortedError"}
+    for kind, point, reached, how, prefix, exact in outcomes:
+        assert reached, f"{kind} never reached {point}: the abort was not made"
+        assert how == aborted[kind], (kind, point, how)  # made mid-operation, so it aborts it, typed
+        assert prefix in (None, True), (kind, point)  # an aborted generation holds exactly what was delivered
+        assert exact, (kind, point)
 
 
 def test_terminating_the_engine_mid_generation_is_typed_and_a_fresh_start_works(

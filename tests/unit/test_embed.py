@@ -112,3 +112,26 @@ def test_engine_errors_arrive_typed() -> None:
     assert isinstance(error_from_js("GenerationNotSupportedError", "x"), GenerationError)
     assert isinstance(error_from_js("EmbeddingAbortedError", "x"), EmbeddingError)
     assert isinstance(too_long, EmbeddingInputTooLongError)
+
+
+@pytest.mark.parametrize("cancel_at, aborted", [(1, True), (2, True), (3, False)])
+def test_a_cancel_the_engine_sees_too_late_still_aborts(cancel_at: int, aborted: bool) -> None:
+    """cancel() from a progress callback, with the abort still on its way when the engine finishes: texts
+    embedded after the cancel are dropped (EmbeddingAbortedError), as a generation drops tokens; cancelled as
+    the last text arrives, nothing came later and the vectors are returned."""
+    runner, transport = loaded(BERT)
+    transport.abort = lambda kind: None  # the engine never hears of it in time
+    seen = []
+
+    def on_progress(done: int, total: int) -> None:
+        seen.append(done)
+        if done == cancel_at:
+            runner.cancel()
+
+    if aborted:
+        with pytest.raises(EmbeddingAbortedError, match=f"after {cancel_at} of 3 texts"):
+            asyncio.run(runner.embed(["a", "b", "c"], progress_callback=on_progress))
+    else:
+        assert len(asyncio.run(runner.embed(["a", "b", "c"], progress_callback=on_progress))) == 3
+    assert seen == list(range(1, cancel_at + 1))  # nothing reaches the caller after its cancel()
+    assert len(asyncio.run(runner.embed(["a", "b"]))) == 2  # and the runner goes on

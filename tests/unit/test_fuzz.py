@@ -52,6 +52,16 @@ FUZZ = settings(
 MEMORY_PER_INPUT_BYTE = 12
 MEMORY_ALLOWANCE = 64 * 1024
 
+
+def _both_outcomes(prop, accepted: str, refused: str) -> None:
+    """Runs a property and asserts that it saw both outcomes: a property whose every example is refused (or
+    every one accepted) exercises one branch only, and would pass whatever the other branch does."""
+    before = dict(fuzz_figures.COUNTS)
+    prop()
+    for name in (accepted, refused):
+        assert fuzz_figures.COUNTS[name] > before.get(name, 0), f"no example was counted as {name!r}"
+
+
 # ---------------------------------------------------------------------------------------------- GGUF reader
 
 _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
@@ -132,12 +142,20 @@ def _parse_measured(data: bytes) -> tuple[object, int]:
         tracemalloc.stop()
 
 
+def test_gguf_reader_answers_every_input_in_memory_bounded_by_it() -> None:
+    _both_outcomes(
+        _gguf_reader_property, "GGUF inputs parsed as headers", "GGUF inputs refused (typed error)"
+    )
+
+
 @FUZZ
 @given(gguf_inputs())
-def test_gguf_reader_answers_every_input_in_memory_bounded_by_it(data: bytes) -> None:
+def _gguf_reader_property(data: bytes) -> None:
     outcome, peak = _parse_measured(data)
     fuzz_figures.count("GGUF inputs fuzzed")
     assert isinstance(outcome, GGUFHeader | NeedMoreData | ModelCompatibilityError), outcome
+    if isinstance(outcome, ModelCompatibilityError):
+        fuzz_figures.count("GGUF inputs refused (typed error)")
     if isinstance(outcome, GGUFHeader):
         fuzz_figures.count("GGUF inputs parsed as headers")
         assert outcome.header_end <= len(data)
@@ -252,7 +270,7 @@ def test_every_emitted_grammar_parses_in_llama_cpp() -> None:
         if grammar is not None:
             emitted.append(grammar)
 
-    translate()
+    _both_outcomes(translate, "JSON schemas translated", "JSON schemas refused (typed error)")
     assert emitted, "no schema was translated: the strategy is broken"
     broken = 'root ::= ("a" | '
     results = _native_grammar_check([JSON_GRAMMAR, *emitted, broken])
@@ -319,9 +337,13 @@ _param_fields = st.fixed_dictionaries(
 )
 
 
+def test_parameters_are_refused_or_reach_the_engine_in_range() -> None:
+    _both_outcomes(_parameters_property, "parameter sets accepted", "parameter sets refused (typed error)")
+
+
 @FUZZ
 @given(_param_fields)
-def test_parameters_are_refused_or_reach_the_engine_in_range(fields: dict) -> None:
+def _parameters_property(fields: dict) -> None:
     params = GenerateTextParams(**fields)
     try:
         params.validate()
@@ -456,11 +478,16 @@ def _facade():
     return Llama("models/model.gguf", runner=LlamaRunner(transport=transport)), transport
 
 
-@FUZZ
-@given(_completion_args)
-def test_completion_arguments_are_refused_by_name_or_accepted(kwargs: dict) -> None:
+def test_completion_arguments_are_refused_by_name_or_accepted() -> None:
     """Every bad value of create_completion's arguments (as llama-cpp-python types them) is an
     InvalidParameterError naming the argument; every good one is accepted and reaches the engine in range."""
+    accepted, refused = "Llama argument sets accepted", "Llama argument sets refused (typed error)"
+    _both_outcomes(_completion_arguments_property, accepted, refused)
+
+
+@FUZZ
+@given(_completion_args)
+def _completion_arguments_property(kwargs: dict) -> None:
     llm, transport = _facade()
     bad = [name for name, value in kwargs.items() if not _GOOD[name](value)]
     try:
@@ -483,9 +510,14 @@ def test_completion_arguments_are_refused_by_name_or_accepted(kwargs: dict) -> N
         assert all(len(top) <= int(kwargs["logprobs"]) + 1 for top in logprobs["top_logprobs"])
 
 
+def test_chat_arguments_are_refused_by_name_or_accepted() -> None:
+    accepted, refused = "Llama chat argument sets accepted", "Llama chat argument sets refused (typed error)"
+    _both_outcomes(_chat_arguments_property, accepted, refused)
+
+
 @FUZZ
 @given(_chat_args)
-def test_chat_arguments_are_refused_by_name_or_accepted(kwargs: dict) -> None:
+def _chat_arguments_property(kwargs: dict) -> None:
     llm, transport = _facade()
     bad = [name for name, value in kwargs.items() if not _CHAT_GOOD[name](value)]
     if kwargs.get("stream") is True and kwargs.get("logprobs") is True:

@@ -99,3 +99,61 @@ def test_none_callback_and_string_stage():
     rep = ProgressReporter(None)
     rep.report("downloading", 1, 2)
     assert rep.last == ProgressInfo(D, 1, 2)
+
+
+ORDER = ["preparing", "cache", "downloading", "verifying", "loading", "ready"]
+
+
+def never_go_back(stages: list[str]) -> bool:
+    """README: stages never go back (preparing → cache → downloading → verifying → loading → ready)."""
+    ranks = [ORDER.index(s) for s in stages if s in ORDER]
+    return ranks == sorted(ranks)
+
+
+def test_the_order_check_can_fail():
+    assert not never_go_back(["preparing", "loading", "downloading", "loading", "ready"])
+    assert never_go_back(["preparing", "cache", "downloading", "downloading", "loading", "ready"])
+
+
+def test_an_event_of_an_earlier_stage_is_dropped():
+    events, clock, rep = make()
+    rep.report(LoadingStage.PREPARING)
+    rep.report(D, 10, 10)
+    rep.report(L, 1, 10)
+    clock.t = 1.0
+    rep.report(D, 10, 10)  # late, from a stage already left
+    rep.report(LoadingStage.PREPARING)
+    rep.report(L, 10, 10)
+    rep.report(LoadingStage.ABORTED)  # a final event ends any stage
+    assert [(e.stage.value, e.loaded) for e in events] == [
+        ("preparing", 0),
+        ("downloading", 10),
+        ("loading", 1),
+        ("loading", 10),
+        ("aborted", 10),
+    ]
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        ["downloading", "loading", "downloading", "loading"],  # a late download event
+        ["cache", "verifying", "cache", "loading"],
+        ["loading", "verifying", "downloading", "cache"],  # everything backwards
+    ],
+)
+def test_a_load_through_the_runner_never_goes_back(script: list[str]):
+    """The scripted worker goes back; what the user's callback sees does not (MockTransport, the real path
+    from the worker's events through the runner to the callback)."""
+    import asyncio
+
+    from py_runner import LlamaRunner, MockTransport
+
+    progress = [{"stage": s, "loaded": i, "total": 100} for i, s in enumerate(script)]
+    events: list[ProgressInfo] = []
+    runner = LlamaRunner(transport=MockTransport(progress=progress))
+    asyncio.run(runner.load_model("models/model.gguf", progress_callback=events.append))
+    stages = [e.stage.value for e in events]
+    assert stages[0] == "preparing" and stages[-1] == "ready"
+    assert never_go_back(stages), stages
+    assert script[0] in stages  # the first worker stage is delivered, not everything dropped
