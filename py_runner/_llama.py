@@ -520,6 +520,8 @@ class _Request:
                 kwargs["grammar"] = applied["grammar"]
                 if applied["grammar_lazy"]:
                     kwargs["grammar_triggers"] = applied["grammar_triggers"]
+                else:  # enforced from the start: past what the template already wrote, as llama-server does
+                    kwargs["grammar_prefill"] = applied["generation_prompt"] or None
         request = cls(
             llm, prompt, _params(llm, kwargs, max_tokens=None, temperature=0.2), kwargs.get("model")
         )

@@ -171,10 +171,11 @@ def params(
     bias = kwargs.pop("logit_bias", None)
     if bias is not None:
         fields["logit_bias"] = logit_bias(bias, n_vocab)
-    for name in ("json_schema", "grammar_triggers"):
+    internal = ("json_schema", "grammar_triggers", "grammar_prefill")  # set by the facade, not by callers
+    for name in internal:
         if kwargs.get(name) is not None:
             fields[name] = kwargs[name]
-    unknown = set(kwargs) - set(_FIELDS) - {"json_schema", "grammar_triggers"}
+    unknown = set(kwargs) - set(_FIELDS) - set(internal)
     if unknown:
         raise TypeError(f"unexpected keyword argument {sorted(unknown)[0]!r}")
     result = GenerateTextParams(

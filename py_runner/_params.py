@@ -92,6 +92,10 @@ class GenerateTextParams:
     # llama.cpp's lazy-grammar triggers ({"type": 0 token | 1 word | 2 pattern | 3 full pattern, "value"}, as
     # LlamaRunner.apply_chat returns them): the grammar is enforced only from the first trigger in the output
     grammar_triggers: list[dict[str, Any]] | None = None
+    # What the chat template already wrote of the reply (apply_chat's "generation_prompt"): a grammar of
+    # llama.cpp's chat layer enforced from the start (tool_choice "required") begins with it, and takes it as
+    # accepted before generation, as llama-server does
+    grammar_prefill: str | None = None
     json_schema: dict[str, Any] | None = (
         None  # output that parses as JSON valid against it (see _json_schema)
     )
@@ -134,6 +138,11 @@ class GenerateTextParams:
             ),
             "grammar_triggers needs a grammar and is a list of {'type': 0..3, 'value': ...}",
         )
+        need(
+            self.grammar_prefill is None
+            or (isinstance(self.grammar_prefill, str) and bool(self.grammar) and not self.grammar_triggers),
+            "grammar_prefill is a str for a grammar enforced from the start (no grammar_triggers)",
+        )
         if self.json_schema is not None:
             schema_to_gbnf(self.json_schema)  # unsupported schemas fail here, before anything runs
 
@@ -163,6 +172,8 @@ class GenerateTextParams:
             opts["grammar"] = self.grammar
             if self.grammar_triggers:
                 opts["grammar_triggers"] = [dict(t) for t in self.grammar_triggers]
+            if self.grammar_prefill:
+                opts["grammar_prefill"] = self.grammar_prefill
         elif self.json_schema is not None:
             opts["grammar"] = schema_to_gbnf(self.json_schema)
         if self.n_threads is not None:

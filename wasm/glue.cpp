@@ -248,7 +248,7 @@ pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, i
         s->n_batch = (int) llama_n_batch(s->ctx);
 
         // 3. a greedy sampler until the caller asks for another
-        pr_sampler_configure(s, 0.0f, 0, 1.0f, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, 0, nullptr, nullptr, 0, nullptr, nullptr);
+        pr_sampler_configure(s, 0.0f, 0, 1.0f, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, 0, nullptr, nullptr, 0, nullptr, nullptr, nullptr);
         s->metadata_json = build_metadata_json(s, path);
         return true;
     });
@@ -436,10 +436,34 @@ static llama_sampler * lazy_grammar(const llama_vocab * vocab, const char * gram
                                                     tokens.data(), tokens.size());
 }
 
+static std::string special_piece(const llama_vocab * vocab, llama_token token);
+
+// The tokens of what a chat template already wrote of the reply, accepted by its grammar before generation
+// (common/sampling.cpp, common_sampler_init): a first token whose piece starts with a space the text does not
+// have is one some tokenizers add before a special token, and is skipped. A grammar that refuses them throws.
+static void accept_prefill(const pr_session * s, llama_sampler * grammar, const std::string & prefill) {
+    std::vector<llama_token> tokens(prefill.size() + 8);
+    int n = llama_tokenize(s->vocab, prefill.data(), (int32_t) prefill.size(), tokens.data(), (int32_t) tokens.size(),
+                           false, true);
+    if (n < 0) {
+        tokens.resize(-n);
+        n = llama_tokenize(s->vocab, prefill.data(), (int32_t) prefill.size(), tokens.data(), (int32_t) tokens.size(),
+                           false, true);
+    }
+    for (int i = 0; i < n; ++i) {
+        const std::string piece = special_piece(s->vocab, tokens[i]);
+        if (i == 0 && !piece.empty() && std::isspace((unsigned char) piece[0]) &&
+            !std::isspace((unsigned char) prefill[0])) {
+            continue;
+        }
+        llama_sampler_accept(grammar, tokens[i]);
+    }
+}
+
 int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, float min_p, float typical_p,
                          float repeat_penalty, int repeat_last_n, float frequency_penalty, float presence_penalty,
                          uint32_t seed, const int32_t * bias_tokens, const float * bias_values, int n_bias,
-                         const char * grammar, const char * grammar_triggers) {
+                         const char * grammar, const char * grammar_triggers, const char * grammar_prefill) {
     clear_errors();
     llama_sampler * chain = nullptr;  // freed here unless it was installed
     const int rc = guarded(-1, "sampler configuration failed", [&] {
@@ -464,7 +488,11 @@ int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, flo
                 if (grammar_triggers && grammar_triggers[0]) {
                     return lazy_grammar(s->vocab, grammar, grammar_triggers);
                 }
-                return llama_sampler_init_grammar(s->vocab, grammar, "root");
+                llama_sampler * strict = llama_sampler_init_grammar(s->vocab, grammar, "root");
+                if (strict && grammar_prefill && grammar_prefill[0]) {
+                    accept_prefill(s, strict, grammar_prefill);
+                }
+                return strict;
             });
             if (!constrained) {
                 if (g_last_error.empty()) {

@@ -37,12 +37,14 @@ PR_API int pr_detokenize(pr_session * s, const int32_t * tokens, int n, char * b
 // The full chain, in llama.cpp's order: logit bias, penalties, grammar (GBNF, root "root"; NULL or "" = none),
 // top-k, typical-p, top-p, min-p, temperature, then dist(seed) — or greedy when temp <= 0. grammar_triggers (JSON
 // of llama.cpp's chat-layer triggers, NULL or "" = none) makes the grammar lazy: enforced from the first trigger.
-// Returns 0, or -1 when the grammar does not parse (pr_last_error says why).
+// Otherwise grammar_prefill (NULL or "" = none), what a chat template already wrote of the reply (pr_chat_apply's
+// "generation_prompt"), is fed to the grammar first, as common/sampling.cpp does for the chat layer's grammars.
+// Returns 0, or -1 when the grammar does not parse or refuses the prefill (pr_last_error says why).
 PR_API int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, float min_p, float typical_p,
                                 float repeat_penalty, int repeat_last_n, float frequency_penalty,
                                 float presence_penalty, uint32_t seed, const int32_t * bias_tokens,
                                 const float * bias_values, int n_bias, const char * grammar,
-                                const char * grammar_triggers);
+                                const char * grammar_triggers, const char * grammar_prefill);
 // Formats a chat as llama.cpp's own tools do. With tmpl NULL the model's template (tokenizer.chat_template) is
 // rendered by llama.cpp's Jinja engine (messages, bos_token, eos_token, add_generation_prompt), falling back to
 // llama_chat_apply_template's built-in list when it does not parse; a tmpl holding "{{" or "{%" is rendered as

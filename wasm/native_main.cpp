@@ -240,7 +240,7 @@ static int generate(int argc, char ** argv) {
     // 3. evaluate the prompt, then generate token by token
     // (min-p, typical-p and penalties off: the sampling flags this tool takes are temp, top-k and top-p)
     pr_sampler_configure(s, temp, top_k, top_p, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, (uint32_t) seed, nullptr, nullptr, 0,
-                         nullptr, nullptr);
+                         nullptr, nullptr, nullptr);
     const double t_prompt = now_ms();
     if (pr_eval_prompt(s, prompt_tokens.data(), n_prompt) != 0) {
         fprintf(stderr, "error: %s\n", pr_last_error());
@@ -524,7 +524,7 @@ static int grammar(int argc, char ** argv) {
         }
         const std::string text = all.substr(start, end - start);
         const int rc = pr_sampler_configure(s, 0.0f, 0, 1.0f, 0.0f, 1.0f, 1.0f, 0, 0.0f, 0.0f, 0, nullptr, nullptr, 0,
-                                            text.c_str(), nullptr);
+                                            text.c_str(), nullptr, nullptr);
         results += std::string(results.empty() ? "" : ",") + "{\"ok\":" + (rc == 0 ? "true" : "false") + ",\"error\":";
         append_json_string(results, rc == 0 ? "" : pr_last_error());
         results += "}";

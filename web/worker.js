@@ -455,16 +455,19 @@ function configureSampler(msg) {
   const grammarPtr = msg.grammar ? allocString(msg.grammar) : 0;
   // llama.cpp's chat-layer triggers make the grammar lazy: enforced from the first trigger in the output
   const triggersPtr = msg.grammar && msg.grammar_triggers ? allocString(JSON.stringify(msg.grammar_triggers)) : 0;
+  // a chat grammar enforced from the start takes what the template already wrote of the reply as accepted
+  const prefillPtr = msg.grammar && !msg.grammar_triggers && msg.grammar_prefill ? allocString(msg.grammar_prefill) : 0;
   try {
     // protocol.js "sampler" lists the knobs in pr_sampler_configure's order (tests/unit/test_protocol.py checks it)
     const knobs = P.sampler.map((name) => msg[name] ?? DEFAULTS[name]);
-    const rc = Module._pr_sampler_configure(session, ...knobs, tokensPtr, valuesPtr, n, grammarPtr, triggersPtr);
+    const rc = Module._pr_sampler_configure(session, ...knobs, tokensPtr, valuesPtr, n, grammarPtr, triggersPtr, prefillPtr);
     if (rc !== 0) throw new PyRunnerError("InvalidParameterError", Module.UTF8ToString(Module._pr_last_error()));
   } finally {
     Module._free(tokensPtr);
     Module._free(valuesPtr);
     if (grammarPtr) Module._free(grammarPtr);
     if (triggersPtr) Module._free(triggersPtr);
+    if (prefillPtr) Module._free(prefillPtr);
   }
 }
 

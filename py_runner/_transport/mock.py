@@ -251,13 +251,20 @@ class MockTransport(Transport):
             # As llama.cpp's chat layer: a grammar of the calls, lazy (from the trigger) unless one is
             # required; the trigger is there either way, so code that starts a required grammar lazily shows.
             names = " | ".join(json.dumps(json.dumps(t["function"]["name"])) for t in request["tools"])
-            grammar = 'root ::= "<tool_call>{\\"name\\": " name ", \\"arguments\\": " args "}</tool_call>"\n'
+            required = request.get("tool_choice", "auto") == "required"
+            # a grammar enforced from the start begins with what the template wrote (llama.cpp's does too)
+            start = '"<assistant>" ' if required and request.get("add_generation_prompt", True) else ""
+            call = '"<tool_call>{\\"name\\": " name ", \\"arguments\\": " args "}</tool_call>"'
+            grammar = f"root ::= {start}{call}\n"
             grammar += f'name ::= {names}\nargs ::= "{{" [^<]* "}}"\n'
-            applied.update(grammar=grammar, grammar_lazy=request.get("tool_choice", "auto") != "required")
+            applied.update(grammar=grammar, grammar_lazy=not required)
             applied.update(
                 grammar_triggers=[{"type": 1, "value": "<tool_call>"}], preserved_tokens=["<tool_call>"]
             )
-        applied.update(generation_prompt="", additional_stops=["</assistant>"] if tools else [])
+        generation_prompt = "<assistant>" if request.get("add_generation_prompt", True) else ""
+        applied.update(
+            generation_prompt=generation_prompt, additional_stops=["</assistant>"] if tools else []
+        )
         return applied
 
     async def chat_parse(self, applied: dict[str, Any], text: str) -> dict[str, Any]:

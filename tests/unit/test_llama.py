@@ -184,8 +184,12 @@ def test_the_tool_grammar_reaches_generation(tool_choice, lazy: bool, stream: bo
     assert options["grammar"] == applied["grammar"]
     if lazy:
         assert options["grammar_triggers"] == [{"type": 1, "value": "<tool_call>"}]
+        assert "grammar_prefill" not in options
     else:
         assert "grammar_triggers" not in options  # enforced from the start, not from a trigger
+        # past what the template already wrote of the reply, as llama-server feeds it to the grammar
+        assert options["grammar_prefill"] == applied["generation_prompt"] == "<assistant>"
+        assert applied["grammar"].startswith('root ::= "<assistant>" ')
     assert finish == "tool_calls"
 
 

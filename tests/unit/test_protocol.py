@@ -48,7 +48,7 @@ def test_glue_codes_agree_with_glue_h() -> None:
 def test_sampler_knobs_are_pr_sampler_configure_parameters_in_order() -> None:
     signature = read("wasm/glue.h").split("pr_sampler_configure(", 1)[1].split(");", 1)[0]
     names = re.findall(r"(\w+)\s*(?:,|$)", " ".join(signature.split()))
-    tail = ["bias_tokens", "bias_values", "n_bias", "grammar", "grammar_triggers"]
+    tail = ["bias_tokens", "bias_values", "n_bias", "grammar", "grammar_triggers", "grammar_prefill"]
     assert names[0] == "s" and names[-len(tail) :] == tail
     assert names[1 : -len(tail)] == PROTOCOL["sampler"]
     params = GenerateTextParams(seed=7).to_bridge_options()
