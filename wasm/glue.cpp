@@ -47,6 +47,10 @@ struct pr_session {
     // template source they were made with ("" = the model's own).
     common_chat_templates_ptr chat_templates;
     std::string chat_override;
+    // A chat grammar enforced from the start (owned by `sampler`) and the tokens the template already wrote of the
+    // reply: accepted by it again whenever the sampler is reset for a new prompt.
+    llama_sampler * grammar = nullptr;
+    std::vector<llama_token> grammar_prefill;
 };
 
 static std::string g_last_error;
@@ -305,10 +309,13 @@ int pr_detokenize(pr_session * s, const int32_t * tokens, int n, char * buf, int
     });
 }
 
+static void accept_prefill(pr_session * s);  // the sampler's own below
+
 int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n) {
     clear_errors();
     return guarded(PR_ERR_DECODE, "prompt evaluation failed", [&] {
         llama_sampler_reset(s->sampler);
+        accept_prefill(s);
         s->pending = -1;
         s->has_logits = false;
         s->reused = 0;
@@ -438,10 +445,10 @@ static llama_sampler * lazy_grammar(const llama_vocab * vocab, const char * gram
 
 static std::string special_piece(const llama_vocab * vocab, llama_token token);
 
-// The tokens of what a chat template already wrote of the reply, accepted by its grammar before generation
-// (common/sampling.cpp, common_sampler_init): a first token whose piece starts with a space the text does not
-// have is one some tokenizers add before a special token, and is skipped. A grammar that refuses them throws.
-static void accept_prefill(const pr_session * s, llama_sampler * grammar, const std::string & prefill) {
+// The tokens of what a chat template already wrote of the reply, as common/sampling.cpp (common_sampler_init)
+// feeds them to a chat grammar: a first token whose piece starts with a space the text does not have is one some
+// tokenizers add before a special token, and is left out.
+static std::vector<llama_token> prefill_tokens(const pr_session * s, const std::string & prefill) {
     std::vector<llama_token> tokens(prefill.size() + 8);
     int n = llama_tokenize(s->vocab, prefill.data(), (int32_t) prefill.size(), tokens.data(), (int32_t) tokens.size(),
                            false, true);
@@ -450,13 +457,21 @@ static void accept_prefill(const pr_session * s, llama_sampler * grammar, const 
         n = llama_tokenize(s->vocab, prefill.data(), (int32_t) prefill.size(), tokens.data(), (int32_t) tokens.size(),
                            false, true);
     }
-    for (int i = 0; i < n; ++i) {
-        const std::string piece = special_piece(s->vocab, tokens[i]);
-        if (i == 0 && !piece.empty() && std::isspace((unsigned char) piece[0]) &&
-            !std::isspace((unsigned char) prefill[0])) {
-            continue;
+    tokens.resize(n > 0 ? n : 0);
+    if (!tokens.empty()) {
+        const std::string piece = special_piece(s->vocab, tokens[0]);
+        if (!piece.empty() && std::isspace((unsigned char) piece[0]) && !std::isspace((unsigned char) prefill[0])) {
+            tokens.erase(tokens.begin());
         }
-        llama_sampler_accept(grammar, tokens[i]);
+    }
+    return tokens;
+}
+
+// After a reset (a new prompt), the grammar is where it was once the template's own text was accepted. A grammar
+// that refuses that text throws (llama.cpp's grammar sampler does), caught as an invalid grammar.
+static void accept_prefill(pr_session * s) {
+    for (const llama_token token : s->grammar_prefill) {
+        llama_sampler_accept(s->grammar, token);
     }
 }
 
@@ -471,6 +486,8 @@ int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, flo
         chain_params.no_perf = true;
         chain = llama_sampler_chain_init(chain_params);
         const int32_t n_vocab = llama_vocab_n_tokens(s->vocab);
+        llama_sampler * grammar_sampler = nullptr;
+        std::vector<llama_token> prefill;
         if (n_bias > 0) {
             std::vector<llama_logit_bias> bias(n_bias);
             for (int i = 0; i < n_bias; ++i) {
@@ -488,11 +505,7 @@ int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, flo
                 if (grammar_triggers && grammar_triggers[0]) {
                     return lazy_grammar(s->vocab, grammar, grammar_triggers);
                 }
-                llama_sampler * strict = llama_sampler_init_grammar(s->vocab, grammar, "root");
-                if (strict && grammar_prefill && grammar_prefill[0]) {
-                    accept_prefill(s, strict, grammar_prefill);
-                }
-                return strict;
+                return llama_sampler_init_grammar(s->vocab, grammar, "root");
             });
             if (!constrained) {
                 if (g_last_error.empty()) {
@@ -501,6 +514,10 @@ int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, flo
                 return -1;
             }
             llama_sampler_chain_add(chain, constrained);
+            if (!(grammar_triggers && grammar_triggers[0]) && grammar_prefill && grammar_prefill[0]) {
+                prefill = prefill_tokens(s, grammar_prefill);
+                grammar_sampler = constrained;
+            }
         }
         if (temp <= 0.0f) {
             llama_sampler_chain_add(chain, llama_sampler_init_greedy());
@@ -520,11 +537,16 @@ int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, flo
             llama_sampler_chain_add(chain, llama_sampler_init_temp(temp));
             llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
         }
+        for (const llama_token token : prefill) {
+            llama_sampler_accept(grammar_sampler, token);  // now: a grammar that refuses it fails here (and is freed)
+        }
         if (s->sampler) {
             llama_sampler_free(s->sampler);
         }
         s->sampler = chain;
         chain = nullptr;
+        s->grammar = grammar_sampler;
+        s->grammar_prefill = prefill;
         return 0;
     });
     if (chain) {
