@@ -254,7 +254,13 @@ def test_a_resume_sends_if_range_and_a_200_to_it_replaces_what_was_kept(require_
         # Past the header probes (Range from byte 0), the download: the resume asked for the rest only if the
         # file is still the one it began with (the ETag of its 200).
         download = [asked for asked in fault.asked if not asked[0].startswith("bytes=0-")]
-        assert download == [("", None), (f"bytes={cut}-", etag_of(old))], (url, fault.asked)
+        assert len(download) == 2 and download[0] == ("", None), (url, fault.asked)
+        # It resumes from what it kept: at most the cut (bytes the browser had in flight when the connection
+        # dropped may be lost with it: seen at a 4 MiB boundary on a loaded machine), never from the start.
+        resume_range, if_range = download[1]
+        start = int(resume_range.removeprefix("bytes=").removesuffix("-"))
+        assert 0 < start <= cut and resume_range == f"bytes={start}-", (url, fault.asked)
+        assert if_range == etag_of(old), (url, fault.asked)
         # It is not: the server sent the new file whole, with 200, and the download took that response as the
         # file, from its first byte: no further request (a 416, a fresh start), no splice.
         assert [entry for entry in fault.log if entry[0] != "probe"] == [("full", 200), ("resume", 200)], (
