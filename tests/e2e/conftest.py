@@ -139,3 +139,12 @@ def default_model_browser():
     model = default_model()
     with _browser_and_server(default_model=model) as (browser, _, base_url):
         yield browser, base_url, model
+
+
+def set_number(page, selector: str, value: int | float | str) -> None:
+    """A number field as a user leaves it. Not `page.fill`: Playwright 1.64's Firefox (BiDi) cannot select a
+    number input's text, so fill appends ("64" + "16" = "6416")."""
+    page.locator(selector).evaluate(
+        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }", str(value)
+    )
+    assert page.locator(selector).input_value() == str(value)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import set_number
+
 pytestmark = pytest.mark.e2e
 QUESTION = "What is the capital of France? Answer in one sentence."
 # Only the first turn can answer it. Greedy, the default model repeats QUESTION exactly; asked alone, it made
@@ -80,7 +82,7 @@ def test_bad_settings_and_urls_are_named_on_the_chat_page(require_builds, defaul
     page.click("#load")
     wait_text(page, "#status", "Loaded")
 
-    page.fill("#max-tokens", "1.5")
+    set_number(page, "#max-tokens", "1.5")
     page.fill("#message", "Hi")
     page.click("#send")
     status = wait_text(page, "#status", "Max tokens")
@@ -88,7 +90,7 @@ def test_bad_settings_and_urls_are_named_on_the_chat_page(require_builds, defaul
     assert page.locator("#status").get_attribute("class") == "error"
     assert page.locator(".turn").count() == 0 and page.locator("#message").input_value() == "Hi"
 
-    page.fill("#max-tokens", "2")
+    set_number(page, "#max-tokens", 2)
     page.click("#send")
     page.wait_for_function("document.querySelector('#stats').textContent !== ''", timeout=120_000)
     assert page.locator(".turn.assistant").count() == 1 and page.locator(".turn.assistant").text_content()

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import set_number
 from py_runner.host.fixtures import fixture_model
 from py_runner.host.headless import launch_browser
 from py_runner.host.server import start_server, stop_server
 
 pytestmark = pytest.mark.e2e
-
-
-def set_number(page, selector: str, value: int) -> None:
-    """A number field as a user leaves it. Not `page.fill`: Playwright 1.64's Firefox (BiDi) cannot select a
-    number input's text, so fill appends ("64" + "16" = "6416")."""
-    page.locator(selector).evaluate(
-        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }", str(value)
-    )
-    assert page.locator(selector).input_value() == str(value)
 
 
 def test_demo_page_loads_a_picked_file_and_generates(require_builds) -> None:
