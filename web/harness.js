@@ -21,6 +21,15 @@
 import { bootPyodide } from "./boot.js";
 
 const params = new URLSearchParams(location.search);
+
+// An error as one text: its message, then its stack. Chromium's stack starts with the message; Firefox's and
+// WebKit's hold only the frames, so the message would be lost.
+function describe(err) {
+  if (!err || typeof err !== "object") return String(err);
+  const stack = String(err.stack || "");
+  const message = err.message ? `${err.name || "Error"}: ${err.message}` : "";
+  return message && !stack.includes(err.message) ? `${message}\n${stack}` : stack || message || String(err);
+}
 const SCRIPTS_META = 'meta[name="py-runner-scripts"][content="same-origin"]';
 
 /**
@@ -137,7 +146,7 @@ window.addEventListener("error", (ev) => {
 });
 window.addEventListener("unhandledrejection", (ev) => {
   const r = ev.reason;
-  emit("stderr", `unhandled rejection: ${(r && (r.stack || r.message)) || r}\n`);
+  emit("stderr", `unhandled rejection: ${describe(r)}\n`);
   if (r && r.pyodide_fatal_error) onFatal(r);
 });
 
@@ -279,7 +288,7 @@ main().then(
     if (status !== null) await exit(status);
   },
   async (e) => {
-    emit("stderr", `py_runner harness: ${(e && (e.stack || e.message)) || e}\n`);
+    emit("stderr", `py_runner harness: ${describe(e)}\n`);
     await exit(1);
   },
 );
