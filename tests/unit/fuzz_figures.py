@@ -20,3 +20,19 @@ def lines() -> list[str]:
     return [f"{name}: {n}" for name, n in sorted(COUNTS.items())] + [
         f"{name}: {value:.2f}" for name, value in sorted(MAXIMA.items())
     ]
+
+
+def fuzz_settings(*health_checks):
+    """Hypothesis as every fuzz property here runs it: derandomized (a fixed seed), no example database, no
+    deadline, and at most PY_RUNNER_FUZZ_EXAMPLES (default 200) examples."""
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=int(os.environ.get("PY_RUNNER_FUZZ_EXAMPLES", "200")),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, *health_checks],
+    )

@@ -18,7 +18,8 @@ import tracemalloc
 
 import fuzz_figures
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz_figures import fuzz_settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from py_runner import GenerateTextParams, InvalidParameterError, ModelCompatibilityError
@@ -38,13 +39,7 @@ from py_runner.host.paths import native_binary
 from py_runner.host.skips import skip_or_fail
 
 EXAMPLES = int(os.environ.get("PY_RUNNER_FUZZ_EXAMPLES", "200"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
-)
+FUZZ = fuzz_settings(HealthCheck.data_too_large, HealthCheck.large_base_example)
 # The reader allocates at most this many bytes per input byte, plus a fixed allowance for the interpreter's
 # own allocations. Arrays past KEEP_ARRAYS_UP_TO are not decoded at all (decoded, a u8 array cost 16x: the
 # tuple struct makes, then the list); a kept i32 element costs ~11x (tuple and list slots, an int object). A

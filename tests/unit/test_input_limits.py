@@ -3,10 +3,10 @@ under a call is replaced: the next call loads the model again and answers (issue
 
 import asyncio
 import json
-import os
 
 import pytest
-from hypothesis import given, settings
+from fuzz_figures import fuzz_settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from py_runner import (
@@ -158,12 +158,7 @@ def test_a_model_from_bytes_is_not_kept_for_a_reload_and_the_error_says_so():
 
 # ------------------------------------------------------------------- fuzzing: nesting of known depth, NULs
 
-FUZZ = settings(
-    max_examples=int(os.environ.get("PY_RUNNER_FUZZ_EXAMPLES", "200")),
-    derandomize=True,
-    database=None,
-    deadline=None,
-)
+FUZZ = fuzz_settings()
 # Strings that look like structure: brackets, quotes, escapes and NULs inside them must not count as nesting.
 TRICKY_TEXT = st.text(alphabet='[]{}()"\\\0#xé', max_size=8)
 

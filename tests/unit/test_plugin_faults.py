@@ -13,7 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz_figures import fuzz_settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from py_runner.host.in_page import decode
@@ -22,13 +23,7 @@ from py_runner.host.pytest_plugin import _app_files
 from py_runner.host.server import start_server, stop_server
 
 EXAMPLES = int(os.environ.get("PY_RUNNER_FUZZ_EXAMPLES", "200"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+FUZZ = fuzz_settings(HealthCheck.function_scoped_fixture)
 
 
 def _across(value: object) -> object:
