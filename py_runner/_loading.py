@@ -12,7 +12,7 @@ from typing import Any
 from ._errors import InvalidParameterError, ModelCompatibilityError, TruncatedModelError
 from ._gguf import SUPPORTED_ARCHITECTURES, GGUFHeader, NeedMoreData, check_compatibility, parse_header
 from ._progress import LoadingStage, ProgressReporter
-from ._sources import check_url_schemes, describe, expand_split, first_part
+from ._sources import check_url_schemes, describe, expand_split, first_part, in_shard_order
 from ._spec import ModelSpecification
 from ._transport import Transport
 from ._transport.protocol import DEFAULTS, POOLING
@@ -86,7 +86,7 @@ async def load(
 ) -> LoadedModel:
     """Run the pipeline on a started transport. raise_if_cancelled is called between steps."""
     check_url_schemes(source)  # before any request: javascript: would fail as a "CORS" error
-    source = transport.resolve_source(source)
+    source = in_shard_order(transport.resolve_source(source))
     reporter.report(LoadingStage.PREPARING, 0, None, "checking the GGUF header")
     header = await check_header(transport, source, raise_if_cancelled)
     source = expand_split(source, header.split_no, header.split_count)

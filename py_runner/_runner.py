@@ -193,6 +193,9 @@ class LlamaRunner(ChatMethods):
     ) -> ModelSpecification:
         """Load a model from a URL str, bytes-like object, or JS File/Blob; replaces any loaded model.
 
+        A split GGUF: its first shard's URL (the others are found by name), or a list of all its shard URLs,
+        Files or Blobs (Files named like shards may come in any order; a FileList from a file input works).
+
         cache (URLs): keep the download in the browser's model cache (OPFS, see `runner.cache`); a later load
         of the same URL makes no network request (spec.cache_hit) and an interrupted download resumes.
         sha256 (URLs, hex): verify the file before it is loaded or cached; a mismatch raises

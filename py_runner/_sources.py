@@ -51,6 +51,26 @@ def first_part(source: Any) -> Any:
     return source[0] if isinstance(source, list | tuple) else source
 
 
+def in_shard_order(source: Any) -> Any:
+    """A list of shards as llama.cpp needs them, first shard first: a file picker or a user may give them in
+    any order. Sorted only when every part is named like a shard of the same split (a URL by its path, a
+    File by its name); any other list is kept as given, and the header check says what is wrong with it."""
+    if not isinstance(source, list | tuple) or len(source) < 2:
+        return source
+    numbered = []
+    for part in source:
+        name = urlsplit(part).path if isinstance(part, str) else getattr(part, "name", None)
+        match = _SHARD_RE.match(name.rsplit("/", 1)[-1]) if isinstance(name, str) else None
+        if match is None:
+            return source
+        numbered.append((int(match["no"]), match["prefix"], match["count"], part))
+    if len({(prefix, count) for _, prefix, count, _ in numbered}) != 1:
+        return source
+    if len({no for no, *_ in numbered}) != len(numbered):
+        return source
+    return [part for *_, part in sorted(numbered, key=lambda n: n[0])]
+
+
 def shard_urls(first_url: str, count: int) -> list[str]:
     """All shard URLs of a split GGUF from its first shard's URL (query and fragment kept per shard)."""
     path, sep, rest = first_url.partition("?")

@@ -21,6 +21,17 @@ def _ffi() -> Any:
     return pyodide.ffi
 
 
+def _is_js_file_list(source: Any) -> bool:
+    """A JS FileList (or any array-like of Files that is not itself a Blob): it has `length` and `item()`."""
+    ffi = _ffi()
+    return (
+        isinstance(source, ffi.JsProxy)
+        and hasattr(source, "length")
+        and hasattr(source, "item")
+        and not hasattr(source, "arrayBuffer")
+    )
+
+
 def _convert(exc: BaseException) -> LocalWebAIError:
     """JsException -> LocalWebAIError by the JS error's fields (web/protocol.js PyRunnerError: name, message,
     stage, url, status)."""
@@ -149,6 +160,8 @@ class PyodideTransport(Transport):
         return await self._call(lambda: self._bridge.start())
 
     def resolve_source(self, source: Any) -> Any:
+        if _is_js_file_list(source):  # an <input type=file multiple>'s FileList: the shards of a split model
+            return [source.item(i) for i in range(source.length)]
         if isinstance(source, str):
             aliases = _page_model_aliases()
             key = source.removeprefix("./")

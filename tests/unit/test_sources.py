@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from py_runner import InvalidParameterError, LlamaRunner, MockTransport, ModelCompatibilityError
-from py_runner._sources import check_url_schemes, expand_split, shard_urls
+from py_runner._sources import check_url_schemes, expand_split, in_shard_order, shard_urls
 
 
 def test_shard_urls_from_the_first() -> None:
@@ -21,6 +21,35 @@ def test_shard_urls_from_the_first() -> None:
 def test_shard_urls_need_the_llama_cpp_naming(url: str) -> None:
     with pytest.raises(ModelCompatibilityError, match="-00001-of-00003.gguf"):
         shard_urls(url, 3)
+
+
+class _File:  # what a JS File looks like from Python: an object with a .name
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def test_shards_in_any_order_are_put_first_shard_first() -> None:
+    files = [_File(f"m-{i:05d}-of-00003.gguf") for i in (3, 1, 2)]
+    assert [f.name for f in in_shard_order(files)] == [f"m-{i:05d}-of-00003.gguf" for i in (1, 2, 3)]
+    urls = ["/a/m-00002-of-00002.gguf?t=1", "/a/m-00001-of-00002.gguf?t=1"]
+    assert in_shard_order(urls) == urls[::-1]
+    assert in_shard_order(tuple(urls)) == urls[::-1]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["b.gguf", "a.gguf"],  # not shards: kept, the header check says what is wrong
+        ["m-00002-of-00002.gguf", "n-00001-of-00002.gguf"],  # two different splits
+        ["m-00002-of-00003.gguf", "m-00001-of-00002.gguf"],  # counts disagree
+        ["m-00002-of-00002.gguf", "m-00002-of-00002.gguf"],  # the same shard twice
+    ],
+)
+def test_lists_that_are_not_one_split_are_kept_as_given(names: list[str]) -> None:
+    files = [_File(n) for n in names]
+    assert in_shard_order(files) == files
+    assert in_shard_order(names) == names
+    assert in_shard_order("/m-00002-of-00002.gguf") == "/m-00002-of-00002.gguf"
 
 
 def test_expand_split() -> None:
