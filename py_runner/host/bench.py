@@ -265,13 +265,14 @@ def bench_generate(
     with_native = native_binary().is_file()
     server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
     report: dict = {
-        "model": str(model), "browser": selected_browser(), "threads": threads, "n_predict": n_predict,
+        "model": str(model), "browser": None, "threads": threads, "n_predict": n_predict,
         "builds": {}, "not_run": {},
     }  # fmt: skip
     native_runs: list[dict] = []
     native_mt_runs: list[dict] = []
     try:
         with harness_page(base_url) as page:
+            report["browser"] = page.engine
             for build in builds:
                 missing = page.page.evaluate(WHY_NO_THREADS_JS) if build == "mt" else None
                 if missing:  # e.g. WebKit: an isolated page without SharedArrayBuffer

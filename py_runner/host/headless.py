@@ -239,6 +239,12 @@ class HarnessPage:
     def _on_crash(self, _page) -> None:
         self.crashed = True
 
+    @property
+    def engine(self) -> str:
+        """The engine the page runs in, read from its user agent ("chromium", "firefox", "webkit"): what a
+        report names is the browser that ran, not the one asked for."""
+        return browsers.engine_of(self.page.evaluate("() => navigator.userAgent"))
+
     def run(self, code: str, timeout_s: float = 300.0):
         from playwright.sync_api import Error as PlaywrightError
 

@@ -113,7 +113,8 @@ def perplexity(
     candidate_native: Path | None = None,
 ) -> dict:
     """The report: {"tokens", "perplexity", "native_perplexity", "mean_kld", "p99_kld", "top1_agreement"}
-    (+ "model", "build", "ctx", "windows", and the true token's log-probability difference).
+    (+ "model", "build", "browser" (the engine that ran; None for a native candidate), "ctx", "windows",
+    and the true token's log-probability difference).
 
     `candidate_native`: score this other `pr_native` build (llama.cpp compiled for another instruction set)
     in place of the browser: the difference two native builds of the same source have between themselves.
@@ -130,14 +131,18 @@ def perplexity(
         raise ValueError("the text has no tokens")
     with tempfile.TemporaryDirectory(prefix="py_runner-perplexity-") as tmp:
         if candidate_native is None:
-            rows = _browser_rows(model, parts, ctx, build, Path(tmp))
+            rows, browser = _browser_rows(model, parts, ctx, build, Path(tmp))
         else:
-            rows = _native_rows(model, parts, ctx, candidate_native, Path(tmp))
+            rows, browser = _native_rows(model, parts, ctx, candidate_native, Path(tmp)), None
     candidate = build if candidate_native is None else f"native:{candidate_native}"
-    return summarize(rows) | {"model": str(model), "build": candidate, "ctx": ctx, "windows": len(parts)}
+    where = {"model": str(model), "build": candidate, "browser": browser, "ctx": ctx, "windows": len(parts)}
+    return summarize(rows) | where
 
 
-def _browser_rows(model: Path, parts: list[list[int]], ctx: int, build: str, work: Path) -> list[list]:
+def _browser_rows(
+    model: Path, parts: list[list[int]], ctx: int, build: str, work: Path
+) -> tuple[list[list], str]:
+    """The rows the page scored, and the engine that ran it (from its user agent)."""
     from .headless import harness_page
     from .server import start_server, stop_server
 
@@ -146,6 +151,7 @@ def _browser_rows(model: Path, parts: list[list[int]], ctx: int, build: str, wor
     server, base_url = start_server("127.0.0.1", 0, files_dir=work, extra_files={model_url: model})
     try:
         with harness_page(base_url) as page:
+            browser = page.engine
             for i, part in enumerate(parts):
                 logits_file = work / f"native-{i}.f32"
                 _score(model, part, ctx, logits_file)
@@ -158,7 +164,7 @@ def _browser_rows(model: Path, parts: list[list[int]], ctx: int, build: str, wor
             page.run("perplexity_runner.terminate(); None")
     finally:
         stop_server(server)
-    return rows
+    return rows, browser
 
 
 def _native_rows(model: Path, parts: list[list[int]], ctx: int, binary: Path, work: Path) -> list[list]:

@@ -1,7 +1,8 @@
 """`py-runner run --browser webkit`, run for real: the CLI, as a user runs it, generates from the tiny fixture
 model in WebKitGTK (Selenium, Xvfb). WebKitGTK is the one browser here without SharedArrayBuffer on an
 isolated page, so its run starts the st build and says why; Chromium and Firefox start mt on the same page.
-The tokens agree with native llama.cpp's up to a near tie (native_parity.py)."""
+The tokens agree with native llama.cpp's up to a near tie (native_parity.py). `bench generate` and
+`perplexity --browser webkit` run for real too, and their reports name the engine in the page's user agent."""
 
 from __future__ import annotations
 
@@ -34,3 +35,47 @@ def test_run_generates_in_webkit(require_builds, require_webkit, run_cli, tmp_pa
     expected = json.loads(native.stdout)["tokens"]
     assert len(expected) == N_PREDICT  # random weights: end-of-text does not come this early
     assert_free_running_agrees(model, PROMPT, doc["tokens"], expected, "run --browser webkit")
+
+
+def test_bench_generate_runs_in_webkit(require_builds, require_webkit, run_cli, tmp_path) -> None:
+    """`bench generate --browser webkit`: st measured in WebKitGTK, mt named as not run and why."""
+    model = fixture_model("tiny", "f16")
+    args = [
+        "bench",
+        "generate",
+        "--model",
+        str(model),
+        "--runs",
+        "1",
+        "--n-predict",
+        str(N_PREDICT),
+        "--json",
+    ]
+    proc = run_cli([*args, "--browser", "webkit"], cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["browser"] == "webkit", report  # read from the page's user agent
+    assert list(report["builds"]) == ["st"], report
+    assert report["not_run"] == {
+        "mt": "this browser has no SharedArrayBuffer, although the page is cross-origin isolated"
+    }
+    st = report["builds"]["st"]
+    assert st["tokens"] == N_PREDICT and st["python"]["gen_tok_s"] > 0 and st["js"]["gen_tok_s"] > 0, st
+
+
+def test_perplexity_runs_in_webkit(require_builds, require_webkit, run_cli, tmp_path) -> None:
+    """`perplexity --browser webkit`: WebKitGTK scores the tokens, at a distance from native as small as the
+    other browsers' on f16 (both sides compute in f32; only the order of sums differs)."""
+    model = fixture_model("tiny", "f16")
+    args = ["perplexity", "--model", str(model), "--max-tokens", "48", "--ctx", "40", "--json"]
+    proc = run_cli([*args, "--browser", "webkit"], cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert (report["browser"], report["build"], report["tokens"], report["windows"]) == (
+        "webkit",
+        "st",
+        48,
+        2,
+    )
+    assert report["mean_kld"] < 1e-5 and report["top1_agreement"] >= 0.95, report
+    assert abs(report["perplexity"] / report["native_perplexity"] - 1) < 1e-3, report
