@@ -32,7 +32,7 @@ def _is_num(v: Any) -> bool:  # finite: an infinity or NaN reaches the samplers 
 # checked by the same table under their own names (check(..., label="temperature")).
 _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "n_predict": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
-    "ctx_size": (lambda v: _is_int(v) and v >= 16, "an int >= 16"),
+    "ctx_size": (lambda v: v is None or (_is_int(v) and v >= 16), "None or an int >= 16"),
     "batch_size": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
     "n_threads": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an int >= 1"),
     "temp": (lambda v: _is_num(v) and v >= 0, "a number >= 0 (0 = greedy)"),
@@ -71,8 +71,8 @@ class GenerateTextParams:
 
     n_predict: int = DEFAULTS["n_predict"]
     # Load-time settings, kept for compatibility: the context is made by load_model(ctx_size=, batch_size=);
-    # generate_text() only warns when ctx_size differs from it.
-    ctx_size: int = DEFAULTS["n_ctx"]
+    # generate_text() warns only when a ctx_size given here differs from it (None: the loaded one).
+    ctx_size: int | None = None
     batch_size: int = DEFAULTS["n_batch"]
     n_threads: int | None = None
     temp: float = DEFAULTS["temp"]

@@ -70,6 +70,7 @@ class MockTransport(Transport):
         block_generate_after: int | None = None,
         abort_lag: int = 0,
         model_bytes: bytes | None = None,
+        model_size: int | None = None,
         prefix_error: BaseException | None = None,
         embed_error: BaseException | None = None,
         block_embed_after: int | None = None,
@@ -77,6 +78,8 @@ class MockTransport(Transport):
     ) -> None:
         self.start_notice = start_notice  # what a browser lacking a feature says at start (bridge.js info())
         self.model_bytes = gguf_header() if model_bytes is None else model_bytes
+        # the size the model's source reports, when model_bytes holds only its start (a big model's header)
+        self.model_size = model_size
         self.prefix_error = prefix_error
         self.embed_error = embed_error
         self.block_embed_after = block_embed_after  # embed waits after N texts
@@ -96,6 +99,7 @@ class MockTransport(Transport):
                 {"stage": "loading", "loaded": 250000, "total": 250000},
             ]
         )
+        self._metadata_given = metadata
         self.metadata = dict(METADATA if metadata is None else metadata)
         self.pieces = pieces if pieces is not None else [(1, b"Hi"), (2, b" there")]
         self.load_error = load_error
@@ -151,6 +155,8 @@ class MockTransport(Transport):
         if self.load_error is not None:
             raise self.load_error
         metadata = dict(self.metadata)
+        if "n_ctx" in options and "n_ctx" not in (self._metadata_given or {}):
+            metadata["n_ctx"] = options["n_ctx"]  # the context asked for, as the engine makes it
         if isinstance(source, str) and options.get("cache", True):  # the worker's OPFS cache, in memory
             metadata["cache_hit"] = source in self.cache_entries
             size = metadata.get("file_size")
@@ -288,7 +294,8 @@ class MockTransport(Transport):
         if self.prefix_error is not None:
             raise self.prefix_error
         await asyncio.sleep(0)
-        return self.model_bytes[:length], len(self.model_bytes)
+        total = len(self.model_bytes) if self.model_size is None else self.model_size
+        return self.model_bytes[:length], total
 
     async def cache_list(self) -> list[dict[str, Any]]:
         await asyncio.sleep(0)

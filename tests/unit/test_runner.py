@@ -435,3 +435,22 @@ def test_what_the_browser_lacks_is_said_once_per_runner_and_the_work_goes_on(cap
     with caplog.at_level("WARNING", logger="py_runner"):
         run(quiet.load_model(URL))
     assert caplog.records == []
+
+
+def test_a_context_size_is_warned_about_only_when_given_and_different(caplog):
+    """A model loaded with ctx_size=512 and generated from with default parameters says nothing (they no
+    longer claim 2048); a ctx_size given to generate_text that differs from the loaded one is named."""
+    r = LlamaRunner(transport=MockTransport())
+
+    async def main():
+        await r.load_model(URL, ctx_size=512)
+        await r.generate_text("a", GenerateTextParams(n_predict=2))
+        await r.generate_text("a", GenerateTextParams(n_predict=2, ctx_size=512))
+        assert caplog.records == []
+        await r.generate_text("a", GenerateTextParams(n_predict=2, ctx_size=1024))
+
+    with caplog.at_level("WARNING", logger="py_runner"):
+        run(main())
+    assert [rec.getMessage() for rec in caplog.records] == [
+        "ctx_size=1024 ignored: the context (512) is fixed at load_model()"
+    ]
