@@ -15,6 +15,18 @@ class ModelCompatibilityError(ModelLoadError):
     """The model file is not one we can run (e.g. unsupported GGUF version)."""
 
 
+class ModelTooLargeError(ModelCompatibilityError):
+    """The model cannot fit the engine's memory (a 32-bit WebAssembly heap of at most 4 GiB): its weights,
+    KV cache at the asked context and compute buffers add up to more. Raised from the GGUF header, before
+    any download; the message says what would fit (a smaller ctx_size, or a smaller quant). `needed` and
+    `limit` are the estimate and the limit in bytes."""
+
+    def __init__(self, message: str, *, needed: int | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.limit = limit
+
+
 class ModelInitializationError(ModelLoadError):
     """llama.cpp could not create the model or its context (bad file, out of memory, ...)."""
 

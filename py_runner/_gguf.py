@@ -31,7 +31,6 @@ from ._errors import ModelCompatibilityError
 from ._spec import MAX_SUPPORTED_GGUF_VERSION, MIN_SUPPORTED_GGUF_VERSION
 
 __all__ = [
-    "DEFAULT_MAX_MODEL_BYTES",
     "GGML_TYPE_SIZES",
     "GGUF_VALUE_TYPE_NAMES",
     "SUPPORTED_ARCHITECTURES",
@@ -56,10 +55,6 @@ _COPY_LIMIT = 64 * 1024 * 1024  # bytearray/memoryview inputs up to this size ar
 # multiple of its input and its time linear in it (tests/unit/test_fuzz.py measures both).
 KEEP_ARRAYS_UP_TO = 1024
 
-# Usable for the weights of one file: the wasm32 heap is at most 4 GiB (build_wasm.sh: MAXIMUM_MEMORY=4GB) and
-# must also hold the KV cache (n_ctx 2048..4096 of a 7B model: 0.25-0.5 GiB at f16), the compute buffers
-# (~0.1-0.3 GiB), the vocab, the runtime and allocator slack. 512 MiB is kept back for them.
-DEFAULT_MAX_MODEL_BYTES = 4 * GiB - 512 * MiB
 
 # GGUF value types (gguf.GGUFValueType).
 UINT8, INT8, UINT16, INT16, UINT32, INT32, FLOAT32, BOOL, STRING, ARRAY, UINT64, INT64, FLOAT64 = range(13)
@@ -538,16 +533,14 @@ def check_compatibility(
     header: GGUFHeader,
     *,
     supported_architectures: set[str] | frozenset[str] | None = None,
-    max_bytes: int = DEFAULT_MAX_MODEL_BYTES,
 ) -> None:
     """Raise ModelCompatibilityError if the parsed file cannot run here.
 
     - `general.architecture` missing (not checked for shards after the first of a split model, which
       carry only the split.* keys), or not in `supported_architectures` when a set is given (pass
-      SUPPORTED_ARCHITECTURES for what the vendored llama.cpp knows);
-    - tensor data larger than `max_bytes` (default: the 4 GiB wasm32 address space less 512 MiB for KV
-      cache, compute buffers and runtime). For a split model this sees one shard: check each shard, and
-      the caller must add the shards up to judge the whole model.
+      SUPPORTED_ARCHITECTURES for what the vendored llama.cpp knows).
+
+    Whether the model fits the engine's memory is _fit.check_fits's question (it needs the context size).
     """
     if header.split_no is not None or header.split_count is not None:
         count = header.split_count if header.split_count is not None else 1
@@ -564,10 +557,3 @@ def check_compatibility(
             raise ModelCompatibilityError(
                 f"model architecture {header.architecture!r} is not supported by this llama.cpp build"
             )
-    if header.data_size > max_bytes:
-        what = f"shard {header.split_no + 1} of {header.split_count}" if header.split_count else "the model"
-        raise ModelCompatibilityError(
-            f"{what} has {header.data_size / GiB:.2f} GiB of weights, more than the "
-            f"{max_bytes / GiB:.2f} GiB a 32-bit WebAssembly heap can hold next to its KV cache and "
-            "buffers; use a smaller or more quantized model"
-        )

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._errors import InvalidParameterError, ModelCompatibilityError, TruncatedModelError
+from ._fit import check_fits
 from ._gguf import SUPPORTED_ARCHITECTURES, GGUFHeader, NeedMoreData, check_compatibility, parse_header
 from ._progress import LoadingStage, ProgressReporter
 from ._sources import check_url_schemes, describe, expand_split, first_part, in_shard_order
@@ -91,15 +92,22 @@ async def load(
     header = await check_header(transport, source, raise_if_cancelled)
     source = expand_split(source, header.split_no, header.split_count)
     fields = options.request_fields()
+    weights = None  # the first shard's header describes its own tensors only
     if isinstance(source, list) and len(source) > 1:
         if options.sha256 is not None:
             raise InvalidParameterError("sha256 checks a single-file model, not a split GGUF")
         if isinstance(source[0], str):  # every shard's size (a missing shard fails here, early)
             fields["sizes"] = [(await transport.read_prefix(url, 1))[1] for url in source]
             raise_if_cancelled()
+            sizes = fields["sizes"]
+        else:
+            sizes = [getattr(part, "size", None) for part in source]  # JS Files and Blobs know theirs
+        if all(isinstance(n, int | float) for n in sizes):
+            weights = int(sum(sizes))  # the files: the weights plus a few headers, near enough
     else:
         # A response without Content-Length that ends early must not pass for the whole file (and be cached).
         fields["min_size"] = header.file_size_expected
+    check_fits(header, options.ctx_size, options.batch_size, weights, describe(source))
 
     def on_progress(p: dict[str, Any]) -> None:
         stage = _WORKER_STAGES.get(str(p.get("stage")))

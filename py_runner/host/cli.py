@@ -5,7 +5,7 @@ py-runner run [--model PATH_OR_URL] [--chat [--system TEXT]] --prompt TEXT [--n-
               [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--build auto|st|mt|native]
               [--json]
 py-runner run --script app.py [args...]
-py-runner make-model OUT.gguf --preset tiny|s135 --type f16|q8_0|q4_k_m [--seed N]
+py-runner make-model OUT.gguf --preset tiny|s135|big-2.6g|big-3.3g --type f16|q8_0|q4_k_m [--seed N]
 py-runner make-model OUT.gguf --preset bert-tiny [--pooling mean|cls|last] [--seed N]   (an embedding model)
 py-runner export APP OUT [--model PATH_OR_URL ...] [--max-file-size 95M]   (a static site)
 py-runner export --preview OUT [--port P]   (serve it as a plain static host would, under /<OUT name>/)
@@ -173,7 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-model", help="write a random-weight fixture model")
     p.add_argument("out", type=Path)
-    p.add_argument("--preset", choices=("tiny", "s135", "bert-tiny"), required=True)
+    p.add_argument(
+        "--preset",
+        choices=("tiny", "s135", "big-2.6g", "big-3.3g", "bert-tiny"),
+        required=True,
+        help="big-2.6g, big-3.3g: 2.57 and 3.30 GB in f16 (the wasm32 heap's limits), written in ~30-40 s",
+    )
     p.add_argument("--type", dest="qtype", choices=("f16", "q8_0", "q4_k_m"), default="f16")
     p.add_argument("--pooling", choices=("mean", "cls", "last"), default="mean", help="bert-tiny only")
     p.add_argument("--seed", type=int, default=0)

@@ -6,6 +6,7 @@ tokenize and generate exactly like a trained model of the same shape, at no down
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import mmap
@@ -56,6 +57,11 @@ PRESETS: dict[str, Preset] = {
         rope_theta=100000.0,
         rms_eps=1e-5,
     ),
+    # Big models for the wasm32 heap's limits, shaped like Llama-3.2-1B/3B's layers (hidden 2048, ffn 8192,
+    # 32 heads, 8 KV heads); only the depth differs. F16: 2.57 GB (past 2 GiB, where signed 32-bit offsets and
+    # pointers break) and 3.30 GB (past 3 GiB, near the 4 GiB ceiling with a KV cache and compute buffers).
+    "big-2.6g": Preset(n_embd=2048, n_layer=19, n_head=32, n_head_kv=8, n_ff=8192, n_ctx=4096),
+    "big-3.3g": Preset(n_embd=2048, n_layer=25, n_head=32, n_head_kv=8, n_ff=8192, n_ctx=4096),
 }
 
 
@@ -265,6 +271,33 @@ def _write_f16(out: Path, preset: str, seed: int, vocab: str, chat_template: str
             w.write_tensor_data(_tensor_data(name, shape, std, seed))
     finally:
         w.close()
+
+
+def claimed_model(out: Path, preset: str, n_layer: int | None = None) -> Path:
+    """A GGUF file whose header describes `preset` (with `n_layer` layers if given) in F16, and whose data
+    section is a hole: the file has the size its header implies but no weights on disk (a sparse file). For
+    what must fail from the header alone, before any download (a 6 GB model costs nothing to make)."""
+    p = PRESETS[preset]
+    if n_layer is not None:
+        p = dataclasses.replace(p, n_layer=n_layer)
+    w, n_vocab = _start_writer(out, ARCH, f"py_runner-{preset}-claimed", "llama-spm", p)
+    w.add_head_count_kv(p.n_head_kv)
+    w.add_rope_dimension_count(p.n_embd // p.n_head)
+    w.add_vocab_size(n_vocab)
+    for name, shape, std in _tensor_specs(p, n_vocab):
+        dtype = np.dtype(np.float32 if std == 0.0 else np.float16)
+        w.add_tensor_info(name, shape, dtype, int(np.prod(shape)) * dtype.itemsize)
+    try:
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_ti_data_to_file()
+    finally:
+        w.close()
+    from py_runner._gguf import parse_header
+
+    with open(out, "r+b") as f:
+        f.truncate(parse_header(f.read()).file_size_expected)  # the header, padded, then a hole for the data
+    return Path(out)
 
 
 def make_model(

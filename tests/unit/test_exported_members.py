@@ -13,8 +13,8 @@ PUBLIC = set(
     InvalidParameterError Llama LlamaRunner LoadAbortedError LoadingStage LocalWebAIError
     MAX_SUPPORTED_GGUF_VERSION MIN_SUPPORTED_GGUF_VERSION ModelCache ModelCompatibilityError
     ModelInitializationError ModelIntegrityError ModelLoadError ModelNotFoundError
-    ModelNotLoadedError MockTransport ModelSpecification NetworkError ProgressInfo RunnerBusyError ServerError
-    SyncCallError
+    ModelNotLoadedError ModelTooLargeError MockTransport ModelSpecification NetworkError ProgressInfo
+    RunnerBusyError ServerError SyncCallError
     TokenChunk TruncatedModelError __version__
     """.split()
 )
