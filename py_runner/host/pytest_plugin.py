@@ -237,7 +237,7 @@ def py_runner_page(
         page.goto(f"{py_runner_server.base_url}/web/run.html")
         # A page whose boot failed says so (status "error") instead of being waited for until the timeout.
         page.wait_for_function(
-            "window.__pyRunnerReady === true || document.body.dataset.pyRunnerStatus === 'error'",
+            "window.__pyRunnerReady === true || document.body?.dataset.pyRunnerStatus === 'error'",
             timeout=180_000,
         )
         if not page.evaluate("window.__pyRunnerReady === true"):

@@ -122,7 +122,7 @@ def visit(context, url: str) -> tuple[dict, dict]:
     started = time.monotonic()
     page.goto(url)
     page.wait_for_function(
-        "['done', 'error'].includes(document.body.dataset.pyRunnerStatus)", timeout=300_000, polling=100
+        "['done', 'error'].includes(document.body?.dataset.pyRunnerStatus)", timeout=300_000, polling=100
     )
     output = page.locator("#py-runner-output").text_content() or ""
     facts = {
@@ -202,14 +202,14 @@ def _readme_page_text(section_title: str, host, browser, site: Path, done: str) 
 
 def test_the_readme_own_page_works_as_written(host, browser, site: Path) -> None:
     """README's "Use py_runner in your own page": its page, copied as it stands beside an export."""
-    done = "document.body.innerText.includes('Paris')"
+    done = "document.body?.innerText.includes('Paris')"
     assert "Paris" in _readme_page_text("Use py_runner in your own page", host, browser, site, done)
 
 
 def test_the_readme_python_worker_page_works_as_written(host, browser, site: Path) -> None:
     """README's "Python in a worker": its page beside an export; Python, in a module worker, answers through
     the synchronous facade (JSPI in the worker) with the model named relative to the page."""
-    done = "document.body.innerText.trim() !== ''"
+    done = "(document.body?.innerText ?? '').trim() !== ''"
     text = _readme_page_text("Python in a worker", host, browser, site, done)
     assert text == "The capital of France is Paris."
 
@@ -239,7 +239,7 @@ def test_an_exported_page_runs_only_its_own_app(browser, tmp_path: Path) -> None
             page = context.new_page()
             page.goto(url + query)
             page.wait_for_function(
-                "['done', 'error'].includes(document.body.dataset.pyRunnerStatus)",
+                "['done', 'error'].includes(document.body?.dataset.pyRunnerStatus)",
                 timeout=120_000,
                 polling=100,
             )

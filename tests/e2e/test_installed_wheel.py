@@ -168,7 +168,7 @@ def test_write_test_export_and_open_an_app_multithreaded_from_a_plain_host(insta
                 page = browser.new_page()
                 page.goto(url)
                 page.wait_for_function(
-                    "['done', 'error'].includes(document.body.dataset.pyRunnerStatus)", timeout=300_000
+                    "['done', 'error'].includes(document.body?.dataset.pyRunnerStatus)", timeout=300_000
                 )
                 output = page.locator("#py-runner-output").text_content()
                 assert page.evaluate("document.body.dataset.pyRunnerStatus") == "done", output
