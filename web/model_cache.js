@@ -188,7 +188,8 @@ self.PyRunnerModelCache = (() => {
       }
       if (isQuota(err)) {
         await removeEntry(dir, key).catch(() => {});
-        throw error("CacheQuotaError", `no room to cache ${url}: ${err.message}`, "downloading", url);
+        const why = await roomNeeded(meta.size || options.minSize);
+        throw error("CacheQuotaError", `no room to cache ${url}: ${err.message}. ${why}`, "downloading", url);
       }
       if (written === 0 && !state.aborted) await removeEntry(dir, key).catch(() => {}); // e.g. HTTP 404
       throw err; // an abort or a network failure keeps the partial entry for a later resume
@@ -242,6 +243,91 @@ self.PyRunnerModelCache = (() => {
     for await (const [name] of dir.entries()) names.push(name);
     for (const name of names) await dir.removeEntry(name, { recursive: true });
     return names.filter((n) => n.endsWith(".json")).length;
+  }
+
+  /** What a full quota means for a model of `size` bytes, in words: what the browser grants, and what to do. */
+  async function roomNeeded(size) {
+    const mb = (n) => `${(n / 1e6).toFixed(0)} MB`;
+    let granted = "";
+    try {
+      const { quota, usage } = await navigator.storage.estimate();
+      granted = `; the browser grants this site ${mb(quota)}, ${mb(usage)} of it in use`;
+    } catch (_) {
+      // no estimate: the advice stands on its own
+    }
+    const needs = size ? `The model needs ${mb(size)}` : "The model needs more room";
+    return `${needs}${granted}. Free disk space (or delete cached models: runner.cache), or load with cache=False`;
+  }
+
+  // ---- scratch files: a download with the cache off ---------------------------------------------------------
+  // A load with cache=False still needs the whole file before llama.cpp reads it (a synchronous read cannot wait
+  // for the network). Kept in memory, a Blob, the file was held twice at the end of the load (the Blob and the
+  // weights in the heap), and Chromium could not read back a Blob past 2 GiB at all. So, where OPFS can be
+  // written, the download goes to a scratch file on disk instead, removed as soon as the engine has read it.
+  // Each scratch file is held by a Web Lock while in use; one left by a tab that died is removed by the next.
+  const scratchLock = (name) => `${P().opfs.scratch_dir}:${name}`;
+
+  async function scratchDirectory() {
+    const root = await navigator.storage.getDirectory();
+    return root.getDirectoryHandle(P().opfs.scratch_dir, { create: true });
+  }
+
+  async function sweepScratch(dir) {
+    if (!self.navigator || !navigator.locks || !navigator.locks.query) return;
+    const held = new Set(((await navigator.locks.query()).held || []).map((lock) => lock.name));
+    const names = [];
+    for await (const [name] of dir.entries()) names.push(name);
+    for (const name of names) {
+      if (!held.has(scratchLock(name))) await dir.removeEntry(name).catch(() => {});
+    }
+  }
+
+  /**
+   * Download url into a new scratch file: {name, data: File, release()}. release() removes the file; call it once
+   * the engine has read it. A full quota rejects with a QuotaExceededError (the caller downloads into memory).
+   */
+  async function downloadScratch(url, state, progress, options = {}) {
+    const dir = await scratchDirectory();
+    await sweepScratch(dir);
+    const name = `${self.crypto.randomUUID()}${P().opfs.data_suffix}`;
+    let unlock = () => {};
+    if (self.navigator && navigator.locks) {
+      await new Promise((locked) => {
+        navigator.locks.request(scratchLock(name), () => {
+          locked();
+          return new Promise((resolve) => (unlock = resolve)); // held until release()
+        });
+      });
+    }
+    const release = async () => {
+      await dir.removeEntry(name).catch(() => {});
+      unlock();
+    };
+    let access = null;
+    try {
+      const handle = await dir.getFileHandle(name, { create: true });
+      access = await handle.createSyncAccessHandle();
+      const sink = {
+        size: () => access.getSize(),
+        truncate: () => access.truncate(0),
+        write: (bytes, at) => writeAll(access, bytes, at),
+      };
+      await self.PyRunnerDownload.download(url, state, progress, sink, { minSize: options.minSize });
+      access.flush();
+      access.close();
+      access = null;
+      return { name: P().fileNameOf(url), data: await handle.getFile(), release };
+    } catch (err) {
+      if (access) {
+        try {
+          access.close();
+        } catch (_) {
+          // already closed
+        }
+      }
+      await release();
+      throw err;
+    }
   }
 
   const opfs = { lookup, download, peek, list, remove, clear };
@@ -307,7 +393,10 @@ self.PyRunnerModelCache = (() => {
       await store.put(url, storedResponse(blob, meta));
     } catch (err) {
       await store.delete(url).catch(() => {});
-      if (isQuota(err)) throw error("CacheQuotaError", `no room to cache ${url}: ${err.message}`, "downloading", url);
+      if (isQuota(err)) {
+        const why = await roomNeeded(blob.size);
+        throw error("CacheQuotaError", `no room to cache ${url}: ${err.message}. ${why}`, "downloading", url);
+      }
       throw err;
     }
   }
@@ -403,6 +492,9 @@ self.PyRunnerModelCache = (() => {
   return {
     backend,
     backends: { opfs, cacheStorage }, // each on its own, for tests and for a page that wants one in particular
+    downloadScratch, // cache off: OPFS only (web/worker.js checks opfsWritable first)
+    opfsWritable,
+    isQuota,
     async lookup(url, state, progress, options) {
       const chosen = await writer();
       return chosen ? chosen.lookup(url, state, progress, options) : null;

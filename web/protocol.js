@@ -40,7 +40,7 @@
       "PR_POOLING_LAST": 3
     },
     "pooling": {"mean": 1, "cls": 2, "last": 3},
-    "opfs": {"dir": "py_runner-models", "data_suffix": ".gguf", "meta_suffix": ".json"},
+    "opfs": {"dir": "py_runner-models", "data_suffix": ".gguf", "meta_suffix": ".json", "scratch_dir": "py_runner-scratch"},
     "pthread_pool_size": 4,
     "sampler": [
       "temp", "top_k", "top_p", "min_p", "typical_p", "repeat_penalty", "repeat_last_n", "frequency_penalty",

@@ -122,6 +122,7 @@ async function init(msg, state, reply) {
   });
   reply({ type: "progress", stage: "spawned" });
   Module = await created;
+  unsignedPointers(Module);
   build = msg.build;
   maxThreads = build === "mt" ? Math.max(1, Math.min(msg.threads || 1, P.pthread_pool_size)) : 1;
   Module._pr_init();
@@ -142,6 +143,15 @@ function threadsFor(requested) {
 
 // --- load: fetch or receive the model, mount it read-only, load it into llama.cpp ------------------------------
 async function load(msg, state, reply) {
+  const scratch = []; // release() of each scratch file the load downloaded (cache off): gone once it ends
+  try {
+    return await loadModel(msg, state, reply, scratch);
+  } finally {
+    for (const release of scratch) await release();
+  }
+}
+
+async function loadModel(msg, state, reply, scratch) {
   requireModule();
   freeSession();
   let lastProgress = 0;
@@ -175,6 +185,7 @@ async function load(msg, state, reply) {
       const minSize = msg.urls.length === 1 ? msg.min_size || 0 : 0;
       const fetched = await fetchUrl(url, msg, cacheBackend, state, shardProgress, minSize);
       files.push(fetched.file);
+      if (fetched.file.release) scratch.push(fetched.file.release);
       cacheHit = cacheHit && fetched.cacheHit;
       sha256 = fetched.sha256;
       cachedAt = fetched.cachedAt;
@@ -185,6 +196,9 @@ async function load(msg, state, reply) {
   }
   if (state.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "downloading" });
   const fileSize = files.reduce((sum, f) => sum + f.data.size, 0);
+  // Where a URL's download was kept while the engine reads it: the cache, a scratch file (cache off; removed
+  // after the load), or memory (cache off where no scratch file could be written).
+  const downloadStore = !msg.urls ? null : cacheBackend ? "cache" : scratch.length ? "scratch" : "memory";
 
   // WORKERFS reads slices of the Blob on demand: the bytes are not copied into an in-memory file system first.
   unmountModels();
@@ -202,7 +216,7 @@ async function load(msg, state, reply) {
   const pathPtr = allocString(path);
   const engineStartedAt = performance.now();
   const heapBefore = Module.HEAPU8.length;
-  Object.assign(readStats, { calls: 0, blob_reads: 0, ms: 0 });
+  Object.assign(readStats, { calls: 0, blob_reads: 0, ms: 0, failure: null });
   try {
     const nCtx = msg.n_ctx || DEFAULTS.n_ctx;
     session = Module._pr_load(pathPtr, nCtx, msg.n_batch || DEFAULTS.n_batch, threads, msg.pooling ?? GLUE.PR_POOLING_MODEL);
@@ -216,6 +230,10 @@ async function load(msg, state, reply) {
     unmountModels();
     if (state.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "loading" });
     const cause = Module.UTF8ToString(Module._pr_last_error());
+    if (readStats.failure) {
+      const held = downloadStore === "memory" ? ` (the download was held in memory: the browser gave this site no room on disk for it; with free disk space it goes to disk)` : "";
+      throw new PyRunnerError("ModelInitializationError", `the browser could not read the model file: ${readStats.failure}${held}`, { stage: "loading" });
+    }
     throw new PyRunnerError(P.isOutOfMemory(cause) ? "EngineOutOfMemoryError" : "ModelInitializationError", cause, { stage: "loading" });
   }
   if (state.aborted) {
@@ -241,6 +259,7 @@ async function load(msg, state, reply) {
   if (cacheHit) metadata.cached_at = cachedAt; // when the cached file was downloaded
   if (msg.urls) {
     metadata.cache_backend = cacheBackend;
+    metadata.download_store = downloadStore;
     // Asked for a cache the browser cannot give: the load went on without one, and says so (once, in Python).
     if (msg.cache !== false && !cacheBackend) metadata.cache_notice = NO_CACHE_NOTICE;
   }
@@ -291,9 +310,7 @@ async function fetchUrl(url, msg, cacheBackend, state, progress, minSize) {
       };
     });
   }
-  const sink = new self.PyRunnerDownload.MemorySink();
-  await self.PyRunnerDownload.download(url, state, progress, sink, { minSize });
-  const file = { name: P.fileNameOf(url), data: sink.blob() };
+  const file = await downloadUncached(url, state, progress, minSize);
   let sha256 = null;
   if (msg.sha256) {
     sha256 = await self.PyRunnerSha256.sha256File(file.data, state, progress);
@@ -303,6 +320,24 @@ async function fetchUrl(url, msg, cacheBackend, state, progress, minSize) {
     }
   }
   return { file, cacheHit: false, sha256, cachedAt: null };
+}
+
+// The cache off: a scratch file on disk (OPFS) that the load removes once the engine has read it, so the model is
+// not held in memory twice (web/model_cache.js "scratch files"); in memory where OPFS cannot be written, or is
+// full: {name, data, release?}.
+async function downloadUncached(url, state, progress, minSize) {
+  const cache = self.PyRunnerModelCache;
+  if (await cache.opfsWritable()) {
+    try {
+      return await cache.downloadScratch(url, state, progress, { minSize });
+    } catch (err) {
+      if (!cache.isQuota(err) || state.aborted) throw err;
+      // no room on disk for this origin: memory is the one place left
+    }
+  }
+  const sink = new self.PyRunnerDownload.MemorySink();
+  await self.PyRunnerDownload.download(url, state, progress, sink, { minSize });
+  return { name: P.fileNameOf(url), data: sink.blob() };
 }
 
 // --- generate: tokenize, evaluate the prompt, stream tokens --------------------------------------------------
@@ -318,7 +353,7 @@ async function generate(msg, state, reply) {
 
   const t0 = performance.now();
   const tokensPtr = Module._malloc(promptTokens.length * 4);
-  Module.HEAP32.set(promptTokens, tokensPtr >> 2);
+  Module.HEAP32.set(promptTokens, tokensPtr >>> 2);
   const rc = Module._pr_eval_prompt(session, tokensPtr, promptTokens.length);
   Module._free(tokensPtr);
   if (rc !== 0) throw evalError(rc);
@@ -378,7 +413,7 @@ async function embed(msg, state, reply) {
       let tokens = tokenize(String(texts[i]), true, false);
       if (msg.truncate && tokens.length > limit) tokens = tokens.subarray(0, limit);
       const tokensPtr = Module._malloc(Math.max(1, tokens.length) * 4);
-      Module.HEAP32.set(tokens, tokensPtr >> 2);
+      Module.HEAP32.set(tokens, tokensPtr >>> 2);
       const n = Module._pr_embed(session, tokensPtr, tokens.length, msg.normalize === false ? 0 : 1, outPtr, nEmbd);
       Module._free(tokensPtr);
       if (n < 0) {
@@ -416,13 +451,13 @@ async function logits(msg, state) {
   const nVocabPtr = Module._malloc(4);
   let out = null;
   try {
-    Module.HEAP32.set(sequence, seqPtr >> 2);
+    Module.HEAP32.set(sequence, seqPtr >>> 2);
     for (let i = 0; i < tokens.length; i++) {
       if (state.aborted) throw new PyRunnerError("AbortError", `logits were aborted after ${i} of ${tokens.length} rows`);
       const rc = Module._pr_eval_prompt(session, seqPtr, prompt.length + i);
       if (rc !== 0) throw evalError(rc);
       const ptr = Module._pr_logits(session, nVocabPtr);
-      const nVocab = Module.HEAP32[nVocabPtr >> 2];
+      const nVocab = Module.HEAP32[nVocabPtr >>> 2];
       if (!ptr) throw new PyRunnerError("GenerationError", Module.UTF8ToString(Module._pr_last_error()));
       out = out || new Float32Array(tokens.length * nVocab);
       out.set(new Float32Array(Module.HEAPU8.buffer, ptr, nVocab), i * nVocab);
@@ -446,7 +481,7 @@ function configureSampler(msg) {
   const values = new Float32Array(Module.HEAPU8.buffer, valuesPtr, n); // HEAPU8 is exported by every Emscripten
   let i = 0;
   for (const [token, value] of bias) {
-    Module.HEAP32[(tokensPtr >> 2) + i] = token;
+    Module.HEAP32[(tokensPtr >>> 2) + i] = token;
     values[i] = value;
     i += 1;
   }
@@ -497,7 +532,7 @@ async function detokenizeTokens(msg) {
   requireSession();
   const tokens = Int32Array.from(msg.tokens);
   const tokensPtr = Module._malloc(Math.max(1, tokens.length) * 4);
-  Module.HEAP32.set(tokens, tokensPtr >> 2);
+  Module.HEAP32.set(tokens, tokensPtr >>> 2);
   let capacity = tokens.length * 16 + 64;
   try {
     for (;;) {
@@ -526,8 +561,8 @@ async function chatFormat(msg) {
   const rolesPtr = Module._malloc(Math.max(1, count) * 4);
   const contentsPtr = Module._malloc(Math.max(1, count) * 4);
   msg.messages.forEach((m, i) => {
-    Module.HEAP32[(rolesPtr >> 2) + i] = alloc(String(m.role));
-    Module.HEAP32[(contentsPtr >> 2) + i] = alloc(String(m.content));
+    Module.HEAP32[(rolesPtr >>> 2) + i] = alloc(String(m.role));
+    Module.HEAP32[(contentsPtr >>> 2) + i] = alloc(String(m.content));
   });
   const templatePtr = msg.template ? alloc(msg.template) : 0;
   const total = msg.messages.reduce((sum, m) => sum + Module.lengthBytesUTF8(String(m.content)), 0);
@@ -587,7 +622,8 @@ function freeSession() {
 // memory. A read as large as a block goes straight through. Counted for the load report.
 const BLOCK_BYTES = 8 << 20;
 const BLOCKS_KEPT = 2;
-const readStats = { calls: 0, blob_reads: 0, ms: 0 };
+const readStats = { calls: 0, blob_reads: 0, ms: 0, failure: null };
+const EIO = 29; // Emscripten's errno for an I/O error
 let keptBlocks = []; // {node, index, bytes}, most recently used last; emptied when a load ends
 
 function installBlockReads(WORKERFS) {
@@ -595,7 +631,15 @@ function installBlockReads(WORKERFS) {
   WORKERFS.blockReadsInstalled = true;
   const readBlob = (node, start, end) => {
     readStats.blob_reads += 1;
-    return new Uint8Array(WORKERFS.reader.readAsArrayBuffer(node.contents.slice(start, end)));
+    try {
+      return new Uint8Array(WORKERFS.reader.readAsArrayBuffer(node.contents.slice(start, end)));
+    } catch (err) {
+      // A JS exception must not unwind through llama.cpp's frames: it becomes an I/O error that llama.cpp
+      // reports, and the load says what the browser said (e.g. Chromium's NotReadableError for a download of
+      // more than 2 GiB held in memory).
+      readStats.failure = readStats.failure || `${err.name}: ${err.message}`;
+      throw new Module.FS.ErrnoError(EIO);
+    }
   };
   const block = (node, index) => {
     const at = keptBlocks.findIndex((b) => b.node === node && b.index === index);
@@ -635,6 +679,19 @@ function installBlockReads(WORKERFS) {
   };
 }
 
+// A wasm32 pointer is an unsigned 32-bit number, but a wasm function's i32 result reaches JS signed: past 2 GiB of
+// heap (a 2.6 GB model) _malloc and the glue's pointer results come back negative, and a negative typed-array
+// index or offset reads or writes nothing (or throws). Emscripten 3.1.6 converts in its own library code (FS.read,
+// UTF8ToString: CAN_ADDRESS_2GB), not in what a module exports, so the pointer-returning exports JS calls are
+// wrapped here, once, and every index below uses >>>.
+const POINTER_RESULTS = ["_malloc", "_pr_load", "_pr_metadata_json", "_pr_last_error", "_pr_logits"];
+function unsignedPointers(module) {
+  for (const name of POINTER_RESULTS) {
+    const signed = module[name];
+    module[name] = (...args) => signed(...args) >>> 0;
+  }
+}
+
 function unmountModels() {
   try {
     Module.FS.unmount(MODEL_DIR);
@@ -669,7 +726,7 @@ function tokenize(text, addSpecial, parseSpecial) {
     for (;;) {
       const outPtr = Module._malloc(capacity * 4);
       const n = Module._pr_tokenize(session, textPtr, textLength, addSpecial ? 1 : 0, parseSpecial ? 1 : 0, outPtr, capacity);
-      const ids = n > 0 ? Int32Array.from(Module.HEAP32.subarray(outPtr >> 2, (outPtr >> 2) + n)) : new Int32Array(0);
+      const ids = n > 0 ? Int32Array.from(Module.HEAP32.subarray(outPtr >>> 2, (outPtr >>> 2) + n)) : new Int32Array(0);
       Module._free(outPtr);
       if (n >= 0) return ids;
       throwIfEngineThrew(n);

@@ -76,7 +76,12 @@ PROTOCOL: Final[dict[str, Any]] = {
         "PR_POOLING_LAST": 3,
     },
     "pooling": {"mean": 1, "cls": 2, "last": 3},
-    "opfs": {"dir": "py_runner-models", "data_suffix": ".gguf", "meta_suffix": ".json"},
+    "opfs": {
+        "dir": "py_runner-models",
+        "data_suffix": ".gguf",
+        "meta_suffix": ".json",
+        "scratch_dir": "py_runner-scratch",
+    },
     "pthread_pool_size": 4,
     "sampler": [
         "temp",

@@ -102,7 +102,8 @@ def launch(
     firefox_prefs: dict | None = None,
     allow_hosts: tuple[str, ...] = (),
 ):
-    """A Playwright Browser: Debian's Chromium or Firefox ESR, headless by default. `firefox_prefs` go into
+    """A Playwright Browser (Firefox ESR) or its like for Debian's Chromium (DiskBackedChromium), headless by
+    default. `firefox_prefs` go into
     Firefox's profile (tests use them for what Chromium does through its DevTools protocol, e.g. a quota);
     `allow_hosts` are hosts Chromium may reach besides the local ones."""
     name = name or selected_browser()
@@ -118,5 +119,69 @@ def launch(
             headless=headless,
             firefox_user_prefs=firefox_prefs or {},
         )
-    args = chromium_args(allow_hosts)
-    return playwright.chromium.launch(executable_path=executable(name), headless=headless, args=args)
+    return DiskBackedChromium(playwright, headless=headless, args=chromium_args(allow_hosts))
+
+
+class DiskBackedChromium:
+    """Chromium whose every context keeps its storage in a profile on disk, as a user's browser does, with the
+    `new_context()` / `new_page()` / `close()` of a Playwright Browser.
+
+    A plain `Browser.new_context()` is off the record: its storage lives in memory, and its origin private
+    file system refused writes past ~1.4 GB (FILE_ERROR_NO_SPACE), so a 2 GB model could not be cached,
+    although the reported quota was 10 GiB. Here each context is a persistent context (its own Chromium) in a
+    fresh profile folder under the cache (`browser-profiles/`), whose quota follows the disk; the folder is
+    removed when this browser closes, or by a launch a day later if the run died first."""
+
+    STALE_AFTER_S = 24 * 3600
+
+    def __init__(self, playwright, *, headless: bool, args: list[str]) -> None:
+        from .paths import cache_root
+
+        self._playwright, self._headless, self._args = playwright, headless, args
+        self._root = cache_root() / "browser-profiles"
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._sweep()
+        self._contexts: list[tuple[object, Path]] = []
+
+    def _sweep(self) -> None:
+        """Profiles left by runs that died (a live one is touched by its Chromium all the time)."""
+        import shutil
+        import time
+
+        for folder in self._root.iterdir():
+            try:
+                if time.time() - folder.stat().st_mtime > self.STALE_AFTER_S:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                pass
+
+    def new_context(self, **options):
+        """A fresh profile: empty storage, like Browser.new_context(); `options` are a context's options."""
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="chromium-", dir=self._root))
+        context = self._playwright.chromium.launch_persistent_context(
+            folder,
+            executable_path=executable("chromium"),
+            headless=self._headless,
+            args=self._args,
+            **options,
+        )
+        self._contexts.append((context, folder))
+        return context
+
+    def new_page(self, **options):
+        """A page in a context of its own, like Browser.new_page()."""
+        context = self.new_context(**options)
+        return context.pages[0] if context.pages else context.new_page()
+
+    def close(self) -> None:
+        import shutil
+
+        contexts, self._contexts = self._contexts, []
+        for context, folder in contexts:
+            try:
+                context.close()
+            except Exception:  # noqa: BLE001 - already closed, or its browser died: the folder still goes
+                pass
+            shutil.rmtree(folder, ignore_errors=True)

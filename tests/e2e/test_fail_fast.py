@@ -62,11 +62,21 @@ def test_engine_out_of_memory_is_typed_and_the_engine_restarts(require_builds, p
     big = fixture_model("s135", "q8_0")
     code = f"""
 import json
-from py_runner import EngineOutOfMemoryError, GenerateTextParams, LlamaRunner
+import py_runner._loading
+from py_runner import EngineOutOfMemoryError, GenerateTextParams, LlamaRunner, ModelTooLargeError
 
 runner = LlamaRunner(build="st")
+# A 1M-token context: its KV cache (23 GB) cannot exist in a 4 GB wasm32 address space. The GGUF header says
+# so before any download ...
 try:
-    # A 1M-token context: its KV cache (23 GB) cannot exist in a 4 GB wasm32 address space.
+    await runner.load_model("/models/{big.name}", ctx_size=1_000_000, cache=False)
+    refused = "loaded"
+except ModelTooLargeError as err:
+    refused = str(err)
+# ... and with that check out of the way, the engine's own allocation failure is typed too (what a model the
+# estimate misjudges would meet), and the engine restarts.
+py_runner._loading.check_fits = lambda *args, **kwargs: None
+try:
     await runner.load_model("/models/{big.name}", ctx_size=1_000_000, cache=False)
     outcome = "loaded"
 except EngineOutOfMemoryError as err:
@@ -74,9 +84,10 @@ except EngineOutOfMemoryError as err:
 spec = await runner.load_model("/models/{model.name}", cache=False)
 result = await runner.generate_text("Hello", GenerateTextParams(n_predict=4, temp=0))
 runner.terminate()
-json.dumps({{"outcome": outcome, "tokens": len(result.tokens)}})
+json.dumps({{"refused": refused, "outcome": outcome, "tokens": len(result.tokens)}})
 """
     result = json.loads(pyodide_page.run(code))
+    assert "GiB of KV cache at ctx_size=1000000" in result["refused"], result["refused"]
     assert "allocate" in result["outcome"] or "not enough space" in result["outcome"], result["outcome"]
     assert result["tokens"] == 4
 

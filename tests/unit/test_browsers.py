@@ -64,3 +64,58 @@ def test_a_user_agent_names_its_engine() -> None:
     }
     with pytest.raises(browsers.BrowserError, match="no browser py_runner drives"):
         browsers.engine_of("Lynx/2.9.0")
+
+
+class _FakeContext:
+    def __init__(self, folder, options) -> None:
+        self.folder, self.options, self.closed, self.pages = folder, options, False, ["the first page"]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _FakeChromium:
+    def __init__(self) -> None:
+        self.launched: list[_FakeContext] = []
+
+    def launch_persistent_context(self, folder, **options):
+        context = _FakeContext(folder, options)
+        self.launched.append(context)
+        return context
+
+
+class _FakePlaywright:
+    def __init__(self) -> None:
+        self.chromium = _FakeChromium()
+
+
+def test_chromium_keeps_each_context_in_a_profile_on_disk(monkeypatch, tmp_path) -> None:
+    """Not an off-the-record context (its storage in memory refused a 2 GB model): each context is a
+    persistent one in a fresh folder under the cache, removed on close; one left by a dead run goes after a
+    day."""
+    import os
+    import time
+
+    monkeypatch.setenv("PY_RUNNER_CACHE", str(tmp_path))
+    monkeypatch.setenv("PY_RUNNER_CHROMIUM", "/bin/sh")  # any file: nothing is run
+    stale = tmp_path / "browser-profiles" / "chromium-dead"
+    stale.mkdir(parents=True)
+    old = time.time() - 2 * browsers.DiskBackedChromium.STALE_AFTER_S
+    os.utime(stale, (old, old))
+    fresh = tmp_path / "browser-profiles" / "chromium-other-run"
+    fresh.mkdir()
+
+    pw = _FakePlaywright()
+    browser = browsers.launch(pw, "chromium")
+    assert isinstance(browser, browsers.DiskBackedChromium)
+    assert not stale.exists() and fresh.exists()  # another run's live profile is left alone
+    context = browser.new_context(service_workers="block")
+    page = browser.new_page()
+    assert page == "the first page"  # a page in a context of its own, like Browser.new_page()
+    folders = [c.folder for c in pw.chromium.launched]
+    assert len(set(folders)) == 2 and all(f.parent == tmp_path / "browser-profiles" for f in folders)
+    assert all(f.is_dir() for f in folders)
+    assert context.options["service_workers"] == "block" and context.options["executable_path"] == "/bin/sh"
+    assert any(a.startswith("--host-resolver-rules=") for a in context.options["args"])
+    browser.close()
+    assert all(c.closed for c in pw.chromium.launched) and not any(f.exists() for f in folders)
