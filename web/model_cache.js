@@ -316,7 +316,7 @@ self.PyRunnerModelCache = (() => {
       access.flush();
       access.close();
       access = null;
-      return { name: P().fileNameOf(url), data: await handle.getFile(), release };
+      return { name: P().fileNameOf(url), data: await handle.getFile(), handle, release };
     } catch (err) {
       if (access) {
         try {
