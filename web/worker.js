@@ -3,8 +3,10 @@
 // A classic worker, because Emscripten 3.1.x pthread workers load the main script with importScripts.
 "use strict";
 
-// protocol.js: request kinds, error names, glue codes, defaults; the rest: hashing, the download loop, the OPFS cache.
-importScripts("./protocol.js", "./sha256.js", "./download.js", "./model_cache.js");
+// protocol.js: request kinds, error names, glue codes, defaults; then hashing, the download loop, the OPFS cache,
+// a URL's bytes for a load (model_fetch.js) and how the engine reads a model file (engine_files.js).
+importScripts("./protocol.js", "./sha256.js", "./download.js", "./model_cache.js", "./model_fetch.js",
+  "./engine_files.js");
 const P = self.PyRunnerProtocol;
 const { PyRunnerError, glue: GLUE, defaults: DEFAULTS } = P;
 
@@ -278,80 +280,6 @@ async function loadModel(msg, state, reply, scratch) {
     if (msg.cache !== false && !cacheBackend) metadata.cache_notice = NO_CACHE_NOTICE;
   }
   return metadata;
-}
-
-// Run body holding the Web Lock of url's cache entry (shared by every tab of the origin). Waiting for it can be
-// aborted like the rest of a load. Browsers without Web Locks run body directly.
-async function withEntryLock(url, state, body) {
-  if (!self.navigator || !navigator.locks) return body();
-  const waiting = new AbortController();
-  state.controller = waiting;
-  try {
-    return await navigator.locks.request(P.opfs.dir + ":" + (await P.cacheKey(url)), { signal: waiting.signal }, () => {
-      if (state.controller === waiting) state.controller = null;
-      return body();
-    });
-  } catch (err) {
-    if (state.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "cache" });
-    throw err;
-  } finally {
-    if (state.controller === waiting) state.controller = null;
-  }
-}
-
-const NO_CACHE_NOTICE =
-  "model cache off: this browser offers neither an Origin Private File System with sync access nor Cache Storage " +
-  "here; the model was downloaded for this page only";
-
-// One model file from a URL: from the cache (or into it), or into memory with cache off (or no cache backend).
-async function fetchUrl(url, msg, cacheBackend, state, progress, minSize) {
-  if (cacheBackend) {
-    // Cache on: a complete entry is mounted with no network request at all; else the download streams into it.
-    // One tab (worker) at a time looks up and fills a URL's entry: another tab loading the same URL waits for it,
-    // then finds the entry complete, instead of failing to open a file the first one is writing.
-    progress("cache", 0, null, true);
-    return withEntryLock(url, state, async () => {
-      let entry = await self.PyRunnerModelCache.lookup(url, state, progress, { sha256: msg.sha256 });
-      const cacheHit = Boolean(entry);
-      if (entry) progress("cache", entry.data.size, entry.data.size, true);
-      if (state.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "cache" });
-      if (!entry) entry = await self.PyRunnerModelCache.download(url, state, progress, { sha256: msg.sha256, minSize });
-      return {
-        file: { name: entry.name, data: entry.data },
-        cacheHit,
-        sha256: entry.meta.sha256 || null,
-        cachedAt: entry.meta.cached_at || null,
-      };
-    });
-  }
-  const file = await downloadUncached(url, state, progress, minSize);
-  let sha256 = null;
-  if (msg.sha256) {
-    sha256 = await self.PyRunnerSha256.sha256File(file.data, state, progress);
-    if (sha256 !== String(msg.sha256).toLowerCase()) {
-      const message = `${url}: sha256 is ${sha256}, expected ${msg.sha256}`;
-      throw new PyRunnerError("ModelIntegrityError", message, { stage: "verifying", url });
-    }
-  }
-  return { file, cacheHit: false, sha256, cachedAt: null };
-}
-
-// The cache off: a scratch file on disk (OPFS) that the load removes once the engine has read it, so the model is
-// not held in memory twice (web/model_cache.js "scratch files"); in memory where OPFS cannot be written, or is
-// full: {name, data, release?}.
-async function downloadUncached(url, state, progress, minSize) {
-  const cache = self.PyRunnerModelCache;
-  if (await cache.opfsWritable()) {
-    try {
-      return await cache.downloadScratch(url, state, progress, { minSize });
-    } catch (err) {
-      if (!cache.isQuota(err) || state.aborted) throw err;
-      // no room on disk for this origin: memory is the one place left
-    }
-  }
-  const sink = new self.PyRunnerDownload.MemorySink();
-  await self.PyRunnerDownload.download(url, state, progress, sink, { minSize });
-  return { name: P.fileNameOf(url), data: sink.blob() };
 }
 
 // --- generate: tokenize, evaluate the prompt, stream tokens --------------------------------------------------
@@ -628,82 +556,6 @@ function freeSession() {
   unmountModels();
 }
 
-// Emscripten's WORKERFS reads a Blob with one FileReaderSync call per read(), and each call costs milliseconds
-// whatever its size (a round trip to the browser's blob store). llama.cpp reads a GGUF's metadata through stdio
-// in 1 KiB pieces (SmolLM2: ~2 MB of vocabulary, ~3,800 reads) and then each tensor (~200, not in file order, but
-// mostly near each other): SmolLM2 took ~2.8 s that way. Reads are served instead from aligned blocks of the file,
-// each read in one call and kept in a small LRU: ~25 calls, and at most BLOCK_BYTES * BLOCKS_KEPT of transient
-// memory. A read as large as a block goes straight through. Counted for the load report.
-const BLOCK_BYTES = 8 << 20;
-const BLOCKS_KEPT = 2;
-const readStats = { calls: 0, blob_reads: 0, ms: 0, failure: null };
-const EIO = 29; // Emscripten's errno for an I/O error
-let keptBlocks = []; // {node, index, bytes}, most recently used last; emptied when a load ends
-
-function installBlockReads(WORKERFS) {
-  if (WORKERFS.blockReadsInstalled) return;
-  WORKERFS.blockReadsInstalled = true;
-  const readBlob = (node, start, end) => {
-    readStats.blob_reads += 1;
-    try {
-      return new Uint8Array(WORKERFS.reader.readAsArrayBuffer(node.contents.slice(start, end)));
-    } catch (err) {
-      // A JS exception must not unwind through llama.cpp's frames: it becomes an I/O error that llama.cpp
-      // reports, and the load says what the browser said (e.g. Chromium's NotReadableError for a download of
-      // more than 2 GiB held in memory).
-      readStats.failure = readStats.failure || `${err.name}: ${err.message}`;
-      throw new Module.FS.ErrnoError(EIO);
-    }
-  };
-  const block = (node, index) => {
-    const at = keptBlocks.findIndex((b) => b.node === node && b.index === index);
-    if (at >= 0) {
-      const hit = keptBlocks.splice(at, 1)[0];
-      keptBlocks.push(hit);
-      return hit.bytes;
-    }
-    const bytes = readBlob(node, index * BLOCK_BYTES, (index + 1) * BLOCK_BYTES);
-    keptBlocks.push({ node, index, bytes });
-    if (keptBlocks.length > BLOCKS_KEPT) keptBlocks.shift();
-    return bytes;
-  };
-  WORKERFS.stream_ops.read = (stream, buffer, offset, length, position) => {
-    const t0 = performance.now();
-    readStats.calls += 1;
-    const node = stream.node;
-    const end = Math.min(node.size, position + length);
-    let n = 0;
-    if (node.access) {
-      try {
-        n = node.access.read(buffer.subarray(offset, offset + Math.max(0, end - position)), { at: position });
-        readStats.ms += performance.now() - t0;
-        return n;
-      } catch (_) {
-        // e.g. a browser that will not read into a SharedArrayBuffer (mt): the File, as for any other file
-        closeQuietly(node.access);
-        node.access = null;
-      }
-    }
-    if (end - position >= BLOCK_BYTES) {
-      const bytes = readBlob(node, position, end);
-      buffer.set(bytes, offset);
-      n = bytes.length;
-    } else {
-      for (let at = position; at < end; ) {
-        const index = Math.floor(at / BLOCK_BYTES);
-        const bytes = block(node, index);
-        const from = at - index * BLOCK_BYTES;
-        const take = Math.min(end - at, bytes.length - from);
-        buffer.set(bytes.subarray(from, from + take), offset + n);
-        n += take;
-        at += take;
-      }
-    }
-    readStats.ms += performance.now() - t0;
-    return n;
-  };
-}
-
 // A wasm32 pointer is an unsigned 32-bit number, but a wasm function's i32 result reaches JS signed: past 2 GiB of
 // heap (a 2.6 GB model) _malloc and the glue's pointer results come back negative, and a negative typed-array
 // index or offset reads or writes nothing (or throws). Emscripten 3.1.6 converts in its own library code (FS.read,
@@ -714,22 +566,6 @@ function unsignedPointers(module) {
   for (const name of POINTER_RESULTS) {
     const signed = module[name];
     module[name] = (...args) => signed(...args) >>> 0;
-  }
-}
-
-function closeQuietly(access) {
-  try {
-    access.close();
-  } catch (_) {
-    // closed already
-  }
-}
-
-function unmountModels() {
-  try {
-    Module.FS.unmount(MODEL_DIR);
-  } catch (_) {
-    // nothing was mounted
   }
 }
 

@@ -18,7 +18,15 @@ from py_runner._transport.protocol import DEFAULTS, GLUE, POOLING, PROTOCOL
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
-JS_FILES = ["worker.js", "bridge.js", "model_cache.js", "download.js", "sha256.js"]
+JS_FILES = [
+    "worker.js",
+    "bridge.js",
+    "model_cache.js",
+    "download.js",
+    "sha256.js",
+    "model_fetch.js",
+    "engine_files.js",
+]
 
 
 def read(name: str) -> str:

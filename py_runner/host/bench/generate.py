@@ -1,0 +1,188 @@
+"""`py-runner bench generate`: tok/s through Python, from JS alone, and natively, in the same page and run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+GENERATE_PYTHON_SETUP = """
+from py_runner import GenerateTextParams, LlamaRunner
+
+bench_runner = LlamaRunner(build={build!r}, n_threads={threads})
+await bench_runner.load_model({url!r}, cache=False, ctx_size=512)
+bench_params = GenerateTextParams(n_predict={n_predict}, temp=0, seed=0, n_threads={threads})
+await bench_runner.generate_text("warm-up: " + {prompt!r}, bench_params)  # V8 tiers the wasm up on first use
+"""
+
+GENERATE_PYTHON_RUN = """
+import json
+streamed = []
+r = await bench_runner.generate_text({prompt!r}, bench_params, token_callback=streamed.append)
+json.dumps({{"prompt_tok_s": r.prompt_tok_s, "gen_tok_s": r.gen_tok_s, "tokens": len(streamed),
+             "build": bench_runner.build, "threads": r.threads}})
+"""
+
+# The same requests straight from JavaScript (no Python, no Pyodide proxies): the baseline for streaming.
+GENERATE_JS_SETUP = """
+async ({build, threads, url, prompt, nPredict}) => {
+  const { Bridge } = await import("/web/bridge.js");
+  const bridge = new Bridge(
+    { st: { js: "/build/st/pr_glue.js" }, mt: { js: "/build/mt/pr_glue.js" }, worker: "/web/worker.js" },
+    { build, threads },
+  );
+  await bridge.start();
+  await bridge.load(url, { n_ctx: 512, n_threads: threads, cache: false });
+  // Fields left out take web/protocol.js's defaults, the values the Python side sends: both do the same work.
+  window.__benchOptions = { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads };
+  await bridge.generate("warm-up: " + prompt, window.__benchOptions, () => {});
+  window.__benchBridge = bridge;
+}
+"""
+
+GENERATE_JS_RUN = """
+async (prompt) => {
+  let streamed = 0;
+  const r = await window.__benchBridge.generate(prompt, window.__benchOptions, () => { streamed += 1; });
+  return {
+    prompt_tok_s: (r.prompt_tokens_evaluated * 1000) / r.timings.prompt_ms,
+    gen_tok_s: (r.tokens.length * 1000) / r.timings.gen_ms,
+    tokens: streamed, threads: r.threads,
+  };
+}
+"""
+
+
+def _native_generate(model: Path, prompt: str, n_predict: int, threads: int) -> dict:
+    """pr_native (llama.cpp built natively, the same glue) on the same request: its prompt and generation
+    tok/s by the same timers."""
+    import subprocess
+
+    from ..paths import native_binary
+
+    proc = subprocess.run(
+        [str(native_binary()), "generate", "--model", str(model), "--prompt", prompt, "--n-predict",
+         str(n_predict), "--threads", str(threads), "--temp", "0", "--ctx-size", "512"],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"pr_native generate failed: {proc.stderr.strip()[-500:]}")
+    t = json.loads(proc.stdout)["timings"]
+    return {
+        "prompt_tok_s": t["prompt_tokens"] * 1000 / t["prompt_ms"],
+        "gen_tok_s": t["gen_tokens"] * 1000 / t["gen_ms"],
+    }
+
+
+def bench_generate(
+    model: Path, *, builds=("st", "mt"), threads: int = 1, n_predict: int = 64, runs: int = 3
+) -> dict:
+    """Prompt and generation tok/s for each build, streamed through Python (LlamaRunner) and driven from
+    JavaScript alone (the bridge, its own engine) in the same page, and native llama.cpp (pr_native, one
+    thread) on the same requests, runs alternating; best of `runs` after a warm-up. Each run's prompt starts
+    differently, so the KV cache cannot shorten it; the paths get the same prompt. The st build always runs
+    one thread, mt `threads`."""
+    from ..headless import harness_page
+    from ..paths import native_binary
+    from ..server import start_server, stop_server
+
+    url = f"/local-model/{model.name}"
+    text = "Once upon a time, in a land far away, there lived a young princess who loved to read. " * 3
+    with_native = native_binary().is_file()
+    server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
+    report: dict = {
+        "model": str(model), "browser": None, "threads": threads, "n_predict": n_predict,
+        "builds": {}, "not_run": {},
+    }  # fmt: skip
+    native_runs: list[dict] = []
+    native_mt_runs: list[dict] = []
+    try:
+        with harness_page(base_url) as page:
+            report["browser"] = page.engine
+            for build in builds:
+                missing = page.page.evaluate(WHY_NO_THREADS_JS) if build == "mt" else None
+                if missing:  # e.g. WebKit: an isolated page without SharedArrayBuffer
+                    report["not_run"][build] = missing
+                    continue
+                common = {"build": build, "threads": threads, "url": url, "prompt": text}
+                page.run(GENERATE_PYTHON_SETUP.format(n_predict=n_predict, **common))
+                page.page.evaluate(GENERATE_JS_SETUP, {**common, "nPredict": n_predict})
+                python_runs, js_runs = [], []
+                for i in range(runs):
+                    prompt = f"Story {i + 1}. {text}"
+                    # Which goes first alternates: neither is favoured by the machine's drift.
+                    for path in ("python", "js") if i % 2 == 0 else ("js", "python"):
+                        if path == "python":
+                            python_runs.append(
+                                json.loads(page.run(GENERATE_PYTHON_RUN.format(prompt=prompt)))
+                            )
+                        else:
+                            js_runs.append(page.page.evaluate(GENERATE_JS_RUN, prompt))
+                    if with_native:
+                        native_runs.append(_native_generate(model, prompt, n_predict, 1))
+                        if build == "mt" and threads > 1:  # what native llama.cpp gains from the threads here
+                            native_mt_runs.append(_native_generate(model, prompt, n_predict, threads))
+                page.run("bench_runner.terminate()")
+                page.page.evaluate("() => window.__benchBridge.terminate()")
+                best = {
+                    name: {key: max(r[key] for r in rs) for key in ("prompt_tok_s", "gen_tok_s")}
+                    for name, rs in (("python", python_runs), ("js", js_runs))
+                }
+                best["python_over_js"] = best["python"]["gen_tok_s"] / best["js"]["gen_tok_s"]
+                best["tokens"] = python_runs[0]["tokens"]
+                best["threads"] = python_runs[0]["threads"]
+                report["builds"][build] = best
+    finally:
+        stop_server(server)
+    if native_runs:
+        native = {key: max(r[key] for r in native_runs) for key in ("prompt_tok_s", "gen_tok_s")}
+        report["native"] = native | {"threads": 1}
+        for r in report["builds"].values():
+            r["over_native"] = {key: r["python"][key] / native[key] for key in ("prompt_tok_s", "gen_tok_s")}
+    if "st" in report["builds"] and "mt" in report["builds"]:
+        st, mt = report["builds"]["st"], report["builds"]["mt"]
+        report["mt_over_st"] = mt["python"]["gen_tok_s"] / st["python"]["gen_tok_s"]
+    if native_mt_runs:
+        best = max(r["gen_tok_s"] for r in native_mt_runs)
+        report["native_threads"] = {"threads": threads, "gen_tok_s": best}
+        report["native_threads_over_one"] = best / report["native"]["gen_tok_s"]
+    return report
+
+
+# The bridge's own answer (web/bridge.js whyNoThreads), asked of the page before an mt run.
+WHY_NO_THREADS_JS = """async () => (await import(new URL("bridge.js", location.href).href)).whyNoThreads()"""
+
+
+def format_generate_report(report: dict) -> str:
+    lines = [
+        f"{report.get('browser', 'chromium')}: model {report['model']}, {report['threads']} thread(s) "
+        f"for mt, {report['n_predict']} tokens, best of runs"
+    ]
+    for build, why in report.get("not_run", {}).items():
+        lines.append(f"  {build}: not run ({why})")
+    for build, r in report["builds"].items():
+        lines.append(
+            f"  {build} ({r['threads']} thread(s)): prompt {r['python']['prompt_tok_s']:6.1f} tok/s, "
+            f"generation {r['python']['gen_tok_s']:6.1f} tok/s through Python; "
+            f"JS alone {r['js']['gen_tok_s']:6.1f} tok/s; "
+            f"Python/JS {r['python_over_js']:.3f}"
+        )
+    if "native" in report:
+        n = report["native"]
+        lines.append(
+            f"  native llama.cpp (pr_native, 1 thread): prompt {n['prompt_tok_s']:6.1f} tok/s, "
+            f"generation {n['gen_tok_s']:6.1f} tok/s"
+        )
+        for build, r in report["builds"].items():
+            o = r["over_native"]
+            lines.append(
+                f"  {build} / native: generation {o['gen_tok_s']:.2f}x, prompt {o['prompt_tok_s']:.2f}x"
+            )
+    if "mt_over_st" in report:
+        lines.append(f"  mt / st generation: {report['mt_over_st']:.2f}x")
+    if "native_threads_over_one" in report:
+        t = report["native_threads"]
+        lines.append(
+            f"  native llama.cpp, {t['threads']} threads / 1 thread generation: "
+            f"{report['native_threads_over_one']:.2f}x ({t['gen_tok_s']:.1f} tok/s)"
+        )
+    return "\n".join(lines)
