@@ -52,7 +52,8 @@ SITE_CONFIG = "site.json"
 MARKER = ".py_runner-export.json"
 DEFAULT_MAX_FILE_SIZE = 95 * 1024 * 1024  # GitHub Pages refuses files over 100 MiB
 WEB_SCRIPTS = ("bridge.js", "protocol.js", "download.js", "model_cache.js", "sha256.js", "worker.js")
-WEB_SCRIPTS += ("model_fetch.js", "engine_files.js", "boot.js", "harness.js", "python_worker.js")
+WEB_SCRIPTS += ("model_fetch.js", "engine_files.js", "engine_calls.js")  # loaded by worker.js
+WEB_SCRIPTS += ("boot.js", "harness.js", "python_worker.js")
 ISOLATION_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",

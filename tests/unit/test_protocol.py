@@ -26,6 +26,7 @@ JS_FILES = [
     "sha256.js",
     "model_fetch.js",
     "engine_files.js",
+    "engine_calls.js",
 ]
 
 
