@@ -98,7 +98,7 @@ self.PyRunnerModelCache = (() => {
   }
 
   /**
-   * A complete entry for url as {name, data: File, meta}, or null. No network access. With options.sha256 an entry
+   * A complete entry for url as {name, data: File, handle, shared, meta}, or null. No network access. With options.sha256 an entry
    * whose digest is unknown is hashed now; one with another digest is deleted (null: download it again).
    */
   async function lookup(url, state, progress, options = {}) {
@@ -121,11 +121,12 @@ self.PyRunnerModelCache = (() => {
       await removeEntry(dir, key);
       return null;
     }
-    return { name: P().fileNameOf(url), data: file, meta };
+    return { name: P().fileNameOf(url), data: file, handle, shared: true, meta };
   }
 
   /**
-   * Download url into its cache entry (resuming a partial one) and return {name, data: File, meta}.
+   * Download url into its cache entry (resuming a partial one) and return {name, data: File, handle, shared, meta}
+   * (handle: the entry's file; shared: other tabs may read it too).
    * state: the worker's request state ({aborted, controller}); progress(stage, loaded, total, force).
    * options.sha256: expected hex digest, verified before the entry is marked complete. options.minSize: the size the
    * GGUF header implies (web/download.js).
@@ -174,7 +175,7 @@ self.PyRunnerModelCache = (() => {
       meta.complete = true;
       meta.cached_at = new Date().toISOString();
       await writeMeta(dir, key, meta);
-      return { name: P().fileNameOf(url), data: file, meta };
+      return { name: P().fileNameOf(url), data: file, handle, shared: true, meta };
     } catch (err) {
       if (access) {
         try {

@@ -40,7 +40,7 @@ async function fetchUrl(url, msg, cacheBackend, state, progress, minSize) {
       if (state.aborted) throw new PyRunnerError("AbortError", "loading was aborted", { stage: "cache" });
       if (!entry) entry = await self.PyRunnerModelCache.download(url, state, progress, { sha256: msg.sha256, minSize });
       return {
-        file: { name: entry.name, data: entry.data },
+        file: { name: entry.name, data: entry.data, handle: entry.handle, shared: entry.shared },
         cacheHit,
         sha256: entry.meta.sha256 || null,
         cachedAt: entry.meta.cached_at || null,

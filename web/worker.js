@@ -209,13 +209,15 @@ async function loadModel(msg, state, reply, scratch) {
   installBlockReads(WORKERFS);
   Module.FS.mount(WORKERFS, { blobs: files }, MODEL_DIR);
   const path = `${MODEL_DIR}/${files[0].name}`;
-  // A scratch file is this load's alone: the engine reads it through a sync access handle straight into the
-  // heap, with no ArrayBuffer in between (FileReaderSync's buffers are collected late: +0.8x the model at peak).
+  // A file on OPFS (a scratch file, a cache entry) is read through a sync access handle straight into the heap,
+  // with no ArrayBuffer in between (FileReaderSync's buffers are collected late: +0.8x the model at peak). A cache
+  // entry is opened read-only, which other tabs may do at once (Chromium); where the browser opens it exclusively
+  // and another tab holds it, or cannot open it at all, the engine reads the File instead.
   const accesses = [];
   for (const file of files) {
     if (!file.handle) continue;
     try {
-      const access = await file.handle.createSyncAccessHandle();
+      const access = await file.handle.createSyncAccessHandle(file.shared ? { mode: "read-only" } : undefined);
       accesses.push(access);
       Module.FS.lookupPath(`${MODEL_DIR}/${file.name}`).node.access = access;
     } catch (_) {
