@@ -40,7 +40,8 @@ def _with_native(preset: str) -> tuple[Path, list[int]]:
 
 def _load_and_generate(model: Path, build: str, sources: list[str]) -> list[dict]:
     """In a fresh page (its own storage), load the model once per source ("cached", "uncached", "file"),
-    generating after each; each result: {tokens, cache_hit, heap, file_size, backend, store, file_reads} or {error}."""
+    generating after each; each result: {tokens, cache_hit, heap, file_size, backend, store, file_reads} or
+    {error}."""
     code = f"""
 import json, js
 from pyodide.ffi import to_js
