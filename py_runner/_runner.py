@@ -374,6 +374,17 @@ class LlamaRunner(ChatMethods):
         ids = self._token_ids(tokens)
         return await self._request("detokenize", lambda t: t.detokenize(ids, remove_special, unparse_special))
 
+    async def token_pieces(self, tokens: list[int]) -> list[bytes]:
+        """Each token's own bytes, as `detokenize_bytes([token])` gives them, for many tokens in one request
+        (logprobs show a token and its alternatives so)."""
+        ids = self._token_ids(tokens)
+        result = await self._request("token_pieces", lambda t: t.request("token_pieces", {"tokens": ids}))
+        data, pieces, at = bytes(result["bytes"]), [], 0
+        for length in result["lengths"]:
+            pieces.append(data[at : at + int(length)])
+            at += int(length)
+        return pieces
+
     def _token_ids(self, tokens: list[int]) -> list[int]:
         """Token ids checked against the vocabulary: llama.cpp indexes its tables with them."""
         n_vocab = int(self.load_details.get("n_vocab") or 0)

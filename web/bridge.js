@@ -7,7 +7,8 @@ import "./sha256.js";
 import "./download.js";
 import "./model_cache.js"; // peek(): the GGUF header of a cached model is read here, without the worker
 
-const { PyRunnerError } = globalThis.PyRunnerProtocol;
+const { PyRunnerProtocol } = globalThis;
+const { PyRunnerError } = PyRunnerProtocol;
 export { PyRunnerError };
 
 // What a page can fetch a model from. Any other scheme (javascript:, file:, ...) fails inside fetch() with a
@@ -65,6 +66,20 @@ export function whyNoThreads() {
   }
   return null;
 }
+
+// The requests the bridge reshapes before the worker sees them (web/protocol.js says which fields go in).
+const PREPARE = {
+  // source: a URL string, a Blob/File, a Uint8Array (bytes from Python: one copy into a Blob), or an Array of
+  // URLs or Blobs/Files (the shards of a split GGUF; llama.cpp finds shards 2..N beside the first by name).
+  load({ source, name, ...fields }, baseUrl) {
+    const urls = typeof source === "string" ? [source] : Array.isArray(source) && typeof source[0] === "string" ? source : null;
+    if (urls) return { ...fields, urls: urls.map((u) => modelUrl(u, baseUrl).href) };
+    const parts = (Array.isArray(source) ? source : [source]).map((part) => (part instanceof Blob ? part : new Blob([part])));
+    // structured clone of a Blob shares its bytes, it does not copy them
+    return { ...fields, blobs: parts, name: name || parts[0].name || "model.gguf" };
+  },
+  cache_delete: ({ url }, baseUrl) => ({ url: new URL(url, baseUrl).href }),
+};
 
 const SPAWN_TIMEOUT_MS = 5000; // the pthread pool's workers are created in milliseconds when nothing is wrong
 const SPAWN_ATTEMPTS = 3;
@@ -149,27 +164,20 @@ export class Bridge {
     };
   }
 
-  /** source: a URL string, a Blob/File, or an Array of Blobs/Files (split GGUF). Resolves with the metadata. */
-  load(source, options = {}, onProgress = null) {
-    const fields = { n_ctx: options.n_ctx, n_batch: options.n_batch, n_threads: options.n_threads, pooling: options.pooling };
-    const urls = typeof source === "string" ? [source] : Array.isArray(source) && typeof source[0] === "string" ? source : null;
-    if (urls) {
-      // One URL, or all shards of a split GGUF (llama.cpp finds shards 2..N beside the first by name).
-      try {
-        fields.urls = urls.map((u) => modelUrl(u, this.baseUrl).href);
-      } catch (err) {
-        return Promise.reject(err); // a rejection, as every other failure of load() is
-      }
-      fields.sizes = options.sizes || null;
-      fields.cache = options.cache !== false; // the worker's OPFS model cache (web/model_cache.js)
-      fields.sha256 = options.sha256 || null;
-      fields.min_size = options.min_size || null; // the size the GGUF header implies (a short body is not the file)
-    } else {
-      const blobs = Array.isArray(source) ? source : [source];
-      fields.blobs = blobs; // structured clone of a Blob shares its bytes, it does not copy them
-      fields.name = options.name || blobs[0].name || "model.gguf";
+  /**
+   * Send one request of web/protocol.js ("requests") to the engine worker and resolve with its result.
+   * fields: the request's declared fields (anything else is refused); callbacks: {onProgress({stage, loaded,
+   * total}), onToken(tokenId, pieceBytes: Uint8Array)}, for the events the request declares. Every request goes
+   * this one way; only "load" and "cache_delete" are prepared first (PREPARE: URLs resolved against baseUrl).
+   */
+  request(type, fields = {}, callbacks = {}) {
+    try {
+      PyRunnerProtocol.checkRequest(type, fields);
+      const prepare = Object.hasOwn(PREPARE, type) ? PREPARE[type] : null;
+      return this._request(type, prepare ? prepare(fields, this.baseUrl) : { ...fields }, callbacks);
+    } catch (err) {
+      return Promise.reject(err); // a rejection, as every other failure of a request is
     }
-    return this._request("load", fields, { onProgress });
   }
 
   /**
@@ -226,73 +234,6 @@ export class Bridge {
       if (offset >= bytes.length) break;
     }
     return { bytes, total };
-  }
-
-  /**
-   * Pooled embeddings of `texts` (options: normalize, truncate); onProgress({stage: "embedding", loaded, total})
-   * counts texts. Resolves with {embeddings: Float32Array (texts x n_embd), n_embd, n_tokens}.
-   */
-  embed(texts, options = {}, onProgress = null) {
-    return this._request("embed", { ...options, texts: Array.from(texts) }, { onProgress });
-  }
-
-  /** onToken(tokenId, pieceBytes: Uint8Array). Resolves with {tokens, prompt_tokens, finish_reason, timings}. */
-  generate(prompt, options = {}, onToken = null) {
-    return this._request("generate", { ...options, prompt }, { onToken });
-  }
-
-  /**
-   * Teacher-forced logits: row i predicts tokens[i] after `prompt` (tokenized as generate does) and tokens[0..i-1].
-   * Resolves with {n_vocab, rows, logits: Float32Array (rows x n_vocab)}.
-   */
-  logits(prompt, tokens) {
-    return this._request("logits", { prompt, tokens: Array.from(tokens) });
-  }
-
-  /** Token ids of `text` with the loaded model's tokenizer. */
-  async tokenize(text, addSpecial = true, parseSpecial = false) {
-    return (await this._request("tokenize", { text, add_special: addSpecial, parse_special: parseSpecial })).tokens;
-  }
-
-  /** The bytes of a token sequence's text (may end inside a UTF-8 character). */
-  async detokenize(tokens, removeSpecial = false, unparseSpecial = false) {
-    const fields = { tokens: Array.from(tokens), remove_special: removeSpecial, unparse_special: unparseSpecial };
-    return (await this._request("detokenize", fields)).bytes;
-  }
-
-  /** A chat formatted with the model's template (or `template`): messages [{role, content}] -> prompt string. */
-  async chatFormat(messages, addAssistant = true, template = null) {
-    const fields = { messages: Array.from(messages), add_assistant: addAssistant, template };
-    return (await this._request("chat_format", fields)).prompt;
-  }
-
-  /**
-   * A chat rendered by llama.cpp's chat layer, as its server renders an OpenAI request: requestJson holds
-   * {messages, tools, tool_choice, parallel_tool_calls, add_generation_prompt, template}; resolves with the JSON
-   * text of {prompt, format, grammar, grammar_lazy, grammar_triggers, additional_stops, parser, ...}.
-   */
-  async chatApply(requestJson) {
-    return (await this._request("chat_apply", { request: requestJson })).json;
-  }
-
-  /** A finished reply parsed as llama.cpp's server parses it: resolves with the JSON text of the message. */
-  async chatParse(stateJson, text) {
-    return (await this._request("chat_parse", { state: stateJson, text })).json;
-  }
-
-  /** The OPFS model cache: [{url, size, complete, cached_at}]. */
-  cacheList() {
-    return this._request("cache_list", {});
-  }
-
-  /** Deletes the cache entry of url (resolved against the page); resolves true if there was one. */
-  cacheDelete(url) {
-    return this._request("cache_delete", { url: new URL(url, this.baseUrl).href });
-  }
-
-  /** Deletes every cache entry; resolves with how many there were. */
-  cacheClear() {
-    return this._request("cache_clear", {});
   }
 
   /** Aborts the running request of that kind ("load" | "generate" | "embed"), if any. */

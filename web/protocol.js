@@ -1,9 +1,15 @@
 // py_runner protocol: the one declaration of what crosses between Python, the bridge, the engine worker and the glue.
 // A plain script that works both ways it is loaded — importScripts in the worker, `import "./protocol.js"` in the
 // bridge — and defines globalThis.PyRunnerProtocol. The JSON between the markers is mirrored by
-// py_runner/_transport/protocol.py; tests/unit/test_protocol.py fails when this file, that module and wasm/glue.h
-// disagree.
+// py_runner/_transport/protocol.py; tests/unit/test_protocol.py fails when this file, that module, wasm/glue.h, the
+// worker's handlers and docs/DESIGN.md's protocol table disagree.
 //
+// "requests": each request Python sends through Bridge.request(type, fields, callbacks), as
+//   {fields: {name: type}, events: the replies it streams before its result, result: {name: type} or a type}.
+//   Types: str int float bool list dict bytes (Uint8Array) float32 (a Float32Array; bytes in Python) json (a JSON
+//   text); "?" marks a field that may be left out or null; "a|b" either. The bridge refuses a field not declared
+//   and a required one missing. Only "load" is reshaped on the way: the bridge turns its `source` into `urls`
+//   (resolved, checked) or `blobs` + `name` for the worker.
 // Messages, bridge -> worker: {id, type: <a request>, ...fields} and {type: "abort", target: id}.
 // Replies, worker -> bridge: {id, type: "progress", stage, loaded, total} | {id, type: "token", token, piece}
 //   | {id, type: "result", value} | {id, type: "error", name, message, stage, url, status}.
@@ -11,10 +17,89 @@
 
 (() => {
   const PROTOCOL = /* protocol-json-begin */ {
-    "requests": [
-      "init", "load", "generate", "embed", "logits", "tokenize", "detokenize", "chat_format", "chat_apply",
-      "chat_parse", "cache_list", "cache_delete", "cache_clear"
-    ],
+    "requests": {
+      "init": {
+        "fields": {"build": "str", "moduleUrl": "str", "threads": "int"},
+        "events": ["progress"],
+        "result": {"build": "str", "threads": "int"}
+      },
+      "load": {
+        "fields": {
+          "source": "str|blob|list", "n_ctx": "int?", "n_batch": "int?", "cache": "bool?", "n_threads": "int?",
+          "pooling": "int?", "sha256": "str?", "sizes": "list?", "min_size": "int?", "name": "str?"
+        },
+        "events": ["progress"],
+        "result": "dict"
+      },
+      "generate": {
+        "fields": {
+          "prompt": "str", "n_predict": "int?", "n_threads": "int?", "ignore_eos": "bool?", "logit_bias": "list?",
+          "grammar": "str?", "grammar_triggers": "list?", "grammar_prefill": "str?", "temp": "float?",
+          "top_k": "int?", "top_p": "float?", "min_p": "float?", "typical_p": "float?", "repeat_penalty": "float?",
+          "repeat_last_n": "int?", "frequency_penalty": "float?", "presence_penalty": "float?", "seed": "int?"
+        },
+        "events": ["token"],
+        "result": {
+          "tokens": "list", "prompt_tokens": "int", "prompt_tokens_reused": "int",
+          "prompt_tokens_evaluated": "int", "finish_reason": "str", "threads": "int", "timings": "dict"
+        }
+      },
+      "embed": {
+        "fields": {"texts": "list", "normalize": "bool", "truncate": "bool"},
+        "events": ["progress"],
+        "result": {"embeddings": "float32", "n_embd": "int", "n_tokens": "list"}
+      },
+      "logits": {
+        "fields": {"prompt": "str", "tokens": "list"},
+        "events": [],
+        "result": {"n_vocab": "int", "rows": "int", "logits": "float32"}
+      },
+      "tokenize": {
+        "fields": {"text": "str", "add_special": "bool", "parse_special": "bool"},
+        "events": [],
+        "result": {"tokens": "list"}
+      },
+      "detokenize": {
+        "fields": {"tokens": "list", "remove_special": "bool", "unparse_special": "bool"},
+        "events": [],
+        "result": {"bytes": "bytes"}
+      },
+      "token_pieces": {
+        "fields": {"tokens": "list"},
+        "events": [],
+        "result": {"bytes": "bytes", "lengths": "list"}
+      },
+      "chat_format": {
+        "fields": {"messages": "list", "add_assistant": "bool", "template": "str?"},
+        "events": [],
+        "result": {"prompt": "str"}
+      },
+      "chat_apply": {
+        "fields": {"request": "json"},
+        "events": [],
+        "result": {"json": "json"}
+      },
+      "chat_parse": {
+        "fields": {"state": "json", "text": "str"},
+        "events": [],
+        "result": {"json": "json"}
+      },
+      "cache_list": {
+        "fields": {},
+        "events": [],
+        "result": "list"
+      },
+      "cache_delete": {
+        "fields": {"url": "str"},
+        "events": [],
+        "result": "bool"
+      },
+      "cache_clear": {
+        "fields": {},
+        "events": [],
+        "result": "int"
+      }
+    },
     "control": ["abort"],
     "replies": ["progress", "token", "result", "error"],
     "error_fields": ["name", "message", "stage", "url", "status"],
@@ -89,6 +174,18 @@
 
   const outOfMemory = new RegExp(PROTOCOL.out_of_memory, "i");
 
+  /** Refuse a request the declaration does not allow: an unknown type, a field not declared, one missing. */
+  function checkRequest(type, fields) {
+    const declared = Object.hasOwn(PROTOCOL.requests, type) ? PROTOCOL.requests[type] : null;
+    if (!declared) throw new PyRunnerError("BridgeError", `unknown request type ${type}`);
+    for (const name of Object.keys(fields)) {
+      if (!Object.hasOwn(declared.fields, name)) throw new PyRunnerError("BridgeError", `${type}: no field ${name}`);
+    }
+    for (const [name, kind] of Object.entries(declared.fields)) {
+      if (!kind.endsWith("?") && fields[name] == null) throw new PyRunnerError("BridgeError", `${type}: ${name} is missing`);
+    }
+  }
+
   /** The cache entry's key of an absolute URL: the hex SHA-256 of the URL (OPFS file names cannot hold a URL). */
   async function cacheKey(url) {
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url)));
@@ -111,6 +208,7 @@
     ...PROTOCOL,
     PyRunnerError,
     isOutOfMemory: (text) => outOfMemory.test(String(text || "")),
+    checkRequest,
     cacheKey,
     fileNameOf,
   });

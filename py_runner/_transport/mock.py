@@ -5,11 +5,14 @@ with no browser (as httpx ships httpx.MockTransport).
     await runner.load_model("models/model.gguf")  # resolved against the page, as in the browser
     assert (await runner.generate_text("Hi")).text == "Hello world"
 
-It answers every request of the Transport interface: a valid GGUF header for the fail-fast check, scripted
-load progress and model metadata, the given token pieces for every generation, tag-style chat formatting,
-a byte-per-token tokenizer, cache entries, embeddings. Errors and blocking can be scripted (load_error,
-gen_error, block_load, block_generate_after, ...), and every call is recorded (load_calls, generate_calls,
-chat_calls, ...) for assertions.
+It answers every request of web/protocol.js from a table of handlers, one per request type, each given a
+MockRequest (type, fields, progress(), token()) and returning the result as the browser transport returns it.
+The built-in table: a valid GGUF header for the fail-fast check, scripted load progress and model metadata,
+the given token pieces for every generation, tag-style chat formatting, a byte-per-token tokenizer, cache
+entries, embeddings. `handlers={"tokenize": fn, ...}` replaces any of them (as httpx's mock takes a handler).
+Errors and blocking can be scripted (load_error, gen_error, block_load, block_generate_after, ...), and every
+call is recorded (requests, load_calls, generate_calls, chat_calls, ...) for assertions. A request whose
+fields or result do not match the declaration fails with BridgeError, as the bridge refuses it in the browser.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import json
 import re
 import struct
 from array import array
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .._errors import BridgeError, ChatTemplateError, EmbeddingError, LoadAbortedError
-from .base import Transport
+from .base import ProgressCallback, TokenCallback, Transport
+from .protocol import request_problems, result_problems
 
 
 def gguf_header(arch: str = "llama", *, magic: bytes = b"GGUF", version: int = 3) -> bytes:
@@ -57,10 +63,32 @@ METADATA: dict[str, Any] = {
 }
 
 
+@dataclass
+class MockRequest:
+    """One request as a MockTransport handler sees it."""
+
+    type: str
+    fields: dict[str, Any]
+    on_progress: ProgressCallback | None = None
+    on_token: TokenCallback | None = None
+
+    def progress(self, event: dict[str, Any]) -> None:
+        if self.on_progress is not None:
+            self.on_progress(dict(event))
+
+    def token(self, token: int, piece: bytes) -> None:
+        if self.on_token is not None:
+            self.on_token(token, piece)
+
+
+Handler = Callable[[MockRequest], Any | Awaitable[Any]]
+
+
 class MockTransport(Transport):
     def __init__(
         self,
         *,
+        handlers: dict[str, Handler] | None = None,
         progress: list[dict[str, Any]] | None = None,
         metadata: dict[str, Any] | None = None,
         pieces: list[tuple[int, bytes]] | None = None,
@@ -114,6 +142,48 @@ class MockTransport(Transport):
         self.generate_calls: list[tuple[str, dict[str, Any]]] = []
         self._abort: dict[str, asyncio.Event] = {}
         self._dead: asyncio.Event | None = None
+        self.requests: list[MockRequest] = []  # every request, in order
+        # request type -> handler: the scripted engine below, then the caller's
+        self.handlers: dict[str, Handler] = {
+            "load": self._load,
+            "generate": self._generate,
+            "embed": self._embed,
+            "logits": self._logits,
+            "tokenize": self._tokenize,
+            "detokenize": self._detokenize,
+            "token_pieces": self._token_pieces,
+            "chat_format": self._chat_format,
+            "chat_apply": self._chat_apply,
+            "chat_parse": self._chat_parse,
+            "cache_list": self._cache_list,
+            "cache_delete": self._cache_delete,
+            "cache_clear": self._cache_clear,
+        }
+        unknown = set(handlers or {}) - set(self.handlers)
+        if unknown:
+            raise ValueError(f"MockTransport: no request named {sorted(unknown)}")
+        self.handlers.update(handlers or {})
+
+    async def request(
+        self,
+        type: str,
+        fields: dict[str, Any],
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_token: TokenCallback | None = None,
+    ) -> Any:
+        problems = request_problems(type, fields)
+        if problems:
+            raise BridgeError("; ".join(problems))
+        request = MockRequest(type, dict(fields), on_progress, on_token)
+        self.requests.append(request)
+        result = self.handlers[type](request)
+        if asyncio.iscoroutine(result):
+            result = await result
+        problems = result_problems(type, result)
+        if problems:
+            raise BridgeError("; ".join(problems))
+        return result
 
     def _event(self, kind: str) -> asyncio.Event:
         self._abort[kind] = asyncio.Event()
@@ -140,14 +210,16 @@ class MockTransport(Transport):
             "notice": self.start_notice,
         }
 
-    async def load(self, source, options, on_progress):
-        self.load_calls.append((source, dict(options)))
+    async def _load(self, request: MockRequest) -> dict[str, Any]:
+        options = dict(request.fields)
+        source = options.pop("source")
+        self.load_calls.append((source, options))
         aborted = self._event("load")
         for p in self.progress:
             await asyncio.sleep(0)
             if aborted.is_set():
                 raise LoadAbortedError("AbortError (stage: loading)")
-            on_progress(dict(p))
+            request.progress(p)
         if self.block_load:
             await self._wait(aborted)
         if aborted.is_set():
@@ -164,15 +236,17 @@ class MockTransport(Transport):
             self.cache_entries.setdefault(source, entry)
         return metadata
 
-    async def generate(self, prompt, options, on_token):
-        self.generate_calls.append((prompt, dict(options)))
+    async def _generate(self, request: MockRequest) -> dict[str, Any]:
+        options = dict(request.fields)
+        prompt = options.pop("prompt")
+        self.generate_calls.append((prompt, options))
         aborted = self._event("generate")
         if self.gen_error is not None:
             raise self.gen_error
-        count = 0
+        tokens: list[int] = []
         reason = "eos"
         for tok, piece in self.pieces:
-            if count == self.block_generate_after:
+            if len(tokens) == self.block_generate_after:
                 await self._wait(aborted)
             await asyncio.sleep(0)
             if aborted.is_set():
@@ -180,21 +254,23 @@ class MockTransport(Transport):
                     reason = "aborted"
                     break
                 self.abort_lag -= 1
-            if count >= options["n_predict"]:
+            if len(tokens) >= options["n_predict"]:
                 reason = "length"
                 break
-            on_token(tok, piece)
-            count += 1
+            request.token(tok, piece)
+            tokens.append(tok)
         return {
-            "tokens": count,
+            "tokens": tokens,
             "prompt_tokens": 5,
             "timings": {"prompt_ms": 50.0, "gen_ms": 100.0},
             "finish_reason": reason,
         }
 
-    async def embed(self, texts, options, on_progress):
+    async def _embed(self, request: MockRequest) -> dict[str, Any]:
         """Vector of a text: [its length, 1, 0] (unit length when normalize), one progress event per text."""
-        self.embed_calls.append((list(texts), dict(options)))
+        options = dict(request.fields)
+        texts = options.pop("texts")
+        self.embed_calls.append((list(texts), options))
         aborted = self._event("embed")
         if self.embed_error is not None:
             raise self.embed_error
@@ -210,37 +286,50 @@ class MockTransport(Transport):
                 norm = sum(x * x for x in v) ** 0.5
                 v = [x / norm for x in v]
             vectors.append(v)
-            on_progress({"stage": "embedding", "loaded": i + 1, "total": len(texts)})
-        return {"embeddings": vectors, "n_tokens": [len(t) + 1 for t in texts]}
+            request.progress({"stage": "embedding", "loaded": i + 1, "total": len(texts)})
+        flat = array("f", [x for v in vectors for x in v])
+        return {"embeddings": flat.tobytes(), "n_embd": 3, "n_tokens": [len(t) + 1 for t in texts]}
 
-    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+    async def _tokenize(self, request: MockRequest) -> dict[str, Any]:
         await asyncio.sleep(0)
-        return ([1] if add_special else []) + list(text.encode())  # BOS, then one token per byte
+        text, add_special = request.fields["text"], request.fields["add_special"]
+        return {"tokens": ([1] if add_special else []) + list(text.encode())}  # BOS, then one token per byte
 
-    async def detokenize(self, tokens: list[int], remove_special: bool, unparse_special: bool) -> bytes:
+    async def _detokenize(self, request: MockRequest) -> dict[str, Any]:
         await asyncio.sleep(0)
-        return bytes(t for t in tokens if t >= 32)
+        return {"bytes": bytes(t for t in request.fields["tokens"] if t >= 32)}
 
-    async def logits(self, prompt: str, tokens: list[int]) -> tuple[int, bytes]:
+    async def _token_pieces(self, request: MockRequest) -> dict[str, Any]:
         await asyncio.sleep(0)
-        self.logits_calls.append((prompt, list(tokens)))
+        pieces = [bytes([t]) if t >= 32 else b"" for t in request.fields["tokens"]]  # a byte per token
+        return {"bytes": b"".join(pieces), "lengths": [len(p) for p in pieces]}
+
+    async def _logits(self, request: MockRequest) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        prompt, tokens = request.fields["prompt"], list(request.fields["tokens"])
+        self.logits_calls.append((prompt, tokens))
         n_vocab = self.metadata["n_vocab"]
         rows = array("f", [0.0] * (n_vocab * len(tokens)))
         for i, token in enumerate(tokens):
             rows[i * n_vocab + token] = 1.0 + i  # row i's argmax is tokens[i]
-        return n_vocab, rows.tobytes()
+        return {"n_vocab": n_vocab, "rows": len(tokens), "logits": rows.tobytes()}
 
-    async def chat_format(
-        self, messages: list[dict[str, str]], add_assistant: bool, template: str | None
-    ) -> str:
+    async def _chat_format(self, request: MockRequest) -> dict[str, Any]:
         await asyncio.sleep(0)
-        self.chat_calls.append((list(messages), template))
+        messages, template = list(request.fields["messages"]), request.fields.get("template")
+        self.chat_calls.append((messages, template))
         if template == "unsupported":
             raise ChatTemplateError("the chat template is not supported")
         turns = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages)
-        return turns + ("<assistant>" if add_assistant else "")
+        return {"prompt": turns + ("<assistant>" if request.fields["add_assistant"] else "")}
 
-    async def chat_apply(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def _chat_apply(self, mock_request: MockRequest) -> dict[str, Any]:
+        return {"json": json.dumps(await self._chat_applied(json.loads(mock_request.fields["request"])))}
+
+    async def _chat_parse(self, request: MockRequest) -> dict[str, Any]:
+        return {"json": json.dumps(await self._chat_parsed(request.fields["text"]))}
+
+    async def _chat_applied(self, request: dict[str, Any]) -> dict[str, Any]:
         """The tag-style template, tools as a <tools> line and a grammar of their calls (lazy, from the
         trigger `<tool_call>`, unless tool_choice is "required"); a reply's <tool_call>{json}</tool_call>
         parses."""
@@ -273,7 +362,7 @@ class MockTransport(Transport):
         )
         return applied
 
-    async def chat_parse(self, applied: dict[str, Any], text: str) -> dict[str, Any]:
+    async def _chat_parsed(self, text: str) -> dict[str, Any]:
         await asyncio.sleep(0)
         message: dict[str, Any] = {"role": "assistant", "content": text}
         calls = re.findall(r"<tool_call>(.*?)</tool_call>", text, re.S)
@@ -297,15 +386,15 @@ class MockTransport(Transport):
         total = len(self.model_bytes) if self.model_size is None else self.model_size
         return self.model_bytes[:length], total
 
-    async def cache_list(self) -> list[dict[str, Any]]:
+    async def _cache_list(self, request: MockRequest) -> list[dict[str, Any]]:
         await asyncio.sleep(0)
         return [dict(e) for _, e in sorted(self.cache_entries.items())]
 
-    async def cache_delete(self, url: str) -> bool:
+    async def _cache_delete(self, request: MockRequest) -> bool:
         await asyncio.sleep(0)
-        return self.cache_entries.pop(url, None) is not None
+        return self.cache_entries.pop(request.fields["url"], None) is not None
 
-    async def cache_clear(self) -> int:
+    async def _cache_clear(self, request: MockRequest) -> int:
         await asyncio.sleep(0)
         count = len(self.cache_entries)
         self.cache_entries.clear()

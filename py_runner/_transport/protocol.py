@@ -11,21 +11,96 @@ from __future__ import annotations
 from typing import Any, Final
 
 PROTOCOL: Final[dict[str, Any]] = {
-    "requests": [
-        "init",
-        "load",
-        "generate",
-        "embed",
-        "logits",
-        "tokenize",
-        "detokenize",
-        "chat_format",
-        "chat_apply",
-        "chat_parse",
-        "cache_list",
-        "cache_delete",
-        "cache_clear",
-    ],
+    "requests": {
+        "init": {
+            "fields": {"build": "str", "moduleUrl": "str", "threads": "int"},
+            "events": ["progress"],
+            "result": {"build": "str", "threads": "int"},
+        },
+        "load": {
+            "fields": {
+                "source": "str|blob|list",
+                "n_ctx": "int?",
+                "n_batch": "int?",
+                "cache": "bool?",
+                "n_threads": "int?",
+                "pooling": "int?",
+                "sha256": "str?",
+                "sizes": "list?",
+                "min_size": "int?",
+                "name": "str?",
+            },
+            "events": ["progress"],
+            "result": "dict",
+        },
+        "generate": {
+            "fields": {
+                "prompt": "str",
+                "n_predict": "int?",
+                "n_threads": "int?",
+                "ignore_eos": "bool?",
+                "logit_bias": "list?",
+                "grammar": "str?",
+                "grammar_triggers": "list?",
+                "grammar_prefill": "str?",
+                "temp": "float?",
+                "top_k": "int?",
+                "top_p": "float?",
+                "min_p": "float?",
+                "typical_p": "float?",
+                "repeat_penalty": "float?",
+                "repeat_last_n": "int?",
+                "frequency_penalty": "float?",
+                "presence_penalty": "float?",
+                "seed": "int?",
+            },
+            "events": ["token"],
+            "result": {
+                "tokens": "list",
+                "prompt_tokens": "int",
+                "prompt_tokens_reused": "int",
+                "prompt_tokens_evaluated": "int",
+                "finish_reason": "str",
+                "threads": "int",
+                "timings": "dict",
+            },
+        },
+        "embed": {
+            "fields": {"texts": "list", "normalize": "bool", "truncate": "bool"},
+            "events": ["progress"],
+            "result": {"embeddings": "float32", "n_embd": "int", "n_tokens": "list"},
+        },
+        "logits": {
+            "fields": {"prompt": "str", "tokens": "list"},
+            "events": [],
+            "result": {"n_vocab": "int", "rows": "int", "logits": "float32"},
+        },
+        "tokenize": {
+            "fields": {"text": "str", "add_special": "bool", "parse_special": "bool"},
+            "events": [],
+            "result": {"tokens": "list"},
+        },
+        "detokenize": {
+            "fields": {"tokens": "list", "remove_special": "bool", "unparse_special": "bool"},
+            "events": [],
+            "result": {"bytes": "bytes"},
+        },
+        "token_pieces": {
+            "fields": {"tokens": "list"},
+            "events": [],
+            "result": {"bytes": "bytes", "lengths": "list"},
+        },
+        "chat_format": {
+            "fields": {"messages": "list", "add_assistant": "bool", "template": "str?"},
+            "events": [],
+            "result": {"prompt": "str"},
+        },
+        "chat_apply": {"fields": {"request": "json"}, "events": [], "result": {"json": "json"}},
+        "chat_parse": {"fields": {"state": "json", "text": "str"}, "events": [], "result": {"json": "json"}},
+        "cache_list": {"fields": {}, "events": [], "result": "list"},
+        "cache_delete": {"fields": {"url": "str"}, "events": [], "result": "bool"},
+        "cache_clear": {"fields": {}, "events": [], "result": "int"},
+    },
     "control": ["abort"],
     "replies": ["progress", "token", "result", "error"],
     "error_fields": ["name", "message", "stage", "url", "status"],
@@ -113,7 +188,8 @@ PROTOCOL: Final[dict[str, Any]] = {
     "out_of_memory": "failed to allocate|out of memory|not enough space|\\bOOM\\b",
 }
 
-REQUESTS: Final[tuple[str, ...]] = tuple(PROTOCOL["requests"])
+# request type -> {fields: {name: type}, events, result: {name: type} | type}; web/protocol.js explains
+REQUESTS: Final[dict[str, dict[str, Any]]] = PROTOCOL["requests"]
 ERROR_NAMES: Final[frozenset[str]] = frozenset(PROTOCOL["errors"])
 ERROR_FIELDS: Final[tuple[str, ...]] = tuple(PROTOCOL["error_fields"])
 GLUE: Final[dict[str, int]] = PROTOCOL["glue"]
@@ -124,3 +200,60 @@ PTHREAD_POOL_SIZE: Final[int] = PROTOCOL["pthread_pool_size"]
 SAMPLER_KNOBS: Final[tuple[str, ...]] = tuple(PROTOCOL["sampler"])
 # The engine's defaults, load (n_ctx, n_batch) and sampling: GenerateTextParams and load_model start here.
 DEFAULTS: Final[dict[str, Any]] = PROTOCOL["defaults"]
+
+
+_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list, tuple),
+    "dict": (dict,),
+    "bytes": (bytes, bytearray, memoryview),
+    "float32": (bytes, bytearray, memoryview),
+    "json": (str,),
+}
+
+
+def _conforms(value: Any, kind: str) -> bool:
+    """Whether a Python value fits a declared type ("int", "str?", "str|blob|list"; blob: anything)."""
+    if kind.endswith("?"):
+        return value is None or _conforms(value, kind[:-1])
+    return any(
+        alternative not in _TYPES or isinstance(value, _TYPES[alternative]) for alternative in kind.split("|")
+    )
+
+
+def request_problems(type: str, fields: dict[str, Any]) -> list[str]:
+    """What is wrong with a request against its declaration (empty: nothing), as the bridge checks it, and
+    the types too. MockTransport refuses such a request, so unit tests see a field that drifted."""
+    declared = REQUESTS.get(type)
+    if declared is None:
+        return [f"unknown request type {type}"]
+    problems = [f"{type}: no field {name}" for name in fields if name not in declared["fields"]]
+    for name, kind in declared["fields"].items():
+        if fields.get(name) is None and not kind.endswith("?"):
+            problems.append(f"{type}: {name} is missing")
+        elif name in fields and not _conforms(fields[name], kind):
+            problems.append(f"{type}: {name} should be {kind}, got {fields[name]!r:.60}")
+    return problems
+
+
+def result_problems(type: str, result: Any) -> list[str]:
+    """What is wrong with a request's result (as a transport returns it to Python) against its declaration."""
+    declared = REQUESTS[type]["result"]
+    if isinstance(declared, str):
+        return (
+            []
+            if _conforms(result, declared)
+            else [f"{type}: result should be {declared}, got {result!r:.60}"]
+        )
+    if not isinstance(result, dict):
+        return [f"{type}: result should be a dict of {sorted(declared)}, got {result!r:.60}"]
+    problems = [f"{type}: result has no field {name}" for name in result if name not in declared]
+    problems += [
+        f"{type}: result.{name} should be {kind}"
+        for name, kind in declared.items()
+        if name in result and not _conforms(result[name], kind)
+    ]
+    return problems

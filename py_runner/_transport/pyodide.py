@@ -6,12 +6,10 @@ Imports of js/pyodide are lazy so that `import py_runner` works in CPython.
 from __future__ import annotations
 
 import json
-from array import array
-from collections.abc import Callable
 from typing import Any
 
 from .._errors import BridgeError, LocalWebAIError, error_from_js
-from .base import Artifacts, Transport
+from .base import Artifacts, ProgressCallback, TokenCallback, Transport
 
 
 def _ffi() -> Any:
@@ -56,6 +54,34 @@ def _convert(exc: BaseException) -> LocalWebAIError:
     )
     converted.__cause__ = exc
     return converted
+
+
+def _to_js_value(value: Any) -> Any:
+    """A request field for JS: bytes-like as one Uint8Array copy, a list (of shards, ids, ...) as an Array,
+    the rest as ffi.to_js makes it (a JS File/Blob passes through unchanged)."""
+    ffi = _ffi()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return ffi.to_js(memoryview(value))
+    if isinstance(value, list | tuple):
+        return [_to_js_value(v) for v in value]
+    return value
+
+
+def _to_python(value: Any) -> Any:
+    """A request's result for Python: an object's fields one by one (typed arrays, the float32 and bytes
+    results, as bytes: one copy out of JS), anything else by to_py()."""
+    import js
+
+    ffi = _ffi()
+    if value is None or value is getattr(ffi, "jsnull", None):  # JS null arrives as jsnull, not None
+        return None
+    if not isinstance(value, ffi.JsProxy):
+        return value
+    if hasattr(value, "BYTES_PER_ELEMENT"):
+        return value.to_bytes()
+    if hasattr(value, "length"):  # an Array
+        return value.to_py()
+    return {str(k): _to_python(v) for k, v in js.Object.entries(value)}
 
 
 def _page_artifacts() -> Artifacts:
@@ -126,14 +152,6 @@ class PyodideTransport(Transport):
 
         return str(js.URL.new(url, self.base_url).href)
 
-    async def _call(self, fn: Callable[[], Any]) -> Any:
-        ffi = _ffi()
-        try:
-            result = await fn()
-        except ffi.JsException as exc:
-            raise _convert(exc) from exc
-        return result.to_py() if hasattr(result, "to_py") else result
-
     async def start(self) -> dict[str, Any]:
         import js
         from pyodide.code import run_js
@@ -157,7 +175,10 @@ class PyodideTransport(Transport):
         self._bridge = module.Bridge.new(
             ffi.to_js(config, dict_converter=to_obj), ffi.to_js(options, dict_converter=to_obj)
         )
-        return await self._call(lambda: self._bridge.start())
+        try:
+            return (await self._bridge.start()).to_py()
+        except ffi.JsException as exc:
+            raise _convert(exc) from exc
 
     def resolve_source(self, source: Any) -> Any:
         if _is_js_file_list(source):  # an <input type=file multiple>'s FileList: the shards of a split model
@@ -174,25 +195,38 @@ class PyodideTransport(Transport):
             raise BridgeError("transport not started")
         return self._bridge
 
-    async def load(
-        self, source: Any, options: dict[str, Any], on_progress: Callable[[dict[str, Any]], None]
-    ) -> dict[str, Any]:
+    async def request(
+        self,
+        type: str,
+        fields: dict[str, Any],
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_token: TokenCallback | None = None,
+    ) -> Any:
+        """The one way to the engine: fields to JS, callbacks as proxies, the result back to Python and a JS
+        error to its LocalWebAIError, here and nowhere else."""
         import js
 
         ffi = _ffi()
         bridge = self._require_bridge()
-        if isinstance(source, bytes | bytearray | memoryview):
-            # One copy of the model bytes into the browser's blob store; the worker mounts the Blob.
-            source = js.Blob.new(ffi.to_js([ffi.to_js(memoryview(source))]))
-        elif isinstance(source, list | tuple):  # split GGUF: the bridge wants a JS Array of Blobs/Files
-            source = ffi.to_js(list(source))
-        # str is converted implicitly; a File/Blob JsProxy passes through unchanged.
-        progress = ffi.create_proxy(lambda p: on_progress(p.to_py()))
+        proxies = []
+        callbacks: dict[str, Any] = {}
+        if on_progress is not None:
+            proxies.append(ffi.create_proxy(lambda p: on_progress(p.to_py())))
+            callbacks["onProgress"] = proxies[-1]
+        if on_token is not None:
+            proxies.append(ffi.create_proxy(lambda tok, piece: on_token(int(tok), piece.to_bytes())))
+            callbacks["onToken"] = proxies[-1]
+        to_obj = js.Object.fromEntries
         try:
-            opts = ffi.to_js(options, dict_converter=js.Object.fromEntries)
-            return await self._call(lambda: bridge.load(source, opts, progress))
+            js_fields = ffi.to_js({k: _to_js_value(v) for k, v in fields.items()}, dict_converter=to_obj)
+            result = await bridge.request(type, js_fields, ffi.to_js(callbacks, dict_converter=to_obj))
+        except ffi.JsException as exc:
+            raise _convert(exc) from exc
         finally:
-            progress.destroy()
+            for proxy in proxies:
+                proxy.destroy()
+        return _to_python(result)
 
     async def read_prefix(self, source: Any, length: int) -> tuple[bytes, int | None]:
         if isinstance(source, bytes | bytearray | memoryview):
@@ -208,97 +242,6 @@ class PyodideTransport(Transport):
             raise _convert(exc) from exc
         total = result.total
         return result.bytes.to_bytes(), None if total is None or total is ffi.jsnull else int(total)
-
-    async def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
-        bridge = self._require_bridge()
-        return [int(t) for t in await self._call(lambda: bridge.tokenize(text, add_special, parse_special))]
-
-    async def detokenize(self, tokens: list[int], remove_special: bool, unparse_special: bool) -> bytes:
-        ffi = _ffi()
-        bridge = self._require_bridge()
-        ids = ffi.to_js([int(t) for t in tokens])
-        try:
-            result = await bridge.detokenize(ids, remove_special, unparse_special)
-        except ffi.JsException as exc:
-            raise _convert(exc) from exc
-        return result.to_bytes()
-
-    async def logits(self, prompt: str, tokens: list[int]) -> tuple[int, bytes]:
-        ffi = _ffi()
-        bridge = self._require_bridge()
-        try:
-            result = await bridge.logits(prompt, ffi.to_js([int(t) for t in tokens]))
-        except ffi.JsException as exc:
-            raise _convert(exc) from exc
-        return int(result.n_vocab), result.logits.to_bytes()  # one copy of the float32 block out of JS
-
-    async def chat_format(
-        self, messages: list[dict[str, str]], add_assistant: bool, template: str | None
-    ) -> str:
-        import js
-
-        ffi = _ffi()
-        bridge = self._require_bridge()
-        js_messages = ffi.to_js([dict(m) for m in messages], dict_converter=js.Object.fromEntries)
-        return str(await self._call(lambda: bridge.chatFormat(js_messages, add_assistant, template)))
-
-    async def chat_apply(self, request: dict[str, Any]) -> dict[str, Any]:
-        bridge = self._require_bridge()
-        text = json.dumps(request)  # JSON text both ways: no proxies for nested messages and tools
-        return json.loads(str(await self._call(lambda: bridge.chatApply(text))))
-
-    async def chat_parse(self, applied: dict[str, Any], text: str) -> dict[str, Any]:
-        bridge = self._require_bridge()
-        state = json.dumps(applied)
-        return json.loads(str(await self._call(lambda: bridge.chatParse(state, text))))
-
-    async def generate(
-        self, prompt: str, options: dict[str, Any], on_token: Callable[[int, bytes], None]
-    ) -> dict[str, Any]:
-        import js
-
-        ffi = _ffi()
-        bridge = self._require_bridge()
-        token = ffi.create_proxy(lambda tok, piece: on_token(int(tok), piece.to_bytes()))
-        try:
-            opts = ffi.to_js(options, dict_converter=js.Object.fromEntries)
-            return await self._call(lambda: bridge.generate(prompt, opts, token))
-        finally:
-            token.destroy()
-
-    async def embed(
-        self, texts: list[str], options: dict[str, Any], on_progress: Callable[[dict[str, Any]], None]
-    ) -> dict[str, Any]:
-        import js
-
-        ffi = _ffi()
-        bridge = self._require_bridge()
-        progress = ffi.create_proxy(lambda p: on_progress(p.to_py()))
-        try:
-            opts = ffi.to_js(options, dict_converter=js.Object.fromEntries)
-            result = await bridge.embed(ffi.to_js(list(texts)), opts, progress)
-        except ffi.JsException as exc:
-            raise _convert(exc) from exc
-        finally:
-            progress.destroy()
-        # One copy of the float32 block out of JS, then plain Python floats (no numpy in Pyodide here).
-        flat = array("f")
-        flat.frombytes(result.embeddings.to_bytes())
-        n_embd = int(result.n_embd)
-        vectors = [flat[i : i + n_embd].tolist() for i in range(0, len(flat), n_embd)]
-        return {"embeddings": vectors, "n_tokens": [int(n) for n in result.n_tokens.to_py()]}
-
-    async def cache_list(self) -> list[dict[str, Any]]:
-        bridge = self._require_bridge()
-        return list(await self._call(lambda: bridge.cacheList()))
-
-    async def cache_delete(self, url: str) -> bool:
-        bridge = self._require_bridge()
-        return bool(await self._call(lambda: bridge.cacheDelete(url)))
-
-    async def cache_clear(self) -> int:
-        bridge = self._require_bridge()
-        return int(await self._call(lambda: bridge.cacheClear()) or 0)
 
     def abort(self, kind: str) -> None:
         if self._bridge is not None:

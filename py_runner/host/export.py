@@ -51,9 +51,11 @@ SITE_CONFIG = "site.json"
 # export and which files in it are the user's, rather than guessing from a common name such as site.json.
 MARKER = ".py_runner-export.json"
 DEFAULT_MAX_FILE_SIZE = 95 * 1024 * 1024  # GitHub Pages refuses files over 100 MiB
-WEB_SCRIPTS = ("bridge.js", "protocol.js", "download.js", "model_cache.js", "sha256.js", "worker.js")
-WEB_SCRIPTS += ("model_fetch.js", "engine_files.js", "engine_calls.js")  # loaded by worker.js
-WEB_SCRIPTS += ("boot.js", "harness.js", "python_worker.js")
+# The runtime's scripts: every script of web/ (the engine worker and what it loads, the bridge, the boot and
+# harness scripts), found rather than listed, so a new one is exported with a site; the service worker goes to
+# the site's root instead (it must control the whole site).
+SERVICE_WORKER = "coi_sw.js"
+WEB_SCRIPTS = tuple(sorted(p.name for p in _paths.WEB_DIR.glob("*.js") if p.name != SERVICE_WORKER))
 ISOLATION_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",
@@ -225,7 +227,7 @@ def _assets() -> list[tuple[Path, str]]:
     ExportError names the first one missing."""
     assets = [(_paths.WEB_DIR / name, f"py_runner/{name}") for name in WEB_SCRIPTS]
     assets.append(
-        (_paths.WEB_DIR / "coi_sw.js", "coi_sw.js")
+        (_paths.WEB_DIR / SERVICE_WORKER, SERVICE_WORKER)
     )  # at the top: a service worker controls its folder
     build = _paths.build_dir()
     for variant, names in ENGINE_FILES.items():

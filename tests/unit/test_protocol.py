@@ -18,16 +18,7 @@ from py_runner._transport.protocol import DEFAULTS, GLUE, POOLING, PROTOCOL
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
-JS_FILES = [
-    "worker.js",
-    "bridge.js",
-    "model_cache.js",
-    "download.js",
-    "sha256.js",
-    "model_fetch.js",
-    "engine_files.js",
-    "engine_calls.js",
-]
+JS_FILES = sorted(p.name for p in WEB.glob("*.js") if p.name != "coi_sw.js")  # the engine, bridge, boot
 
 
 def read(name: str) -> str:
@@ -65,16 +56,56 @@ def test_sampler_knobs_are_pr_sampler_configure_parameters_in_order() -> None:
     assert set(PROTOCOL["sampler"]) <= set(DEFAULTS)
 
 
-def test_every_request_has_one_worker_handler_one_bridge_call_and_one_transport_method() -> None:
+def test_every_request_has_one_worker_handler_and_no_bridge_or_transport_method_of_its_own() -> None:
+    """One path: the worker's HANDLERS table answers exactly the declared requests; the bridge and the
+    transports send every one through request(), with no per-request method to keep in step."""
     requests = set(PROTOCOL["requests"])
     block = read("web/worker.js").split("const HANDLERS = {", 1)[1].split("\n};", 1)[0]
     handlers = set(re.findall(r"^\s+(\w+)\s*[,:]", block, re.M))
     assert handlers == requests
-    bridge_calls = set(re.findall(r'_request\("(\w+)"', read("web/bridge.js")))
-    assert bridge_calls == requests
+    bridge = read("web/bridge.js")
+    assert set(re.findall(r'_request\("(\w+)"', bridge)) == {"init"}  # start() sends init itself
+    per_request = r"^  (tokenize|detokenize|generate|embed|logits|chatFormat|cacheList)\("
+    assert not re.search(per_request, bridge, re.M)
     members = inspect.getmembers(Transport)
     abstract = {name for name, fn in members if getattr(fn, "__isabstractmethod__", False)}
-    assert requests - {"init"} <= abstract and "start" in abstract  # init is Transport.start()
+    assert abstract == {"start", "request", "read_prefix", "abort", "terminate"}
+    for name in ("pyodide", "mock"):
+        module = read(f"py_runner/_transport/{name}.py")
+        own = r"^    async def (tokenize|generate|load|embed|logits|chat_\w+)\("
+        assert not re.search(own, module, re.M), f"{name}.py keeps a method of its own for a request"
+
+
+def test_every_request_declares_fields_events_and_result() -> None:
+    kinds = {"str", "int", "float", "bool", "list", "dict", "bytes", "float32", "json", "blob"}
+    for name, declared in PROTOCOL["requests"].items():
+        assert set(declared) == {"fields", "events", "result"}, name
+        assert set(declared["events"]) <= {"progress", "token"}, name
+        result = declared["result"]
+        types = list(declared["fields"].values())
+        types += [result] if isinstance(result, str) else list(result.values())
+        for kind in types:
+            assert set(kind.rstrip("?").split("|")) <= kinds, (name, kind)
+    assert set(PROTOCOL["sampler"]) <= set(PROTOCOL["requests"]["generate"]["fields"])
+
+
+def design_row(name: str, declared: dict) -> str:
+    """The first four cells of DESIGN.md's row for a request, as its declaration reads."""
+    fields = ", ".join(f"`{f}`" + ("?" if k.endswith("?") else "") for f, k in declared["fields"].items())
+    events = ", ".join(declared["events"]) or "—"
+    result = declared["result"]
+    shown = result if isinstance(result, str) else "{" + ", ".join(result) + "}"
+    return f"| `{name}` | {fields or '—'} | {events} | {shown} |"
+
+
+def test_the_design_table_is_the_declaration() -> None:
+    design = read("docs/DESIGN.md")
+    table = design.split("## Worker messages", 1)[1].split("\n\n| request |", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    named = [re.match(r"\| `(\w+)`", row).group(1) for row in rows]
+    assert named == [*PROTOCOL["requests"], "abort"]
+    for row, (name, declared) in zip(rows, PROTOCOL["requests"].items(), strict=False):
+        assert row.startswith(design_row(name, declared) + " "), f"DESIGN.md's {name} is not its declaration"
 
 
 def test_error_names_are_the_python_error_tree() -> None:
@@ -88,7 +119,7 @@ def test_error_names_are_the_python_error_tree() -> None:
 def test_no_layer_keeps_its_own_copy() -> None:
     worker = read("web/worker.js")
     assert not re.search(r"(===|!==) -\d", worker), "glue codes are named in protocol.js, not magic numbers"
-    for name in JS_FILES:
+    for name in (n for n in JS_FILES if n != "protocol.js"):  # protocol.js is where they live
         text = read(f"web/{name}")
         assert not re.search(r"class \w+ extends Error", text), f"{name}: one JS error class (protocol.js)"
         assert '"py_runner-models"' not in text, f"{name}: the OPFS layout lives in protocol.js"

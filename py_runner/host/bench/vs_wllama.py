@@ -13,7 +13,7 @@ async ({url, nCtx, threads, prompt, nPredict}) => {
     { build: "st", threads },
   );
   await bridge.start();
-  await bridge.load(url, { n_ctx: nCtx, n_threads: threads, cache: false });
+  await bridge.request("load", { source: url, n_ctx: nCtx, n_threads: threads, cache: false });
   const { Wllama } = await import("/wllama/esm/index.js");
   const wllama = new Wllama({ default: "/wllama/esm/wasm/wllama.wasm" }, { suppressNativeLog: true });
   // n_gpu_layers 0: headless Chromium has navigator.gpu but no adapter; both engines on the CPU
@@ -29,7 +29,7 @@ VS_WLLAMA_RUN = """
 window.__vsRun = async (engine, prompt) => {
   const { bridge, wllama, options } = window.__vs;
   if (engine === "py_runner") {
-    const r = await bridge.generate(prompt, options, () => {});
+    const r = await bridge.request("generate", { ...options, prompt: prompt }, { onToken: () => {} });
     return { prompt_tokens: r.prompt_tokens_evaluated, tokens: r.tokens.length,
              prompt_tok_s: (r.prompt_tokens_evaluated * 1000) / r.timings.prompt_ms,
              gen_tok_s: (r.tokens.length * 1000) / r.timings.gen_ms };
