@@ -34,7 +34,8 @@ async ({build, threads, url, prompt, nPredict}) => {
   await bridge.request("load", { source: url, n_ctx: 512, n_threads: threads, cache: false });
   // Fields left out take web/protocol.js's defaults, the values the Python side sends: both do the same work.
   window.__benchOptions = { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads };
-  await bridge.request("generate", { ...window.__benchOptions, prompt: "warm-up: " + prompt }, { onToken: () => {} });
+  const warmUp = { ...window.__benchOptions, prompt: "warm-up: " + prompt };
+  await bridge.request("generate", warmUp, { onToken: () => {} });
   window.__benchBridge = bridge;
 }
 """
@@ -42,7 +43,8 @@ async ({build, threads, url, prompt, nPredict}) => {
 GENERATE_JS_RUN = """
 async (prompt) => {
   let streamed = 0;
-  const r = await window.__benchBridge.request("generate", { ...window.__benchOptions, prompt }, { onToken: () => { streamed += 1; } });
+  const onToken = () => { streamed += 1; };
+  const r = await window.__benchBridge.request("generate", { ...window.__benchOptions, prompt }, { onToken });
   return {
     prompt_tok_s: (r.prompt_tokens_evaluated * 1000) / r.timings.prompt_ms,
     gen_tok_s: (r.tokens.length * 1000) / r.timings.gen_ms,
