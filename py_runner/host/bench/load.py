@@ -35,7 +35,7 @@ def bench_load(model: Path, *, build: str = "st", runs: int = 2, ctx_size: int =
     """Load `model` from the local server over HTTP (cache off; cache cleared, then written), from the
     browser cache and as a File (as a file picker gives it), `runs` times each; returns the best
     throughputs and the peak memory ratios."""
-    from ..headless import harness_page
+    from ..browser.headless import harness_page
     from ..server import start_server, stop_server
 
     size = model.stat().st_size

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from py_runner.host.browsers import selected_browser
+from py_runner.host.browser.browsers import selected_browser
 
 SOAK_PROGRAM = """
 import json
@@ -33,7 +33,7 @@ def bench_soak(
     """One page, one runner: `generates` generate calls, then `loads` load cycles of the same model (from the
     browser cache). Reports the wasm heap after the first load, after the generates (the next load's report)
     and after the last load, and the page's JS heap (after a garbage collection) before and after."""
-    from ..headless import harness_page
+    from ..browser.headless import harness_page
     from ..server import start_server, stop_server
 
     url = f"/local-model/{model.name}"

@@ -48,7 +48,7 @@ def requantized(model: Path, qtype: str) -> Path:
     allowed), kept in the models cache beside the fixtures."""
     import subprocess
 
-    from ..paths import models_dir, native_binary
+    from ..build.paths import models_dir, native_binary
 
     target = models_dir() / f"{model.stem}.requantized-{qtype}.gguf"
     if not target.is_file():
@@ -68,8 +68,8 @@ def bench_vs_wllama(
 ) -> dict:
     """Prompt and generation tok/s of py_runner (st) and wllama over each model in one Chromium page, runs
     alternating; best of `runs` after a warm-up, and their ratios."""
-    from ..assets import wllama
-    from ..headless import harness_page
+    from ..browser.headless import harness_page
+    from ..build.assets import wllama
     from ..server import start_server, stop_server
 
     wllama_dir = wllama()
@@ -129,7 +129,7 @@ def format_vs_wllama_report(report: dict) -> str:
 
 
 def _wllama_version() -> str:
-    from ..pins import WLLAMA
+    from ..build.pins import WLLAMA
 
     return WLLAMA.version
 

@@ -44,12 +44,10 @@ def open_browser(*, headless: bool = True) -> Iterator[Any]:
     """The chosen browser, closed at the end: a Playwright Browser (chromium, firefox) or a WebKitBrowser,
     which offers the same `new_page()` / `new_context()` for what the harness does."""
     if browsers.selected_browser() == "webkit":
-        from .webkit import launch_webkit
-
         reason = browsers.missing("webkit")  # checked here: errors of the caller's own code pass unchanged
         if reason:
             raise HeadlessError(reason)
-        with launch_webkit() as browser:
+        with browsers.launch_webkit() as browser:
             yield browser
         return
     from playwright.sync_api import sync_playwright
