@@ -56,7 +56,6 @@ from .browser.in_page import (
     InPageError,
     PageError,
     PageFatalError,
-    PageRunner,
     PageTimeoutError,
     PageValueError,
 )
@@ -81,22 +80,16 @@ class PyRunnerPage(HarnessPage):
     """A page with Pyodide and py_runner booted (web/run.html), its server, and `run(code)`."""
 
     def __init__(self, page: Any, base_url: str, app_dir: Path) -> None:
-        super().__init__(page)  # its console lines and crash, for the reports
+        super().__init__(page)  # its console lines, for the reports, and its PageRunner
         self.base_url = base_url
         self.app_dir = app_dir
-        self._runner = PageRunner(page, recent_console=lambda: "\n".join(self.console))
-
-    @property
-    def output(self) -> str:
-        """What Python in the page has printed so far (stdout and stderr, in order)."""
-        return self._runner.output_text()
 
     def run(self, code: str, timeout_s: float = 300.0) -> Any:
         """Run Python in the page (top-level await allowed); the value of the last expression, with its types
         (None, bool, int, float, str, bytes, and lists, tuples, dicts, sets, frozensets of them). Raises
         InPageError with the page's traceback, PageTimeoutError after `timeout_s` (the page is closed then),
         PageFatalError when Pyodide dies, PageValueError for a value of another type."""
-        return self._runner.run(textwrap.dedent(code), timeout_s=timeout_s)
+        return super().run(textwrap.dedent(code), timeout_s=timeout_s)
 
 
 # Makes the served app folder the page's working folder: files your tests read or import are where they are.
@@ -240,17 +233,8 @@ def py_runner_page(
 ) -> Iterator[PyRunnerPage]:
     context = _py_runner_browser.new_context()  # its own storage: the model cache starts empty in each test
     try:
-        page = context.new_page()
-        page.goto(f"{py_runner_server.base_url}/web/run.html")
-        # A page whose boot failed says so (status "error") instead of being waited for until the timeout.
-        page.wait_for_function(
-            "window.__pyRunnerReady === true || document.body?.dataset.pyRunnerStatus === 'error'",
-            timeout=180_000,
-        )
-        if not page.evaluate("window.__pyRunnerReady === true"):
-            output = page.evaluate("document.getElementById('py-runner-output').textContent")
-            raise PageError(f"the page could not boot Pyodide and py_runner:\n{output}")
-        runner_page = PyRunnerPage(page, py_runner_server.base_url, py_runner_app_dir)
+        runner_page = PyRunnerPage(context.new_page(), py_runner_server.base_url, py_runner_app_dir)
+        runner_page.boot(py_runner_server.base_url, timeout_s=180)  # PageError when the boot failed
         files = _app_files(py_runner_app_dir)
         problems = runner_page.run(_ENTER_APP + f"\nawait _py_runner_fetch_app({json.dumps(files)})\n")
         if problems:

@@ -27,7 +27,7 @@ def bench_first_token(model: Path, *, build: str = "st", runs: int = 3) -> dict:
     """From a page load to the first token with the model already cached: the boot (page, Pyodide,
     micropip, py_runner), then the engine's start and the load from the cache, then the prompt and the first
     token. A first visit fills the cache; then `runs` fresh pages in the same browser profile; best run."""
-    from ..browser.headless import open_browser
+    from ..browser.headless import HarnessPage, open_browser
     from ..server import start_server, stop_server
 
     url = f"/local-model/{model.name}"
@@ -38,13 +38,10 @@ def bench_first_token(model: Path, *, build: str = "st", runs: int = 3) -> dict:
         with open_browser() as browser:
             context = browser.new_context()  # one profile: its model cache outlives each page
             for visit in range(runs + 1):
-                page = context.new_page()
-                page.goto(f"{base_url}/web/run.html")
-                page.wait_for_function("window.__pyRunnerReady === true", timeout=120_000)
-                page.set_default_timeout(300_000)
-                run_js = "async (code) => await window.__pyRunnerPyodide.runPythonAsync(code)"
-                run = json.loads(page.evaluate(run_js, program))
-                page.close()
+                page = HarnessPage(context.new_page())
+                page.boot(base_url, timeout_s=120)
+                run = json.loads(page.run(program, timeout_s=300))
+                page.page.close()
                 if visit > 0:  # the first visit downloads the model into the cache
                     if not run["cache_hit"]:
                         raise RuntimeError("the model did not come from the browser's cache")
