@@ -5,22 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FIRST_TOKEN_PROGRAM = """
-import json
-import js
-from py_runner import GenerateTextParams, LlamaRunner
-
-booted = js.performance.now()  # ms since the page's navigation began: Pyodide and py_runner are ready
-runner = LlamaRunner(build={build!r})
-spec = await runner.load_model({url!r})
-loaded = js.performance.now()
-first = []
-params = GenerateTextParams(n_predict=1, temp=0)
-await runner.generate_text({prompt!r}, params, token_callback=lambda _: first.append(js.performance.now()))
-runner.terminate()
-json.dumps({{"boot_ms": booted, "load_ms": loaded - booted, "first_token_ms": first[0] - loaded,
-             "cache_hit": spec.cache_hit}})
-"""
+from .programs import python_call
 
 
 def bench_first_token(model: Path, *, build: str = "st", runs: int = 3) -> dict:
@@ -32,7 +17,7 @@ def bench_first_token(model: Path, *, build: str = "st", runs: int = 3) -> dict:
 
     url = f"/local-model/{model.name}"
     server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
-    program = FIRST_TOKEN_PROGRAM.format(build=build, url=url, prompt="Once upon a time")
+    program = python_call("first_token", build=build, url=url, prompt="Once upon a time")
     results = []
     try:
         with open_browser() as browser:

@@ -6,25 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from py_runner.host.browser.browsers import selected_browser
-
-SOAK_PROGRAM = """
-import json
-from py_runner import GenerateTextParams, LlamaRunner
-
-soak_runner = LlamaRunner(build={build!r})
-await soak_runner.load_model({url!r}, ctx_size=256)
-heaps = [soak_runner.load_details["wasm_heap_bytes"]]
-tokens = 0
-for i in range({generates}):
-    result = await soak_runner.generate_text(
-        f"Story {{i}}: once upon a time", GenerateTextParams(n_predict={n_predict}, temp=0.8, seed=i))
-    tokens += len(result.tokens)
-for i in range({loads}):
-    await soak_runner.load_model({url!r}, ctx_size=256)  # each load frees the model before it
-    heaps.append(soak_runner.load_details["wasm_heap_bytes"])
-json.dumps({{"heaps": heaps, "tokens": tokens}})
-"""
+from ..browser.browsers import selected_browser
+from .programs import python_call
 
 
 def bench_soak(
@@ -53,8 +36,8 @@ def bench_soak(
             page.run("import gc; gc.collect(); None")
             js_start = js_heap()
             start = time.perf_counter()
-            program = SOAK_PROGRAM.format(
-                build=build, url=url, generates=generates, loads=loads, n_predict=n_predict
+            program = python_call(
+                "soak", build=build, url=url, generates=generates, loads=loads, n_predict=n_predict
             )
             run = json.loads(page.run(program, timeout_s=3600))
             seconds = time.perf_counter() - start
