@@ -244,8 +244,9 @@ class HarnessPage:
             "window.__pyRunnerReady === true || document.body?.dataset.pyRunnerStatus === 'error'",
             timeout=timeout_s * 1000,
         )
-        if not self.page.evaluate("window.__pyRunnerReady === true"):
-            output = self.page.evaluate("document.getElementById('py-runner-output').textContent")
+        # functions, not expressions: a WebKitPage evaluates only functions
+        if not self.page.evaluate("() => window.__pyRunnerReady === true"):
+            output = self.page.evaluate("() => document.getElementById('py-runner-output').textContent")
             raise PageError(f"the page could not boot Pyodide and py_runner:\n{output}")
 
     @property
