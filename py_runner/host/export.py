@@ -41,10 +41,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from . import paths as _paths
-from .paths import ENGINE_FILES, PYODIDE_FILES
+from .build import paths as _paths
+from .build.paths import ENGINE_FILES, PYODIDE_FILES
+from .build.wheel import build_wheel
 from .server import _inside  # the dev server's test of a link out of a folder
-from .wheel import build_wheel
 
 SITE_CONFIG = "site.json"
 # Our own mark on a site we made (what each file's sha256 was): how a re-export knows a folder for an earlier

@@ -21,8 +21,8 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-from .paths import cache_root, models_dir, native_binary
-from .pins import LLAMA_CPP_PYTHON
+from .build.paths import cache_root, models_dir, native_binary
+from .build.pins import LLAMA_CPP_PYTHON
 
 ARCH = "llama"
 QTYPES = ("f16", "q8_0", "q4_k_m")
@@ -66,7 +66,7 @@ PRESETS: dict[str, Preset] = {
 
 
 def llama_cpp_source_dir() -> Path:
-    """The llama.cpp tree vendored in the pinned llama-cpp-python sdist (unpacked by host.assets)."""
+    """The llama.cpp tree vendored in the pinned llama-cpp-python sdist (unpacked by host.build.assets)."""
     override = os.environ.get("PY_RUNNER_LLAMA_SRC")
     if override:
         return Path(override)

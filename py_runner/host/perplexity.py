@@ -23,56 +23,18 @@ import tempfile
 from array import array
 from pathlib import Path
 
-from .paths import native_binary
+from .bench.programs import python_call
+from .bench.programs import source as program_source
+from .build.paths import native_binary
 
 DEFAULT_TEXT = Path(__file__).parent / "texts" / "declaration-and-gettysburg-address.txt"
 PROMPT = "Text:\n"  # not empty: a model without a BOS token would have no prompt at all
 PROMPT_ROOM = 16  # context slots kept for the prompt's tokens
 
 # One reduction for both candidates: the page runs it on the browser's logits, the host on a second native
-# build's (`candidate_native`), so the two reports are comparable number for number. Pure Python (no numpy in
-# the page); `ref` and `row` are the logits predicting `token`, native's and the candidate's.
-REDUCE_SOURCE = """
-import math
-
-def log_softmax_at(row, index):
-    top = max(row)
-    lse = top + math.log(math.fsum(math.exp(x - top) for x in row))
-    return lse, row[index] - lse
-
-def reduce_row(ref, row, token):
-    ref_lse, ref_lp = log_softmax_at(ref, token)
-    row_lse, row_lp = log_softmax_at(row, token)
-    kld = math.fsum(math.exp(a - ref_lse) * ((a - ref_lse) - (b - row_lse)) for a, b in zip(ref, row))
-    return [-ref_lp, -row_lp, max(kld, 0.0), ref.index(max(ref)) == row.index(max(row))]
-"""
-
-PAGE_PROGRAM = (
-    REDUCE_SOURCE
-    + """
-import json
-from array import array
-import js
-from py_runner import LlamaRunner
-
-if "perplexity_runner" not in globals():
-    perplexity_runner = LlamaRunner(build={build!r})
-    await perplexity_runner.load_model({model_url!r}, ctx_size={ctx}, cache=False)
-
-async def window_rows(prompt, tokens, native_url):
-    data = await (await js.fetch(native_url)).arrayBuffer()
-    native = array("f")
-    native.frombytes(data.to_bytes())
-    rows = await perplexity_runner.logits(prompt, tokens)
-    n_vocab = len(rows[0])
-    return [
-        reduce_row(native[i * n_vocab : (i + 1) * n_vocab], row, token)
-        for i, (row, token) in enumerate(zip(rows, tokens))
-    ]
-
-json.dumps(await window_rows({prompt!r}, {tokens!r}, {native_url!r}))
-"""
-)
+# build's (`candidate_native`), so the two reports are comparable number for number
+# (bench/programs/perplexity.py, which the page runs whole).
+REDUCE_SOURCE = program_source("perplexity.py")
 
 
 def _native(*args: str, timeout: float = 600, binary: Path | None = None) -> dict:
@@ -143,7 +105,7 @@ def _browser_rows(
     model: Path, parts: list[list[int]], ctx: int, build: str, work: Path
 ) -> tuple[list[list], str]:
     """The rows the page scored, and the engine that ran it (from its user agent)."""
-    from .headless import harness_page
+    from .browser.headless import harness_page
     from .server import start_server, stop_server
 
     rows: list[list] = []
@@ -155,8 +117,8 @@ def _browser_rows(
             for i, part in enumerate(parts):
                 logits_file = work / f"native-{i}.f32"
                 _score(model, part, ctx, logits_file)
-                program = PAGE_PROGRAM.format(
-                    build=build, model_url=model_url, ctx=ctx, prompt=PROMPT, tokens=part,
+                program = python_call(
+                    "perplexity", build=build, model_url=model_url, ctx=ctx, prompt=PROMPT, tokens=part,
                     native_url=f"/files/{logits_file.name}",
                 )  # fmt: skip
                 rows.extend(json.loads(page.run(program, timeout_s=3600)))

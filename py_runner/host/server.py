@@ -34,8 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from . import paths as _paths
-from .wheel import build_wheel
+from .build import paths as _paths
+from .build.wheel import build_wheel
 
 CHUNK_SIZE = 1 << 20  # 1 MiB per write
 REQUEST_TIMEOUT_S = 30  # a connection that sends nothing for this long is closed (half-sent requests)

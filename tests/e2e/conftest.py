@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from py_runner.host import browsers
-from py_runner.host.paths import MICROPIP_VERSION, REPO_ROOT, build_dir, pyodide_dir, wheels_dir
+from py_runner.host.browser import browsers
+from py_runner.host.build.paths import MICROPIP_VERSION, REPO_ROOT, build_dir, pyodide_dir, wheels_dir
 from py_runner.host.skips import skip_or_fail
 
 
@@ -85,7 +85,7 @@ def run_cli():
 def pyodide_page(tmp_path: Path):
     """A page with Pyodide + py_runner (`.run(code)`), served by an in-process server whose per-path byte
     counts (`.server.bytes_sent`) the test can read; `tmp_path` is served at /files/."""
-    from py_runner.host.headless import harness_page
+    from py_runner.host.browser.headless import harness_page
     from py_runner.host.server import start_server, stop_server
 
     server, base_url = start_server("127.0.0.1", 0, files_dir=tmp_path)
@@ -102,7 +102,7 @@ def _browser_and_server(**server_options) -> Iterator[tuple[Any, Any, str]]:
     """(browser, server, base_url): the browser and a dev server, both closed at the end."""
     from playwright.sync_api import sync_playwright
 
-    from py_runner.host.headless import launch_browser
+    from py_runner.host.browser.headless import launch_browser
     from py_runner.host.server import start_server, stop_server
 
     server, base_url = start_server("127.0.0.1", 0, **server_options)
@@ -134,7 +134,7 @@ def open_browser_and_server():
 @pytest.fixture
 def default_model_browser():
     """(browser, base_url, model): the browser and a dev server that offers the default real model first."""
-    from py_runner.host.assets import default_model
+    from py_runner.host.build.assets import default_model
 
     model = default_model()
     with _browser_and_server(default_model=model) as (browser, _, base_url):

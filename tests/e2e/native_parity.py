@@ -25,7 +25,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from py_runner.host.paths import native_binary
+from py_runner.host.build.paths import native_binary
 
 # Logits. Where native's best token leads its second by more than this, the browser must pick the same token.
 # Measured on this AVX-512 machine, teacher-forced over 64 steps of three prompts each: the browser's best

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from py_runner.host import browsers
+from py_runner.host.browser import browsers
 from py_runner.host.fixtures import fixture_model
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from native_parity import assert_free_running_agrees, native_generate
 
-from py_runner.host import browsers
+from py_runner.host.browser import browsers
 from py_runner.host.fixtures import claimed_model, fixture_model, split_fixture_model
 
 pytestmark = pytest.mark.e2e
@@ -85,7 +85,7 @@ json.dumps(out)
 
 def _run_in_page(code: str, files: dict[str, Path]) -> str:
     """Run `code` in a fresh harness page (storage of its own) of a server that offers `files`."""
-    from py_runner.host.headless import harness_page
+    from py_runner.host.browser.headless import harness_page
     from py_runner.host.server import start_server, stop_server
 
     server, base_url = start_server("127.0.0.1", 0, extra_files=files)

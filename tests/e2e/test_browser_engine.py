@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from py_runner.host import browsers
+from py_runner.host.browser import browsers
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from py_runner._limits import MAX_GRAMMAR_DEPTH, MAX_JSON_DEPTH
-from py_runner.host.assets import default_model
+from py_runner.host.build.assets import default_model
 
 pytestmark = pytest.mark.e2e
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import set_number
+from py_runner.host.browser.headless import launch_browser
 from py_runner.host.fixtures import fixture_model
-from py_runner.host.headless import launch_browser
 from py_runner.host.server import start_server, stop_server
 
 pytestmark = pytest.mark.e2e

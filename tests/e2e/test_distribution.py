@@ -65,7 +65,7 @@ def test_an_installed_package_finds_its_web_folder(dists, tmp_path: Path) -> Non
     python = env / "bin" / "python"
     install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(dists[0][".whl"])]
     subprocess.run(install, check=True, capture_output=True)
-    probe = "from py_runner.host import paths; print(paths.IN_CHECKOUT, paths.WEB_DIR)"
+    probe = "from py_runner.host.build import paths; print(paths.IN_CHECKOUT, paths.WEB_DIR)"
     out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path)
     in_checkout, web_dir = out.stdout.split()
     assert in_checkout == "False" and str(env) in web_dir

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from faulty_server import Faulty, etag_of, faults_handler
 
+from py_runner.host.browser.headless import harness_page
 from py_runner.host.fixtures import fixture_model
-from py_runner.host.headless import harness_page
 from py_runner.host.server import start_server, stop_server
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ import pytest
 from bert_reference import bert_embedding
 from native_parity import assert_free_running_agrees
 
+from py_runner.host.build.paths import native_binary
 from py_runner.host.fixtures import embedding_fixture_model, fixture_model
-from py_runner.host.paths import native_binary
 
 pytestmark = pytest.mark.e2e
 

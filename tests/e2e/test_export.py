@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import _missing_builds, _run_cli
-from py_runner.host.assets import default_model
+from py_runner.host.browser.headless import launch_browser
+from py_runner.host.build.assets import default_model
 from py_runner.host.export import preview_server
-from py_runner.host.headless import launch_browser
 from py_runner.host.skips import skip_or_fail
 
 pytestmark = pytest.mark.e2e
@@ -98,7 +98,7 @@ def browser(site: Path):
 @pytest.fixture(scope="module")
 def reference(browser, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The same chat on the dev server, with the single-file model."""
-    from py_runner.host.headless import HarnessPage
+    from py_runner.host.browser.headless import HarnessPage
     from py_runner.host.server import start_server, stop_server
 
     server, base_url = start_server("127.0.0.1", 0, files_dir=tmp_path_factory.mktemp("files"))

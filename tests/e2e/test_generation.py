@@ -9,8 +9,8 @@ import subprocess
 import pytest
 from native_parity import native_generate
 
+from py_runner.host.build.paths import native_binary
 from py_runner.host.fixtures import fixture_model, llama_cpp_source_dir
-from py_runner.host.paths import native_binary
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from py_runner import __version__
-from py_runner.host.wheel import library_files
+from py_runner.host.build.wheel import library_files
 
 pytestmark = pytest.mark.e2e
 
@@ -118,7 +118,7 @@ def test_run_html_runs_only_paths_on_its_own_origin(tmp_path: Path, cors_host: s
     """A page elsewhere that opens run.html?script=... must not run its code in the dev server's origin (it
     could read /models/ and /config.json): data:, blob:, other origins (with CORS headers too), //host and
     backslash tricks are refused before anything loads; a path the server serves still runs."""
-    from py_runner.host.headless import run_in_browser
+    from py_runner.host.browser.headless import run_in_browser
     from py_runner.host.server import start_server, stop_server
 
     (tmp_path / "ok.py").write_text("print('ok')\n", encoding="utf-8")

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import _missing_builds
 from py_runner import __version__
-from py_runner.host.assets import default_model
+from py_runner.host.build.assets import default_model
 from py_runner.host.skips import skip_or_fail
 
 pytestmark = pytest.mark.e2e
@@ -160,7 +160,7 @@ def test_write_test_export_and_open_an_app_multithreaded_from_a_plain_host(insta
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/site/", url), url
         from playwright.sync_api import sync_playwright
 
-        from py_runner.host.headless import launch_browser
+        from py_runner.host.browser.headless import launch_browser
 
         with sync_playwright() as p:
             browser = launch_browser(p)

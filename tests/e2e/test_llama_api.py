@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from native_parity import assert_free_running_agrees, native_generate
 
-from py_runner.host.assets import default_model
-from py_runner.host.paths import native_binary
+from py_runner.host.build.assets import default_model
+from py_runner.host.build.paths import native_binary
 
 pytestmark = pytest.mark.e2e
 
@@ -229,8 +229,8 @@ TOOLS_APP = textwrap.dedent(
 def test_tools_render_and_parse_as_native_llama_cpp(require_builds, tmp_path: Path, run_cli) -> None:
     import subprocess
 
+    from py_runner.host.build.paths import native_binary
     from py_runner.host.fixtures import fixture_model
-    from py_runner.host.paths import native_binary
 
     model = fixture_model("tiny", "f16", chat_template=TOOL_TEMPLATE)
     (tmp_path / "request.json").write_text(json.dumps(TOOL_REQUEST), encoding="utf-8")

@@ -18,9 +18,9 @@ import pytest
 from faulty_server import Faulty, faults_handler
 from page_snippets import KEEP_NOTICES
 
-from py_runner.host import browsers
+from py_runner.host.browser import browsers
+from py_runner.host.browser.headless import harness_page
 from py_runner.host.fixtures import fixture_model
-from py_runner.host.headless import harness_page
 from py_runner.host.server import start_server, stop_server
 from py_runner.host.skips import skip_or_fail
 
@@ -222,7 +222,7 @@ def _own_browser_page(server_options: dict | None = None, **launch_options: Any)
     hosts Chromium may reach) and a server of its own."""
     from playwright.sync_api import sync_playwright
 
-    from py_runner.host.headless import HarnessPage
+    from py_runner.host.browser.headless import HarnessPage
 
     server, base_url = start_server(**(server_options or {"host": "127.0.0.1", "port": 0}))
     try:

@@ -25,8 +25,8 @@ def test_candidate_native_the_same_build_is_at_zero_distance(require_builds, run
     """`--candidate-native` with native's own build as the candidate (a wrapper that logs its calls, then
     runs it): the candidate is what scored the tokens, and two runs of one build agree exactly, so the report
     is the floor: no KL divergence, the same perplexity, every best token the same."""
+    from py_runner.host.build.paths import native_binary
     from py_runner.host.fixtures import fixture_model
-    from py_runner.host.paths import native_binary
 
     calls = tmp_path / "calls.txt"
     candidate = tmp_path / "candidate_pr_native"

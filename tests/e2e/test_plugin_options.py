@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from py_runner.host.paths import REPO_ROOT, build_dir, cache_root
+from py_runner.host.build.paths import REPO_ROOT, build_dir, cache_root
 
 pytestmark = pytest.mark.e2e
 pytest_plugins = ["pytester"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from py_runner.host.paths import REPO_ROOT, build_dir, cache_root
+from py_runner.host.build.paths import REPO_ROOT, build_dir, cache_root
 from py_runner.host.pytest_plugin import PageError, PageFatalError, PageTimeoutError, PageValueError
 
 pytestmark = pytest.mark.e2e

@@ -89,7 +89,7 @@ def browser_with_model(open_browser_and_server, tmp_path: Path):
     """(browser, base_url, model path relative to /web/run.html, its absolute URL). The model is served beside
     the page (/web/local/) and /files/ serves tmp_path, so that a worker started from /files/ or from a blob:
     URL finds the model only if the relative path is resolved against the page's URL."""
-    from py_runner.host.assets import default_model
+    from py_runner.host.build.assets import default_model
 
     model = default_model()
     served = f"/web/local/{model.name}"

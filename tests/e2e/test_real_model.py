@@ -20,8 +20,8 @@ from native_parity import (
     native_reference,
 )
 
-from py_runner.host.assets import default_model
-from py_runner.host.paths import native_binary
+from py_runner.host.build.assets import default_model
+from py_runner.host.build.paths import native_binary
 
 pytestmark = pytest.mark.e2e
 

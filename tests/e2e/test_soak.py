@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from py_runner.host import browsers
 from py_runner.host.bench import bench_soak, format_soak_report
+from py_runner.host.browser import browsers
 from py_runner.host.fixtures import fixture_model
 
 pytestmark = pytest.mark.e2e

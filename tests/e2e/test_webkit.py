@@ -15,9 +15,9 @@ import pytest
 from native_parity import assert_free_running_agrees, native_generate
 from page_snippets import KEEP_NOTICES
 
-from py_runner.host.assets import default_model
-from py_runner.host.browsers import engine_of
-from py_runner.host.headless import HarnessPage
+from py_runner.host.browser.browsers import engine_of
+from py_runner.host.browser.headless import HarnessPage
+from py_runner.host.build.assets import default_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.webkit]
 
@@ -47,7 +47,7 @@ def webkit(require_builds, require_webkit):
     """`with webkit(base_url, shared_memory=False) as page`: a HarnessPage in a fresh WebKitGTK session."""
     from contextlib import contextmanager
 
-    from py_runner.host.webkit import launch_webkit
+    from py_runner.host.browser.browsers import launch_webkit
 
     @contextmanager
     def open_page(base_url: str, *, shared_memory: bool = False) -> Iterator[HarnessPage]:

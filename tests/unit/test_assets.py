@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from py_runner.host import assets as _assets
-from py_runner.host import pins as _pins
-from py_runner.host.assets import FetchError
+from py_runner.host.build import assets as _assets
+from py_runner.host.build import pins as _pins
+from py_runner.host.build.assets import FetchError
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_cli_pin_and_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_no_pin_is_written_twice() -> None:
     """One home: the versions other modules use come from _pins."""
-    from py_runner.host import paths as _paths
+    from py_runner.host.build import paths as _paths
 
     assert (
         _paths.PYODIDE_VERSION == _pins.PYODIDE.version and _paths.MICROPIP_VERSION == _pins.MICROPIP.version

@@ -1,11 +1,11 @@
-"""The browser choice of the host tools (py_runner/host/browsers.py): one name per process, read from
+"""The browser choice of the host tools (py_runner/host/browser/browsers.py): one name per process, read from
 PY_RUNNER_BROWSER, set by --browser on the CLI and pytest, and a clear reason when a browser is missing."""
 
 from __future__ import annotations
 
 import pytest
 
-from py_runner.host import browsers
+from py_runner.host.browser import browsers
 from py_runner.host.cli import build_parser
 
 

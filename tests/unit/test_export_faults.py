@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import py_runner.host.export as export
-from py_runner.host import paths
+from py_runner.host.build import paths
 from py_runner.host.cli import main
 from py_runner.host.export import MARKER, ExportError, export_site
 

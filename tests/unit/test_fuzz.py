@@ -34,8 +34,8 @@ from py_runner._json_schema import (
 )
 from py_runner._stop import StopMatcher
 from py_runner._utf8 import Utf8Stream
+from py_runner.host.build.paths import native_binary
 from py_runner.host.fixtures import fixture_model
-from py_runner.host.paths import native_binary
 from py_runner.host.skips import skip_or_fail
 
 EXAMPLES = int(os.environ.get("PY_RUNNER_FUZZ_EXAMPLES", "200"))

@@ -28,8 +28,8 @@ from py_runner._gguf import (
     check_compatibility,
     parse_header,
 )
+from py_runner.host.build.paths import models_dir
 from py_runner.host.fixtures import fixture_model, llama_cpp_source_dir, read_kvs
-from py_runner.host.paths import models_dir
 from py_runner.host.skips import skip_or_fail
 
 T = gguf.GGUFValueType

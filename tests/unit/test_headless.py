@@ -9,7 +9,8 @@ from py_runner.host.skips import import_or_skip
 import_or_skip("playwright")
 from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 
-from py_runner.host.headless import HarnessPage, HeadlessError  # noqa: E402
+from py_runner.host.browser.headless import HarnessPage  # noqa: E402
+from py_runner.host.browser.in_page import PageError  # noqa: E402
 
 
 class _Message:
@@ -34,14 +35,12 @@ class _PageThatCrashes:
         for i in range(self.lines):
             for handler in self.handlers["console"]:
                 handler(_Message("log", f"line {i}"))
-        for handler in self.handlers["crash"]:
-            handler(self)
         raise PlaywrightError("Page.evaluate: Target crashed")
 
 
 def test_a_crash_is_reported_with_the_pages_last_console_lines() -> None:
     page = HarnessPage(_PageThatCrashes(lines=HarnessPage.CONSOLE_LINES_KEPT + 5))
-    with pytest.raises(HeadlessError, match="crashed") as caught:
+    with pytest.raises(PageError, match="crashed") as caught:
         page.run("1")
     report = str(caught.value)
     assert f"[log] line {HarnessPage.CONSOLE_LINES_KEPT + 4}" in report  # the newest line is there
@@ -49,9 +48,11 @@ def test_a_crash_is_reported_with_the_pages_last_console_lines() -> None:
     assert report.count("[log] line") == HarnessPage.CONSOLE_LINES_KEPT
 
 
-def test_other_playwright_errors_pass_through_unchanged() -> None:
-    page = _PageThatCrashes(lines=1)
-    harness = HarnessPage(page)
-    page.handlers["crash"].clear()  # no crash: the renderer is alive and the error is the page's own
-    with pytest.raises(PlaywrightError, match="Target crashed"):
+def test_a_page_whose_browser_failed_runs_nothing_more() -> None:
+    """HarnessPage runs code through in_page.PageRunner, as the pytest plugin's page does: after a browser
+    failure the page says why it can no longer run code instead of trying again."""
+    harness = HarnessPage(_PageThatCrashes(lines=1))
+    with pytest.raises(PageError, match="the browser failed: Page.evaluate: Target crashed"):
         harness.run("1")
+    with pytest.raises(PageError, match="can no longer run code: the browser failed"):
+        harness.run("2")

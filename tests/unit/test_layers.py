@@ -1,5 +1,6 @@
 """The library runs in Pyodide: it imports only the standard library (and, in its transport, Pyodide's `js`
-and `pyodide`), never the host tools; the host tools are never shipped in the wheel the page installs."""
+and `pyodide`), never the host tools; the host tools are never shipped in the wheel the page installs; and no
+module of py_runner, library or host tool, takes part in an import cycle."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ import sys
 import zipfile
 from pathlib import Path
 
-from py_runner.host.wheel import build_wheel, library_files
+from py_runner.host.build.wheel import build_wheel, library_files
 
 PACKAGE = Path(__file__).resolve().parents[2] / "py_runner"
 IN_THE_PAGE = {"js", "pyodide"}  # what Pyodide provides beside the standard library
 LIBRARY = [PACKAGE / rel for rel in library_files()]
+EVERY_MODULE = sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
 
 
 def module_name(path: Path) -> str:
-    rel = path.relative_to(PACKAGE.parent).with_suffix("")
-    return ".".join(rel.parts).removesuffix(".__init__")
+    parts = path.with_suffix("").parts
+    top = len(parts) - 1 - parts[::-1].index("py_runner")  # the package folder, wherever the tree lies
+    return ".".join(parts[top:]).removesuffix(".__init__")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -65,15 +68,51 @@ def test_the_page_wheel_holds_the_library_only(tmp_path: Path) -> None:
     assert all(n.startswith(("py_runner/", "py_runner-")) for n in names)
 
 
-def test_the_library_has_no_import_cycle() -> None:
-    """Every import counts, also those under TYPE_CHECKING or inside functions: a cycle is a cycle."""
-    graph = {module_name(p): {n for n in imported_modules(p) if n.startswith("py_runner")} for p in LIBRARY}
+def import_cycle(paths: list[Path]) -> list[str] | None:
+    """One import cycle among the modules at `paths` (every import counts, also those under TYPE_CHECKING or
+    inside functions: a cycle is a cycle), or None."""
+    graph = {module_name(p): {n for n in imported_modules(p) if n.startswith("py_runner")} for p in paths}
     graph = {mod: {dep for dep in deps if dep in graph and dep != mod} for mod, deps in graph.items()}
+    done: set[str] = set()
 
-    def visit(mod: str, path: list[str]) -> None:
-        for dep in graph[mod]:
-            assert dep not in path, "import cycle: " + " -> ".join([*path[path.index(dep) :], dep])
-            visit(dep, [*path, dep])
+    def visit(mod: str, path: list[str]) -> list[str] | None:
+        for dep in sorted(graph[mod]):
+            if dep in path:
+                return [*path[path.index(dep) :], dep]
+            if dep not in done:
+                found = visit(dep, [*path, dep])
+                if found:
+                    return found
+        done.add(mod)
+        return None
 
-    for mod in graph:
-        visit(mod, [mod])
+    for mod in sorted(graph):
+        found = visit(mod, [mod])
+        if found:
+            return found
+    return None
+
+
+def test_the_library_has_no_import_cycle() -> None:
+    cycle = import_cycle(LIBRARY)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_no_module_of_py_runner_is_in_an_import_cycle() -> None:
+    """The host tools too (py_runner/host/ and its folders), function-level imports included."""
+    assert {module_name(p) for p in EVERY_MODULE} >= {
+        "py_runner.host.cli",
+        "py_runner.host.browser.browsers",
+        "py_runner.host.build.backend",
+    }
+    cycle = import_cycle(EVERY_MODULE)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_finds_a_function_level_cycle(tmp_path: Path) -> None:
+    """What the test above relies on: an import inside a function closes a cycle as well as one at the top."""
+    package = tmp_path / "py_runner"
+    package.mkdir()
+    (package / "a.py").write_text("from . import b\n", encoding="utf-8")
+    (package / "b.py").write_text("def f():\n    from .a import x\n", encoding="utf-8")
+    assert import_cycle([package / "a.py", package / "b.py"]) == ["py_runner.a", "py_runner.b", "py_runner.a"]

@@ -17,8 +17,8 @@ from fuzz_figures import fuzz_settings
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
-from py_runner.host.in_page import decode
-from py_runner.host.page_code import MAX_DEPTH, encode
+from py_runner.host.browser.in_page import decode
+from py_runner.host.browser.page_code import MAX_DEPTH, encode
 from py_runner.host.pytest_plugin import _app_files
 from py_runner.host.server import start_server, stop_server
 

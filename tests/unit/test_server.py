@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from py_runner import __version__
+from py_runner.host.build.wheel import build_wheel
 from py_runner.host.server import start_server, stop_server
-from py_runner.host.wheel import build_wheel
 
 ISOLATION = {
     "Cross-Origin-Opener-Policy": "same-origin",
@@ -74,7 +74,7 @@ def server(tree: dict[str, Path]):
     (tree["root"] / "builds" / "st" / "pr_glue.js").write_text("var Module;\n")
     (tree["root"] / "builds" / "mt").mkdir(parents=True)
     (tree["root"] / "builds" / "mt" / "pr_glue.wasm").write_bytes(b"\0asm\1\0\0\0")
-    from py_runner.host import paths as _paths
+    from py_runner.host.build import paths as _paths
 
     _paths.build_dir.cache_clear()
     srv, base = start_server(

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from py_runner.host.paths import REPO_ROOT
+from py_runner.host.build.paths import REPO_ROOT
 from py_runner.host.skips import REQUIRE_ENV, import_or_skip, skip_or_fail
 
 pytest_plugins = ["pytester"]

@@ -1,11 +1,15 @@
 """The benches behind `py-runner bench`, one module each: `load` (load throughput and peak browser memory),
 `generate` (tok/s through Python, from JS alone and natively), `soak` (heap figures over many calls),
 `vs_wllama` (tok/s against wllama in the same page), `first_token` (page start to first token); `_memory`
-samples the browser's memory.
+samples the browser's memory. What they run in the page are files of their own in `programs/` (Python given
+its parameters as one JSON object, JavaScript function expressions), which `py-runner perplexity` uses too.
 
 Everything runs in the real stack (server, headless browser, Pyodide, the engine worker); memory is what the
 browser processes this run started hold (anonymous and shared, from /proc), relative to its level with the
 page ready and no model loaded.
+
+May import: the library, `py_runner.host.browser` (the harness page), `py_runner.host.build` (paths, pins,
+assets) and `py_runner.host.server`, inside the functions that need them; never the CLI.
 """
 
 from .first_token import bench_first_token, format_first_token_report

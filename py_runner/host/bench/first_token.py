@@ -5,46 +5,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FIRST_TOKEN_PROGRAM = """
-import json
-import js
-from py_runner import GenerateTextParams, LlamaRunner
-
-booted = js.performance.now()  # ms since the page's navigation began: Pyodide and py_runner are ready
-runner = LlamaRunner(build={build!r})
-spec = await runner.load_model({url!r})
-loaded = js.performance.now()
-first = []
-params = GenerateTextParams(n_predict=1, temp=0)
-await runner.generate_text({prompt!r}, params, token_callback=lambda _: first.append(js.performance.now()))
-runner.terminate()
-json.dumps({{"boot_ms": booted, "load_ms": loaded - booted, "first_token_ms": first[0] - loaded,
-             "cache_hit": spec.cache_hit}})
-"""
+from .programs import python_call
 
 
 def bench_first_token(model: Path, *, build: str = "st", runs: int = 3) -> dict:
     """From a page load to the first token with the model already cached: the boot (page, Pyodide,
     micropip, py_runner), then the engine's start and the load from the cache, then the prompt and the first
     token. A first visit fills the cache; then `runs` fresh pages in the same browser profile; best run."""
-    from ..headless import open_browser
+    from ..browser.headless import HarnessPage, open_browser
     from ..server import start_server, stop_server
 
     url = f"/local-model/{model.name}"
     server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
-    program = FIRST_TOKEN_PROGRAM.format(build=build, url=url, prompt="Once upon a time")
+    program = python_call("first_token", build=build, url=url, prompt="Once upon a time")
     results = []
     try:
         with open_browser() as browser:
             context = browser.new_context()  # one profile: its model cache outlives each page
             for visit in range(runs + 1):
-                page = context.new_page()
-                page.goto(f"{base_url}/web/run.html")
-                page.wait_for_function("window.__pyRunnerReady === true", timeout=120_000)
-                page.set_default_timeout(300_000)
-                run_js = "async (code) => await window.__pyRunnerPyodide.runPythonAsync(code)"
-                run = json.loads(page.evaluate(run_js, program))
-                page.close()
+                page = HarnessPage(context.new_page())
+                page.boot(base_url, timeout_s=120)
+                run = json.loads(page.run(program, timeout_s=300))
+                page.page.close()
                 if visit > 0:  # the first visit downloads the model into the cache
                     if not run["cache_hit"]:
                         raise RuntimeError("the model did not come from the browser's cache")

@@ -5,53 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-GENERATE_PYTHON_SETUP = """
-from py_runner import GenerateTextParams, LlamaRunner
-
-bench_runner = LlamaRunner(build={build!r}, n_threads={threads})
-await bench_runner.load_model({url!r}, cache=False, ctx_size=512)
-bench_params = GenerateTextParams(n_predict={n_predict}, temp=0, seed=0, n_threads={threads})
-await bench_runner.generate_text("warm-up: " + {prompt!r}, bench_params)  # V8 tiers the wasm up on first use
-"""
-
-GENERATE_PYTHON_RUN = """
-import json
-streamed = []
-r = await bench_runner.generate_text({prompt!r}, bench_params, token_callback=streamed.append)
-json.dumps({{"prompt_tok_s": r.prompt_tok_s, "gen_tok_s": r.gen_tok_s, "tokens": len(streamed),
-             "build": bench_runner.build, "threads": r.threads}})
-"""
-
-# The same requests straight from JavaScript (no Python, no Pyodide proxies): the baseline for streaming.
-GENERATE_JS_SETUP = """
-async ({build, threads, url, prompt, nPredict}) => {
-  const { Bridge } = await import("/web/bridge.js");
-  const bridge = new Bridge(
-    { st: { js: "/build/st/pr_glue.js" }, mt: { js: "/build/mt/pr_glue.js" }, worker: "/web/worker.js" },
-    { build, threads },
-  );
-  await bridge.start();
-  await bridge.request("load", { source: url, n_ctx: 512, n_threads: threads, cache: false });
-  // Fields left out take web/protocol.js's defaults, the values the Python side sends: both do the same work.
-  window.__benchOptions = { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads };
-  const warmUp = { ...window.__benchOptions, prompt: "warm-up: " + prompt };
-  await bridge.request("generate", warmUp, { onToken: () => {} });
-  window.__benchBridge = bridge;
-}
-"""
-
-GENERATE_JS_RUN = """
-async (prompt) => {
-  let streamed = 0;
-  const onToken = () => { streamed += 1; };
-  const r = await window.__benchBridge.request("generate", { ...window.__benchOptions, prompt }, { onToken });
-  return {
-    prompt_tok_s: (r.prompt_tokens_evaluated * 1000) / r.timings.prompt_ms,
-    gen_tok_s: (r.tokens.length * 1000) / r.timings.gen_ms,
-    tokens: streamed, threads: r.threads,
-  };
-}
-"""
+from .programs import js_function, python_call
 
 
 def _native_generate(model: Path, prompt: str, n_predict: int, threads: int) -> dict:
@@ -59,7 +13,7 @@ def _native_generate(model: Path, prompt: str, n_predict: int, threads: int) -> 
     tok/s by the same timers."""
     import subprocess
 
-    from ..paths import native_binary
+    from ..build.paths import native_binary
 
     proc = subprocess.run(
         [str(native_binary()), "generate", "--model", str(model), "--prompt", prompt, "--n-predict",
@@ -83,8 +37,8 @@ def bench_generate(
     thread) on the same requests, runs alternating; best of `runs` after a warm-up. Each run's prompt starts
     differently, so the KV cache cannot shorten it; the paths get the same prompt. The st build always runs
     one thread, mt `threads`."""
-    from ..headless import harness_page
-    from ..paths import native_binary
+    from ..browser.headless import harness_page
+    from ..build.paths import native_binary
     from ..server import start_server, stop_server
 
     url = f"/local-model/{model.name}"
@@ -106,8 +60,8 @@ def bench_generate(
                     report["not_run"][build] = missing
                     continue
                 common = {"build": build, "threads": threads, "url": url, "prompt": text}
-                page.run(GENERATE_PYTHON_SETUP.format(n_predict=n_predict, **common))
-                page.page.evaluate(GENERATE_JS_SETUP, {**common, "nPredict": n_predict})
+                page.run(python_call("generate", "setup", n_predict=n_predict, **common))
+                page.page.evaluate(js_function("generate_setup"), {**common, "nPredict": n_predict})
                 python_runs, js_runs = [], []
                 for i in range(runs):
                     prompt = f"Story {i + 1}. {text}"
@@ -115,10 +69,10 @@ def bench_generate(
                     for path in ("python", "js") if i % 2 == 0 else ("js", "python"):
                         if path == "python":
                             python_runs.append(
-                                json.loads(page.run(GENERATE_PYTHON_RUN.format(prompt=prompt)))
+                                json.loads(page.run(python_call("generate", "run", prompt=prompt)))
                             )
                         else:
-                            js_runs.append(page.page.evaluate(GENERATE_JS_RUN, prompt))
+                            js_runs.append(page.page.evaluate(js_function("generate_run"), prompt))
                     if with_native:
                         native_runs.append(_native_generate(model, prompt, n_predict, 1))
                         if build == "mt" and threads > 1:  # what native llama.cpp gains from the threads here

@@ -11,44 +11,26 @@ from pathlib import Path
 from py_runner._transport.protocol import DEFAULTS
 
 from ._memory import _descendants, _PeakSampler, _rss_bytes
-
-LOAD_PROGRAM = """
-import json, time
-import js
-from py_runner import LlamaRunner
-
-runner = LlamaRunner(build={build!r})
-if {clear_cache}:
-    await runner.cache.clear()
-start = time.perf_counter()
-spec = await runner.load_model({source}, cache={cache}, ctx_size={ctx_size})
-seconds = time.perf_counter() - start
-heap = runner.load_details.get("wasm_heap_bytes")
-memory = runner.load_details.get("memory")  # what llama.cpp allocated: model, context (KV), compute
-runner.terminate()
-json.dumps({{"seconds": seconds, "cache_hit": spec.cache_hit, "file_size": spec.file_size, "heap": heap,
-             "memory": memory}})
-"""
+from .programs import python_call
 
 
 def bench_load(model: Path, *, build: str = "st", runs: int = 2, ctx_size: int = DEFAULTS["n_ctx"]) -> dict:
     """Load `model` from the local server over HTTP (cache off; cache cleared, then written), from the
     browser cache and as a File (as a file picker gives it), `runs` times each; returns the best
     throughputs and the peak memory ratios."""
-    from ..headless import harness_page
+    from ..browser.headless import harness_page
     from ..server import start_server, stop_server
 
     size = model.stat().st_size
     url = f"/local-model/{model.name}"
     server, base_url = start_server("127.0.0.1", 0, extra_files={url: model})
-    url_source = repr(url)
-    file_source = 'js.document.getElementById("bench-file").files.item(0)'  # a File, as from a file picker
-    # (label, source expression, cache=, clear the cache first)
+    # (label, the file input holding the model as a File, as from a file picker (else the URL), cache=, clear
+    # the cache first)
     kinds = [
-        ("network, no cache", url_source, False, False),
-        ("network, to cache", url_source, True, True),
-        ("cache", url_source, True, False),
-        ("file", file_source, True, False),
+        ("network, no cache", None, False, False),
+        ("network, to cache", None, True, True),
+        ("cache", None, True, False),
+        ("file", "bench-file", True, False),
     ]
     results: dict[str, list[dict]] = {label: [] for label, *_ in kinds}
     try:
@@ -59,10 +41,11 @@ def bench_load(model: Path, *, build: str = "st", runs: int = 2, ctx_size: int =
             )
             page.page.set_input_files("#bench-file", str(model))
             for _ in range(runs):
-                for kind, source, cache, clear in kinds:
-                    program = LOAD_PROGRAM.format(
-                        build=build, source=source, cache=cache, clear_cache=clear, ctx_size=ctx_size
-                    )
+                for kind, file_input, cache, clear in kinds:
+                    program = python_call(
+                        "load", build=build, url=url, file_input=file_input, cache=cache, clear_cache=clear,
+                        ctx_size=ctx_size,
+                    )  # fmt: skip
                     baseline = _rss_bytes(_descendants(os.getpid()))
                     file_baseline = _rss_bytes(_descendants(os.getpid()), ("RssFile",))
                     with _PeakSampler() as sampler:

@@ -6,25 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from py_runner.host.browsers import selected_browser
-
-SOAK_PROGRAM = """
-import json
-from py_runner import GenerateTextParams, LlamaRunner
-
-soak_runner = LlamaRunner(build={build!r})
-await soak_runner.load_model({url!r}, ctx_size=256)
-heaps = [soak_runner.load_details["wasm_heap_bytes"]]
-tokens = 0
-for i in range({generates}):
-    result = await soak_runner.generate_text(
-        f"Story {{i}}: once upon a time", GenerateTextParams(n_predict={n_predict}, temp=0.8, seed=i))
-    tokens += len(result.tokens)
-for i in range({loads}):
-    await soak_runner.load_model({url!r}, ctx_size=256)  # each load frees the model before it
-    heaps.append(soak_runner.load_details["wasm_heap_bytes"])
-json.dumps({{"heaps": heaps, "tokens": tokens}})
-"""
+from ..browser.browsers import selected_browser
+from .programs import python_call
 
 
 def bench_soak(
@@ -33,7 +16,7 @@ def bench_soak(
     """One page, one runner: `generates` generate calls, then `loads` load cycles of the same model (from the
     browser cache). Reports the wasm heap after the first load, after the generates (the next load's report)
     and after the last load, and the page's JS heap (after a garbage collection) before and after."""
-    from ..headless import harness_page
+    from ..browser.headless import harness_page
     from ..server import start_server, stop_server
 
     url = f"/local-model/{model.name}"
@@ -53,8 +36,8 @@ def bench_soak(
             page.run("import gc; gc.collect(); None")
             js_start = js_heap()
             start = time.perf_counter()
-            program = SOAK_PROGRAM.format(
-                build=build, url=url, generates=generates, loads=loads, n_predict=n_predict
+            program = python_call(
+                "soak", build=build, url=url, generates=generates, loads=loads, n_predict=n_predict
             )
             run = json.loads(page.run(program, timeout_s=3600))
             seconds = time.perf_counter() - start

@@ -5,42 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-VS_WLLAMA_SETUP = """
-async ({url, nCtx, threads, prompt, nPredict}) => {
-  const { Bridge } = await import("/web/bridge.js");
-  const bridge = new Bridge(
-    { st: { js: "/build/st/pr_glue.js" }, mt: { js: "/build/mt/pr_glue.js" }, worker: "/web/worker.js" },
-    { build: "st", threads },
-  );
-  await bridge.start();
-  await bridge.request("load", { source: url, n_ctx: nCtx, n_threads: threads, cache: false });
-  const { Wllama } = await import("/wllama/esm/index.js");
-  const wllama = new Wllama({ default: "/wllama/esm/wasm/wllama.wasm" }, { suppressNativeLog: true });
-  // n_gpu_layers 0: headless Chromium has navigator.gpu but no adapter; both engines on the CPU
-  await wllama.loadModelFromUrl(new URL(url, location.href).href,
-                                { n_ctx: nCtx, n_threads: threads, n_gpu_layers: 0, useCache: false });
-  window.__vs = { bridge, wllama, options: { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads,
-                                             ignore_eos: true } };
-  for (const engine of ["py_runner", "wllama"]) await window.__vsRun(engine, "warm-up: " + prompt);
-}
-"""
-
-VS_WLLAMA_RUN = """
-window.__vsRun = async (engine, prompt) => {
-  const { bridge, wllama, options } = window.__vs;
-  if (engine === "py_runner") {
-    const r = await bridge.request("generate", { ...options, prompt: prompt }, { onToken: () => {} });
-    return { prompt_tokens: r.prompt_tokens_evaluated, tokens: r.tokens.length,
-             prompt_tok_s: (r.prompt_tokens_evaluated * 1000) / r.timings.prompt_ms,
-             gen_tok_s: (r.tokens.length * 1000) / r.timings.gen_ms };
-  }
-  const r = await wllama.createCompletion({ prompt, max_tokens: options.n_predict, temperature: 0, seed: 0,
-                                            ignore_eos: true });
-  const t = r.timings;
-  return { prompt_tokens: t.prompt_n, tokens: t.predicted_n,
-           prompt_tok_s: t.prompt_per_second, gen_tok_s: t.predicted_per_second };
-};
-"""
+from .programs import js_function
 
 
 def requantized(model: Path, qtype: str) -> Path:
@@ -48,7 +13,7 @@ def requantized(model: Path, qtype: str) -> Path:
     allowed), kept in the models cache beside the fixtures."""
     import subprocess
 
-    from ..paths import models_dir, native_binary
+    from ..build.paths import models_dir, native_binary
 
     target = models_dir() / f"{model.stem}.requantized-{qtype}.gguf"
     if not target.is_file():
@@ -68,8 +33,8 @@ def bench_vs_wllama(
 ) -> dict:
     """Prompt and generation tok/s of py_runner (st) and wllama over each model in one Chromium page, runs
     alternating; best of `runs` after a warm-up, and their ratios."""
-    from ..assets import wllama
-    from ..headless import harness_page
+    from ..browser.headless import harness_page
+    from ..build.assets import wllama
     from ..server import start_server, stop_server
 
     wllama_dir = wllama()
@@ -83,10 +48,10 @@ def bench_vs_wllama(
     report: dict = {"threads": threads, "n_predict": n_predict, "runs": runs, "models": {}}
     try:
         with harness_page(base_url) as page:
-            page.page.evaluate(f"() => {{ {VS_WLLAMA_RUN} }}")
+            page.page.evaluate(js_function("vs_wllama_run"))
             for model in models:
                 page.page.evaluate(
-                    VS_WLLAMA_SETUP,
+                    js_function("vs_wllama_setup"),
                     {"url": f"/local-model/{model.name}", "nCtx": ctx, "threads": threads,
                      "prompt": text, "nPredict": n_predict},
                 )  # fmt: skip
@@ -129,7 +94,7 @@ def format_vs_wllama_report(report: dict) -> str:
 
 
 def _wllama_version() -> str:
-    from ..pins import WLLAMA
+    from ..build.pins import WLLAMA
 
     return WLLAMA.version
 

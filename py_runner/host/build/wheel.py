@@ -77,7 +77,7 @@ def build_wheel(out_dir: str | Path, *, use_cache: bool = True) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     from .paths import BUNDLE_DIR, IN_CHECKOUT
 
-    if not IN_CHECKOUT:  # installed: the wheel python -m build made beside the engine (build_backend.py)
+    if not IN_CHECKOUT:  # installed: the wheel python -m build made beside the engine (backend.py)
         bundled = BUNDLE_DIR / "wheels" / wheel_name()
         if not bundled.is_file():
             raise RuntimeError(f"{bundled} is missing: this py_runner was installed without its bundle")
@@ -116,7 +116,7 @@ def _build(tmp: Path, files: list[Path]) -> Path:
     out = tmp / "dist"
     # The backend's own PEP 517 hook, in a fresh interpreter: its build folders stay inside the stage.
     hook = "import sys, setuptools.build_meta as b; print(b.build_wheel(sys.argv[1]))"
-    from .build_backend import DEFAULT_EPOCH  # the time every py_runner archive holds
+    from .reproducible import DEFAULT_EPOCH  # the time every py_runner archive holds
 
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(DEFAULT_EPOCH), "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(

@@ -1,7 +1,9 @@
 """Run a Python program in Pyodide inside a headless browser (Playwright sync API), CPython side.
 
-The page is ``web/run.html`` served by ``py_runner.host.server``; it reports output and the exit status
-through two functions exposed to the page.
+The page is ``web/run.html`` served by ``py_runner.host.server``. `run_in_browser` runs a whole script there
+(``py-runner run``), its output and exit status reported through two functions exposed to the page;
+`harness_page` / `HarnessPage` keep the page open and run code in it step by step (benches, perplexity,
+tests) through `in_page.PageRunner`, as the pytest plugin's page does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import browsers
+from .in_page import PageError, PageRunner
 
 _POLL_MS = 50
 # A request the page cancelled itself (a load the user aborted, a download cut short on purpose), as each
@@ -44,12 +47,10 @@ def open_browser(*, headless: bool = True) -> Iterator[Any]:
     """The chosen browser, closed at the end: a Playwright Browser (chromium, firefox) or a WebKitBrowser,
     which offers the same `new_page()` / `new_context()` for what the harness does."""
     if browsers.selected_browser() == "webkit":
-        from .webkit import launch_webkit
-
         reason = browsers.missing("webkit")  # checked here: errors of the caller's own code pass unchanged
         if reason:
             raise HeadlessError(reason)
-        with launch_webkit() as browser:
+        with browsers.launch_webkit() as browser:
             yield browser
         return
     from playwright.sync_api import sync_playwright
@@ -212,16 +213,16 @@ def harness_page(server_base_url: str, *, timeout_s: float = 120.0) -> Iterator[
     """A headless page with Pyodide and py_runner ready (web/run.html without a script), for driving
     Python in the browser step by step from CPython (tests, benchmarks)."""
     with open_browser() as browser:
-        page = browser.new_page()
-        harness = HarnessPage(page)  # before the page opens: its boot lines are kept too
-        page.goto(f"{server_base_url.rstrip('/')}/web/run.html")
-        page.wait_for_function("window.__pyRunnerReady === true", timeout=timeout_s * 1000)
+        harness = HarnessPage(browser.new_page())  # before the page opens: its boot lines are kept too
+        harness.boot(server_base_url, timeout_s=timeout_s)
         yield harness
 
 
 class HarnessPage:
-    """`run(code)` runs Python (top-level await allowed) in the page and returns its last expression's
-    value converted to Python (JSON-like values).
+    """A harness page (web/run.html): `boot()` opens it and waits for Pyodide and py_runner; `run(code)` runs
+    Python there (top-level await allowed) and returns its last expression's value with its types, through
+    `in_page.PageRunner`, the one implementation the pytest plugin's page uses too (its errors: `PageError`
+    and its kinds).
 
     The page's last console lines (its workers' included) are kept, so that a run that fails because the
     page itself died (a renderer crash) says what the page was doing instead of only "Target crashed"."""
@@ -231,13 +232,22 @@ class HarnessPage:
     def __init__(self, page) -> None:
         self.page = page
         self.console: collections.deque[str] = collections.deque(maxlen=self.CONSOLE_LINES_KEPT)
-        self.crashed = False
         page.on("console", lambda msg: self.console.append(f"[{msg.type}] {msg.text}"))
         page.on("pageerror", lambda err: self.console.append(f"[pageerror] {err}"))
-        page.on("crash", self._on_crash)
+        self._runner = PageRunner(page, recent_console=lambda: "\n".join(self.console))
 
-    def _on_crash(self, _page) -> None:
-        self.crashed = True
+    def boot(self, server_base_url: str, *, timeout_s: float = 120.0) -> None:
+        """Open web/run.html and wait until Pyodide and py_runner are ready; a page whose boot failed says so
+        (status "error", PageError with its output) instead of being waited for until `timeout_s`."""
+        self.page.goto(f"{server_base_url.rstrip('/')}/web/run.html")
+        self.page.wait_for_function(
+            "window.__pyRunnerReady === true || document.body?.dataset.pyRunnerStatus === 'error'",
+            timeout=timeout_s * 1000,
+        )
+        # functions, not expressions: a WebKitPage evaluates only functions
+        if not self.page.evaluate("() => window.__pyRunnerReady === true"):
+            output = self.page.evaluate("() => document.getElementById('py-runner-output').textContent")
+            raise PageError(f"the page could not boot Pyodide and py_runner:\n{output}")
 
     @property
     def engine(self) -> str:
@@ -245,30 +255,14 @@ class HarnessPage:
         report names is the browser that ran, not the one asked for."""
         return browsers.engine_of(self.page.evaluate("() => navigator.userAgent"))
 
-    def run(self, code: str, timeout_s: float = 300.0):
-        from playwright.sync_api import Error as PlaywrightError
+    @property
+    def output(self) -> str:
+        """What Python in the page has printed so far through `run` (stdout and stderr, in order)."""
+        return self._runner.output_text()
 
-        from .webkit import WebKitError
-
-        self.page.set_default_timeout(timeout_s * 1000)
-        try:
-            return self.page.evaluate(
-                """async (code) => {
-                    const value = await window.__pyRunnerPyodide.runPythonAsync(code);
-                    if (value && value.toJs) {
-                        const converted = value.toJs({dict_converter: Object.fromEntries});
-                        value.destroy();
-                        return converted;
-                    }
-                    return value;
-                }""",
-                code,
-            )
-        except (PlaywrightError, WebKitError) as exc:
-            if not self.crashed:
-                raise
-            recent = "\n".join(self.console) or "(nothing)"
-            raise HeadlessError(
-                f"the browser page crashed while running the code ({exc.message.splitlines()[0]}); "
-                f"its last console lines:\n{recent}"
-            ) from exc
+    def run(self, code: str, timeout_s: float = 300.0) -> Any:
+        """The value of the code's last expression (see `in_page.PageRunner.run`): InPageError with the page's
+        traceback, PageTimeoutError after `timeout_s` (the page is closed then), PageFatalError when Pyodide
+        dies, PageValueError for a value with no faithful form, PageError when the browser failed (its last
+        console lines in the message)."""
+        return self._runner.run(code, timeout_s=timeout_s)

@@ -1,7 +1,7 @@
 """Fetch every input py_runner takes from outside (the pins of _pins.py) through its registry's own client
 (`pip download`, `npm pack`), verify its sha256, and unpack it into the cache (CPython side only).
 
-scripts/fetch_assets.sh and build_wasm.sh call this: `python3 -m py_runner.host.assets fetch NAME...`
+scripts/fetch_assets.sh and build_wasm.sh call this: `python3 -m py_runner.host.build.assets fetch NAME...`
 prints the fetched paths, `... pin NAME` prints "version sha256". No download URL is written anywhere: on a
 fresh machine only the registries answer, through their clients.
 
@@ -186,7 +186,7 @@ FETCHERS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m py_runner.host.assets", description=__doc__.split("\n\n")[0]
+        prog="python -m py_runner.host.build.assets", description=__doc__.split("\n\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="fetch and verify (or find in the cache) and print each path")

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .browsers import BrowserError, executable
+from .choice import BrowserError, executable
 
 MINIBROWSER_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser",
@@ -218,19 +218,3 @@ class WebKitBrowser:
             with contextlib.suppress(Exception):
                 driver.quit()
         self.sessions.clear()
-
-
-@contextlib.contextmanager
-def launch_webkit(*, shared_memory: bool = False) -> Iterator[WebKitBrowser]:
-    """A WebKitGTK launcher on a (virtual) display; every session it opened is closed at the end."""
-    from .browsers import missing
-
-    reason = missing("webkit")
-    if reason:
-        raise BrowserError(reason)
-    with virtual_display() as display:
-        browser = WebKitBrowser(display, shared_memory=shared_memory)
-        try:
-            yield browser
-        finally:
-            browser.close()

@@ -15,12 +15,12 @@ MICROPIP_VERSION = MICROPIP.version
 # In a checkout (or an editable install) web/, build_wasm.sh and wasm/ live beside the package, the engine is
 # built by build_wasm.sh and Pyodide is fetched into the cache. An installed package (python -m build's wheel)
 # carries web/ as py_runner/host/web/ and, in py_runner/host/bundle/, what the build staged: the engine builds
-# (st/, mt/), the Pyodide files a page needs, micropip and the page's wheel (build_backend.py): no emcc,
+# (st/, mt/), the Pyodide files a page needs, micropip and the page's wheel (backend.py): no emcc,
 # npm or checkout needed.
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "build_wasm.sh"
 IN_CHECKOUT = BUILD_SCRIPT.is_file() and (REPO_ROOT / "web" / "worker.js").is_file()
-HOST_DIR = Path(__file__).resolve().parent
+HOST_DIR = Path(__file__).resolve().parents[1]  # py_runner/host/
 WEB_DIR = REPO_ROOT / "web" if IN_CHECKOUT else HOST_DIR / "web"
 BUNDLE_DIR = HOST_DIR / "bundle"
 

@@ -14,11 +14,8 @@ no emcc, npm or checkout."""
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import shutil
-import tarfile
 from pathlib import Path
 
 from setuptools import build_meta as _setuptools
@@ -31,7 +28,7 @@ from setuptools.build_meta import (  # noqa: F401  (the PEP 517 hooks this backe
     prepare_metadata_for_build_wheel,
 )
 
-DEFAULT_EPOCH = 315532800  # 1980-01-01, the earliest time a zip file can hold: wheels and sdists agree
+from .reproducible import DEFAULT_EPOCH, normalize_sdist
 
 
 def build_wheel(
@@ -83,22 +80,3 @@ def stage_bundle() -> None:
     from .wheel import build_wheel as build_page_wheel
 
     build_page_wheel(bundle / "wheels")
-
-
-def normalize_sdist(path: Path, epoch: int) -> None:
-    """Rewrite a .tar.gz in place with sorted members and fixed times, owners and modes."""
-    with tarfile.open(path, "r:gz") as src:
-        members = sorted(src.getmembers(), key=lambda m: m.name)
-        payload = {m.name: src.extractfile(m).read() for m in members if m.isfile()}  # type: ignore[union-attr]
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as out:
-        for member in members:
-            member.mtime = epoch
-            member.uid = member.gid = 0
-            member.uname = member.gname = "root"
-            member.mode = 0o755 if member.isdir() or member.mode & 0o111 else 0o644
-            member.pax_headers = {}
-            data = payload.get(member.name)
-            out.addfile(member, io.BytesIO(data) if data is not None else None)
-    with open(path, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
-        gz.write(raw.getvalue())

@@ -5,8 +5,8 @@ what `py_runner_page.run()` does.
   for its end with a bounded wait (Playwright's `wait_for_function`, WebDriver's script timeout), so that
   neither an `await` that never ends nor Python that never yields the page's thread (`while True: pass`)
   outlives it. A page that timed out is closed (its Python may still be running) and refuses further runs.
-- Values arrive as they left (py_runner/host/page_code.py encodes them, `decode` here rebuilds them): sets,
-  frozensets, tuples, bytes, dicts with any hashable keys; a value with no faithful form raises
+- Values arrive as they left (page_code.py beside this module encodes them, `decode` here rebuilds them):
+  sets, frozensets, tuples, bytes, dicts with any hashable keys; a value with no faithful form raises
   `PageValueError` naming its type.
 - What the page's Python prints (stdout and stderr, in order) is kept in `output` (the harness's
   `#py-runner-output`), for pytest's "Captured page output" and for the errors' reports.

@@ -15,21 +15,44 @@ when it opens any page, a command Firefox ESR 153 does not know ("unknown comman
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 
-BROWSERS = ("chromium", "firefox", "webkit")
-PLAYWRIGHT_BROWSERS = ("chromium", "firefox")  # the rest are driven by Selenium
-DEFAULT_BROWSER = "chromium"
-BROWSER_ENV = "PY_RUNNER_BROWSER"
+from .choice import (
+    BROWSER_ENV,
+    BROWSERS,
+    DEFAULT_BROWSER,
+    EXECUTABLES,
+    PLAYWRIGHT_BROWSERS,
+    BrowserError,
+    engine_of,
+    executable,
+    select_browser,
+    selected_browser,
+)
+from .webkit import WebKitBrowser, virtual_display, webkit_missing
 
-# name -> (the environment variable that overrides the executable, Debian's executable, Debian's package)
-EXECUTABLES = {
-    "chromium": ("PY_RUNNER_CHROMIUM", "/usr/bin/chromium", "chromium"),
-    "firefox": ("PY_RUNNER_FIREFOX", "/usr/bin/firefox-esr", "firefox-esr"),
-    "webkit": ("PY_RUNNER_WEBKIT_DRIVER", "/usr/bin/WebKitWebDriver", "webkit2gtk-driver"),
-}
+__all__ = [  # the choice's names too: callers read the whole browser story from this module
+    "BROWSER_ENV",
+    "BROWSERS",
+    "DEFAULT_BROWSER",
+    "EXECUTABLES",
+    "LOCAL_HOSTS",
+    "PLAYWRIGHT_BROWSERS",
+    "BrowserError",
+    "DiskBackedChromium",
+    "chromium_args",
+    "engine_of",
+    "executable",
+    "launch",
+    "launch_webkit",
+    "missing",
+    "select_browser",
+    "selected_browser",
+]
 
 # Keep Chromium from resolving anything but the local server (it otherwise tries outside lookups). Firefox
 # needs no flag: Playwright's profile for it already points every background service at an unroutable host.
@@ -44,43 +67,6 @@ def chromium_args(allow_hosts: tuple[str, ...] = ()) -> list[str]:
     return [f"--host-resolver-rules=MAP * ~NOTFOUND{excluded}", *extra]
 
 
-class BrowserError(RuntimeError):
-    """The browser could not be found or launched."""
-
-
-def selected_browser() -> str:
-    """The browser chosen for this process (``PY_RUNNER_BROWSER``, default chromium)."""
-    name = os.environ.get(BROWSER_ENV) or DEFAULT_BROWSER
-    if name not in BROWSERS:
-        raise BrowserError(f"{BROWSER_ENV}={name!r}: choose one of {', '.join(BROWSERS)}")
-    return name
-
-
-def engine_of(user_agent: str) -> str:
-    """The browser a page's ``navigator.userAgent`` names, as this module calls it (tests check with it that a
-    pass runs the browser it selected). Chromium says "AppleWebKit ... Chrome/" ("HeadlessChrome/" headless),
-    WebKitGTK "AppleWebKit ... Version/ Safari/" without Chrome, Firefox "Gecko/ ... Firefox/"."""
-    if "Firefox/" in user_agent:
-        return "firefox"
-    if "Chrome/" in user_agent:
-        return "chromium"
-    if "AppleWebKit/" in user_agent and "Safari/" in user_agent:
-        return "webkit"
-    raise BrowserError(f"a user agent of no browser py_runner drives: {user_agent!r}")
-
-
-def select_browser(name: str) -> None:
-    """Make ``name`` the browser of this process and of the processes it starts."""
-    if name not in BROWSERS:
-        raise BrowserError(f"unknown browser {name!r}: choose one of {', '.join(BROWSERS)}")
-    os.environ[BROWSER_ENV] = name
-
-
-def executable(name: str) -> str:
-    variable, default, _ = EXECUTABLES[name]
-    return os.environ.get(variable) or default
-
-
 def missing(name: str) -> str | None:
     """Why ``name`` cannot be launched here, or None."""
     path = executable(name)
@@ -88,8 +74,6 @@ def missing(name: str) -> str | None:
         variable, _, package = EXECUTABLES[name]
         return f"{name} not found at {path} (apt-get install {package}, or set {variable})"
     if name == "webkit":
-        from .webkit import webkit_missing
-
         return webkit_missing()
     return None
 
@@ -108,7 +92,7 @@ def launch(
     `allow_hosts` are hosts Chromium may reach besides the local ones."""
     name = name or selected_browser()
     if name not in PLAYWRIGHT_BROWSERS:
-        raise BrowserError(f"{name} is not driven by Playwright here (see py_runner.host.webkit)")
+        raise BrowserError(f"{name} is not driven by Playwright here (see py_runner.host.browser.webkit)")
     reason = missing(name)
     if reason:
         raise BrowserError(reason)
@@ -120,6 +104,20 @@ def launch(
             firefox_user_prefs=firefox_prefs or {},
         )
     return DiskBackedChromium(playwright, headless=headless, args=chromium_args(allow_hosts))
+
+
+@contextlib.contextmanager
+def launch_webkit(*, shared_memory: bool = False) -> Iterator[WebKitBrowser]:
+    """A WebKitGTK launcher on a (virtual) display; every session it opened is closed at the end."""
+    reason = missing("webkit")
+    if reason:
+        raise BrowserError(reason)
+    with virtual_display() as display:
+        browser = WebKitBrowser(display, shared_memory=shared_memory)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 class DiskBackedChromium:
@@ -135,7 +133,7 @@ class DiskBackedChromium:
     STALE_AFTER_S = 24 * 3600
 
     def __init__(self, playwright, *, headless: bool, args: list[str]) -> None:
-        from .paths import cache_root
+        from ..build.paths import cache_root
 
         self._playwright, self._headless, self._args = playwright, headless, args
         self._root = cache_root() / "browser-profiles"

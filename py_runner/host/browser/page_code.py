@@ -1,5 +1,5 @@
 """The page's half of `py_runner_page.run()`: runs in Pyodide, never in CPython's host process. The host sends
-this file's text to the page once (py_runner/host/in_page.py); it is a module here so that its encoder is
+this file's text to the page once (in_page.py beside it); it is a module here so that its encoder is
 linted and unit-tested in CPython.
 
 `run_code(code, filename)` runs the code in `__main__`'s namespace (top-level await allowed) and returns one

@@ -1,0 +1,19 @@
+// `bench vs-wllama`: py_runner's bridge (st) and wllama on the same model in one page, kept as window.__vs;
+// one warm-up run each (vs_wllama_run.js defines window.__vsRun).
+async ({url, nCtx, threads, prompt, nPredict}) => {
+  const { Bridge } = await import("/web/bridge.js");
+  const bridge = new Bridge(
+    { st: { js: "/build/st/pr_glue.js" }, mt: { js: "/build/mt/pr_glue.js" }, worker: "/web/worker.js" },
+    { build: "st", threads },
+  );
+  await bridge.start();
+  await bridge.request("load", { source: url, n_ctx: nCtx, n_threads: threads, cache: false });
+  const { Wllama } = await import("/wllama/esm/index.js");
+  const wllama = new Wllama({ default: "/wllama/esm/wasm/wllama.wasm" }, { suppressNativeLog: true });
+  // n_gpu_layers 0: headless Chromium has navigator.gpu but no adapter; both engines on the CPU
+  await wllama.loadModelFromUrl(new URL(url, location.href).href,
+                                { n_ctx: nCtx, n_threads: threads, n_gpu_layers: 0, useCache: false });
+  window.__vs = { bridge, wllama, options: { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads,
+                                             ignore_eos: true } };
+  for (const engine of ["py_runner", "wllama"]) await window.__vsRun(engine, "warm-up: " + prompt);
+}
