@@ -16,10 +16,10 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# The pthread workers started with the module; web/protocol.js is its one home (the worker caps n_threads at it:
+# The pthread workers started with the module; web/shared/protocol.js is its one home (the worker caps n_threads at it:
 # ggml must never wait for a pthread worker that is not there).
-PTHREAD_POOL_SIZE="$(sed -n 's/.*"pthread_pool_size": *\([0-9][0-9]*\).*/\1/p' "$here/web/protocol.js")"
-[ -n "$PTHREAD_POOL_SIZE" ] || { echo "build_wasm.sh: no pthread_pool_size in web/protocol.js" >&2; exit 1; }
+PTHREAD_POOL_SIZE="$(sed -n 's/.*"pthread_pool_size": *\([0-9][0-9]*\).*/\1/p' "$here/web/shared/protocol.js")"
+[ -n "$PTHREAD_POOL_SIZE" ] || { echo "build_wasm.sh: no pthread_pool_size in web/shared/protocol.js" >&2; exit 1; }
 cache="${PY_RUNNER_CACHE:-$HOME/.cache/py_runner}"
 # Builds may live apart from the downloads: CI fetches every input into an empty cache on every run but keeps
 # the builds, which are reused only when every input, fetched afresh and verified, hashes the same.

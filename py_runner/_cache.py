@@ -1,7 +1,7 @@
 """The browser's model cache, seen from Python: `LlamaRunner.cache`.
 
 Models loaded from URLs are stored by the engine worker in the Origin Private File System
-(web/model_cache.js), one entry per absolute URL. A second load of the same URL mounts the stored file
+(web/shared/model_cache.js), one entry per absolute URL. A second load of the same URL mounts the stored file
 and makes no network request.
 """
 

@@ -177,9 +177,9 @@ _BY_JS_NAME: dict[str, type[LocalWebAIError]] = {
 def error_from_js(
     name: str, message: str, stage: str | None = None, *, url: str | None = None, status: int | None = None
 ) -> LocalWebAIError:
-    """Map a JS error (the reply fields `name, message, stage, url, status` of web/protocol.js) to its Python
-    class; unknown names are treated as a crash of the JS side (BridgeError), keeping the name in the message.
-    A NetworkError with an HTTP status becomes the subclass for that status."""
+    """Map a JS error (the reply fields `name, message, stage, url, status` of web/shared/protocol.js) to its
+    Python class; unknown names are treated as a crash of the JS side (BridgeError), keeping the name in the
+    message. A NetworkError with an HTTP status becomes the subclass for that status."""
     cls = _BY_JS_NAME.get(name or "", BridgeError)
     text = message or name or "unknown error"
     if cls is BridgeError and name and name != "BridgeError":

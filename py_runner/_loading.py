@@ -21,7 +21,7 @@ from ._transport.protocol import DEFAULTS, POOLING
 HEADER_PROBE_BYTES = 256 * 1024  # most headers fit; a 32k-token vocabulary needs about 0.5 MB
 HEADER_MAX_BYTES = 64 * 1024 * 1024
 
-# The worker's progress stages (web/protocol.js "stages") that a load reports to the user.
+# The worker's progress stages (web/shared/protocol.js "stages") that a load reports to the user.
 _WORKER_STAGES = {
     "cache": LoadingStage.CHECKING_CACHE,
     "downloading": LoadingStage.DOWNLOADING,
@@ -56,7 +56,7 @@ class LoadOptions:
             )
 
     def request_fields(self) -> dict[str, Any]:
-        """The load request's fields (web/protocol.js) that do not depend on the source."""
+        """The load request's fields (web/shared/protocol.js) that do not depend on the source."""
         fields: dict[str, Any] = {
             "n_ctx": self.ctx_size,
             "n_batch": self.batch_size,

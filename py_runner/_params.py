@@ -159,7 +159,7 @@ class GenerateTextParams:
             log.warning(
                 "n_gpu_layers=%s ignored: the WebAssembly build runs on the CPU only", self.n_gpu_layers
             )
-        # Every sampler knob of the protocol (web/protocol.js "sampler"), typed as its default is.
+        # Every sampler knob of the protocol (web/shared/protocol.js "sampler"), typed as its default is.
         opts: dict[str, Any] = {
             name: type(DEFAULTS[name])(getattr(self, name)) for name in SAMPLER_KNOBS if name != "seed"
         }

@@ -82,14 +82,15 @@ class LlamaRunner(ChatMethods):
         on_model_load_error: Callable[[LocalWebAIError], None] | None = None,
     ) -> None:
         """`base_url`: what relative URLs (models, the cache's keys, the engine's files) resolve against. By
-        default the URL web/boot.js was given, else the page's (`location.href` when it is http(s), else the
-        origin: a `blob:` worker). Python hosted in a worker (PyScript's worker mode, a JupyterLite kernel)
-        passes the page's URL, so that a relative model path means there what it means on the page."""
+        default the URL web/page/boot.js was given, else the page's (`location.href` when it is http(s), else
+        the origin: a `blob:` worker). Python hosted in a worker (PyScript's worker mode, a JupyterLite
+        kernel) passes the page's URL, so that a relative model path means there what it means on the page."""
         if build not in ("auto", "st", "mt"):
             raise InvalidParameterError(f"build must be 'auto', 'st' or 'mt', got {build!r}")
         if n_threads is not None and n_threads < 1:
             raise InvalidParameterError(f"n_threads must be None or >= 1, got {n_threads!r}")
-        self._artifacts = artifacts  # None: the page's (web/boot.js publishes them), else the dev server's
+        # None: the page's (web/page/boot.js publishes them), else the dev server's
+        self._artifacts = artifacts
         self._transport = transport
         self._build = build
         self._n_threads = n_threads

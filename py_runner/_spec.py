@@ -50,7 +50,7 @@ _FILE_TYPES: dict[int, str] = {
 }
 
 
-# llama.cpp's enum llama_pooling_type (the load choices of web/protocol.js, and rank, which a reranker
+# llama.cpp's enum llama_pooling_type (the load choices of web/shared/protocol.js, and rank, which a reranker
 # declares); 0 (none) is a generative model's.
 POOLING_NAMES: dict[int, str] = {value: name for name, value in POOLING.items()} | {4: "rank"}
 

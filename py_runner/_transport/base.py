@@ -1,9 +1,9 @@
 """The single cut between the Python API and I/O (like an httpx transport).
 
-LlamaRunner talks only to this interface; PyodideTransport drives web/bridge.js in the browser, MockTransport
-is a scripted engine for tests. Every engine request goes through one method, `request(type, fields)`, whose
-types, fields and results web/protocol.js declares; the typed helpers below build the fields and shape the
-results, the same for every transport. Implementations raise LocalWebAIError subclasses.
+LlamaRunner talks only to this interface; PyodideTransport drives web/page/bridge.js in the browser,
+MockTransport is a scripted engine for tests. Every engine request goes through one method, `request(type,
+fields)`, whose types, fields and results web/shared/protocol.js declares; the typed helpers below build the
+fields and shape the results, the same for every transport. Implementations raise LocalWebAIError subclasses.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ class Artifacts:
 
     single_thread: str = "/build/st/pr_glue.js"
     multi_thread: str = "/build/mt/pr_glue.js"
-    worker: str = "/web/worker.js"
-    bridge: str = "/web/bridge.js"
+    worker: str = "/web/engine/worker.js"
+    bridge: str = "/web/page/bridge.js"
 
 
 class Transport(ABC):
@@ -46,8 +46,8 @@ class Transport(ABC):
         on_progress: ProgressCallback | None = None,
         on_token: TokenCallback | None = None,
     ) -> Any:
-        """Send one request of web/protocol.js ("requests") with its declared fields and return its result,
-        converted to Python: a dict of its declared fields (bytes and float32 fields as bytes), or the
+        """Send one request of web/shared/protocol.js ("requests") with its declared fields and return its
+        result, converted to Python: a dict of its declared fields (bytes and float32 fields as bytes), or the
         declared type. on_progress/on_token receive the events the request streams."""
 
     @abstractmethod
@@ -77,9 +77,7 @@ class Transport(ABC):
         LoadAbortedError."""
         return dict(await self.request("load", {"source": source, **options}, on_progress=on_progress))
 
-    async def generate(
-        self, prompt: str, options: dict[str, Any], on_token: TokenCallback
-    ) -> dict[str, Any]:
+    async def generate(self, prompt: str, options: dict[str, Any], on_token: TokenCallback) -> dict[str, Any]:
         """Generate; on_token(token_id, piece_bytes) per token. Returns {tokens, prompt_tokens,
         timings: {prompt_ms, gen_ms}, finish_reason: "eos"|"length"|"aborted"|"context_full", ...}."""
         return dict(await self.request("generate", {**options, "prompt": prompt}, on_token=on_token))

@@ -5,14 +5,14 @@ with no browser (as httpx ships httpx.MockTransport).
     await runner.load_model("models/model.gguf")  # resolved against the page, as in the browser
     assert (await runner.generate_text("Hi")).text == "Hello world"
 
-It answers every request of web/protocol.js from a table of handlers, one per request type, each given a
-MockRequest (type, fields, progress(), token()) and returning the result as the browser transport returns it.
-The built-in table: a valid GGUF header for the fail-fast check, scripted load progress and model metadata,
-the given token pieces for every generation, tag-style chat formatting, a byte-per-token tokenizer, cache
-entries, embeddings. `handlers={"tokenize": fn, ...}` replaces any of them (as httpx's mock takes a handler).
-Errors and blocking can be scripted (load_error, gen_error, block_load, block_generate_after, ...), and every
-call is recorded (requests, load_calls, generate_calls, chat_calls, ...) for assertions. A request whose
-fields or result do not match the declaration fails with BridgeError, as the bridge refuses it in the browser.
+It answers every request of web/shared/protocol.js from a table of handlers, one per request type, each given
+a MockRequest (type, fields, progress(), token()) and returning the result as the browser transport returns
+it. The built-in table: a valid GGUF header for the fail-fast check, scripted load progress and model
+metadata, the given token pieces for every generation, tag-style chat formatting, a byte-per-token tokenizer,
+cache entries, embeddings. `handlers={"tokenize": fn, ...}` replaces any of them (as httpx's mock takes a
+handler). Errors and blocking can be scripted (load_error, gen_error, block_load, block_generate_after, ...),
+and every call is recorded (requests, load_calls, generate_calls, chat_calls, ...) for assertions. A request
+whose fields or result do not match the declaration fails with BridgeError, as the bridge refuses it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The worker protocol, mirrored from web/protocol.js: request kinds, error names, glue return codes,
+"""The worker protocol, mirrored from web/shared/protocol.js: request kinds, error names, glue return codes,
 OPFS layout and defaults.
 
-web/protocol.js is the declaration; this is its Python twin, a literal copy of its JSON.
+web/shared/protocol.js is the declaration; this is its Python twin, a literal copy of its JSON.
 tests/unit/test_protocol.py fails when the two, wasm/glue.h, the worker's handlers, the bridge's requests or
 the Python error tree disagree. Change all of them together.
 """
@@ -188,7 +188,7 @@ PROTOCOL: Final[dict[str, Any]] = {
     "out_of_memory": "failed to allocate|out of memory|not enough space|\\bOOM\\b",
 }
 
-# request type -> {fields: {name: type}, events, result: {name: type} | type}; web/protocol.js explains
+# request type -> {fields: {name: type}, events, result: {name: type} | type}; web/shared/protocol.js explains
 REQUESTS: Final[dict[str, dict[str, Any]]] = PROTOCOL["requests"]
 ERROR_NAMES: Final[frozenset[str]] = frozenset(PROTOCOL["errors"])
 ERROR_FIELDS: Final[tuple[str, ...]] = tuple(PROTOCOL["error_fields"])

@@ -1,4 +1,4 @@
-"""Transport over web/bridge.js inside Pyodide: the only module that touches `js`/`pyodide`.
+"""Transport over web/page/bridge.js inside Pyodide: the only module that touches `js`/`pyodide`.
 
 Imports of js/pyodide are lazy so that `import py_runner` works in CPython.
 """
@@ -31,8 +31,8 @@ def _is_js_file_list(source: Any) -> bool:
 
 
 def _convert(exc: BaseException) -> LocalWebAIError:
-    """JsException -> LocalWebAIError by the JS error's fields (web/protocol.js PyRunnerError: name, message,
-    stage, url, status)."""
+    """JsException -> LocalWebAIError by the JS error's fields (web/shared/protocol.js PyRunnerError: name,
+    message, stage, url, status)."""
     ffi = _ffi()
     err = getattr(exc, "js_error", exc)  # older Pyodide wraps the error; newer is the JsProxy itself
 
@@ -109,10 +109,10 @@ def _page_model_aliases() -> dict[str, list[str]]:
 
 
 def default_base_url() -> str:
-    """What relative URLs resolve against when the caller names nothing: the URL web/boot.js was given
+    """What relative URLs resolve against when the caller names nothing: the URL web/page/boot.js was given
     (`globalThis.__pyRunnerBaseUrl`), else `location.href` when it is http(s), else the origin (a `blob:` or
-    `data:` worker has no folder to resolve against). web/boot.js's defaultBaseUrl() is the same rule, for
-    pages and workers booted without Python."""
+    `data:` worker has no folder to resolve against). web/page/boot.js's defaultBaseUrl() is the same rule,
+    for pages and workers booted without Python."""
     import js
 
     published = getattr(js.globalThis, "__pyRunnerBaseUrl", None)

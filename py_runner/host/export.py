@@ -3,8 +3,8 @@
 The site holds everything it needs, at relative URLs, so it works at any base path (a GitHub Pages project
 site's `user.github.io/repo/`):
 
-    index.html          boots Pyodide, installs py_runner and runs the app (web/harness.js, with site.json)
-    site.json           where everything below is, relative to the page
+    index.html          boots Pyodide, installs py_runner and runs the app (web/site/harness.js, with
+    site.json) site.json           where everything below is, relative to the page
     coi_sw.js           the service worker that adds COOP/COEP/CORP (cross-origin isolation: the mt build)
     _headers .nojekyll  the same headers for hosts that read a _headers file; no Jekyll on GitHub Pages
     py_runner/          the bridge, the engine worker and its scripts; st/ and mt/ (the engine builds)
@@ -51,11 +51,21 @@ SITE_CONFIG = "site.json"
 # export and which files in it are the user's, rather than guessing from a common name such as site.json.
 MARKER = ".py_runner-export.json"
 DEFAULT_MAX_FILE_SIZE = 95 * 1024 * 1024  # GitHub Pages refuses files over 100 MiB
-# The runtime's scripts: every script of web/ (the engine worker and what it loads, the bridge, the boot and
-# harness scripts), found rather than listed, so a new one is exported with a site; the service worker goes to
-# the site's root instead (it must control the whole site).
-SERVICE_WORKER = "coi_sw.js"
-WEB_SCRIPTS = tuple(sorted(p.name for p in _paths.WEB_DIR.glob("*.js") if p.name != SERVICE_WORKER))
+# The runtime's scripts: every script in web/'s runtime folders (engine/: the worker and what it loads;
+# shared/: what the worker and the page both load; page/: the bridge and the boot script; site/: the harness),
+# found rather than listed, so a new one is exported with a site, folders kept (their imports are relative).
+# web/apps/ is our own pages, not the runtime. The service worker goes to the site's root instead: it must
+# control the whole site.
+RUNTIME_FOLDERS = ("engine", "shared", "page", "site")
+SERVICE_WORKER = "site/coi_sw.js"
+WEB_SCRIPTS = tuple(
+    sorted(
+        p.relative_to(_paths.WEB_DIR).as_posix()
+        for folder in RUNTIME_FOLDERS
+        for p in (_paths.WEB_DIR / folder).glob("*.js")
+        if p.relative_to(_paths.WEB_DIR).as_posix() != SERVICE_WORKER
+    )
+)
 ISOLATION_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",
@@ -73,7 +83,7 @@ INDEX_HTML = """<!doctype html>
   <!-- Made by `py-runner export`: boots Pyodide, installs py_runner and runs app/{main}. -->
   <meta name="py-runner-config" content="{config}">
   <script src="coi_sw.js"></script>
-  <script type="module" src="py_runner/harness.js"></script>
+  <script type="module" src="py_runner/site/harness.js"></script>
   <style>
     body {{ font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 60em; padding: 0 1em; }}
     #py-runner-status {{ color: #666; margin-bottom: .5em; }}
@@ -226,9 +236,8 @@ def _assets() -> list[tuple[Path, str]]:
     """(source, path in the site) of everything the page needs besides the app, the models and the wheel; an
     ExportError names the first one missing."""
     assets = [(_paths.WEB_DIR / name, f"py_runner/{name}") for name in WEB_SCRIPTS]
-    assets.append(
-        (_paths.WEB_DIR / SERVICE_WORKER, SERVICE_WORKER)
-    )  # at the top: a service worker controls its folder
+    # at the top: a service worker controls its folder
+    assets.append((_paths.WEB_DIR / SERVICE_WORKER, Path(SERVICE_WORKER).name))
     build = _paths.build_dir()
     for variant, names in ENGINE_FILES.items():
         for name in names:

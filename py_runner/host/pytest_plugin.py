@@ -77,7 +77,7 @@ class AppFilesError(PageError):
 
 
 class PyRunnerPage(HarnessPage):
-    """A page with Pyodide and py_runner booted (web/run.html), its server, and `run(code)`."""
+    """A page with Pyodide and py_runner booted (web/site/run.html), its server, and `run(code)`."""
 
     def __init__(self, page: Any, base_url: str, app_dir: Path) -> None:
         super().__init__(page)  # its console lines, for the reports, and its PageRunner

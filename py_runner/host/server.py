@@ -6,8 +6,8 @@ chunks with HTTP Range support, so multi-hundred-MB models never sit in memory.
 
 URL layout::
 
-    /                      -> 302 /web/chat.html (the chat page; web/index.html is the completion page)
-    /config.json           -> {"pyodide", "micropip_wheel", "py_runner_wheel", ...}
+    /                      -> 302 /web/apps/chat.html (the chat page; web/apps/index.html is the completion
+    page) /config.json           -> {"pyodide", "micropip_wheel", "py_runner_wheel", ...}
     /web/...               -> WEB_DIR
     /build/st/, /build/mt/ -> build_dir()/st, build_dir()/mt
     /pyodide/...           -> pyodide_dir()
@@ -193,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             url_path = urlsplit(self.path).path
             if url_path == "/":
-                self._redirect("/web/chat.html")
+                self._redirect("/web/apps/chat.html")
                 return
             if url_path == "/config.json":
                 config = {**self.server.config, "models": self._model_names()}
@@ -484,7 +484,7 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8000, **kwargs) -> None:
         if host not in ("0.0.0.0", "::"):
             base = f"http://{host}:{server.server_address[1]}"
     print(f"py_runner: serving on {base}/ (Ctrl-C to stop)", flush=True)
-    print(f"  chat page: {base}/web/chat.html   completion page: {base}/web/index.html", flush=True)
+    print(f"  chat page: {base}/web/apps/chat.html   completion page: {base}/web/apps/index.html", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

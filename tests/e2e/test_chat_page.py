@@ -32,7 +32,7 @@ def test_a_real_exchange_on_the_chat_page(
     browser, base_url, model = default_model_browser
     page = browser.new_page(viewport={"width": 1000, "height": 900})
     page.goto(base_url + "/")  # the server's front page is the chat
-    assert page.url.endswith("/web/chat.html")
+    assert page.url.endswith("/web/apps/chat.html")
     wait_text(page, "#status", "Ready")
     assert page.locator("#model-choice").input_value() == f"/models/{model.name}"  # default first
     page.select_option("#build", build)

@@ -24,7 +24,7 @@ def test_demo_page_loads_a_picked_file_and_generates(require_builds) -> None:
                 page = browser.new_page()
                 model_requests = []
                 page.on("request", lambda r: model_requests.append(r.url) if ".gguf" in r.url else None)
-                page.goto(base_url + "/web/index.html")
+                page.goto(base_url + "/web/apps/index.html")
                 status = page.locator("#status")
                 page.wait_for_function("document.querySelector('#status').textContent.startsWith('Ready')")
                 assert page.evaluate("crossOriginIsolated") is True
@@ -57,7 +57,7 @@ def test_demo_page_offers_the_default_model_first_and_it_answers(
 ) -> None:
     browser, base_url, model = default_model_browser
     page = browser.new_page()
-    page.goto(base_url + "/web/index.html")
+    page.goto(base_url + "/web/apps/index.html")
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('Ready')")
     url = f"/models/{model.name}"
     assert page.locator("#model-url").input_value() == url  # preselected

@@ -20,7 +20,10 @@ from py_runner.host.skips import skip_or_fail
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-WEB_FILES = sorted(p.name for p in (ROOT / "web").iterdir() if p.suffix in (".js", ".html", ".py"))
+WEB = ROOT / "web"
+WEB_FILES = sorted(
+    p.relative_to(WEB).as_posix() for p in WEB.glob("*/*") if p.suffix in (".js", ".html", ".py")
+)
 
 
 def build(out: Path) -> dict[str, Path]:
@@ -56,7 +59,7 @@ def test_the_wheel_carries_the_library_the_host_tools_and_web(dists) -> None:
     assert {"py_runner/_runner.py", "py_runner/_transport/protocol.py", "py_runner/host/cli.py"} <= names
     assert {f"py_runner/host/web/{name}" for name in WEB_FILES} <= names
     with tarfile.open(dists[0][".gz"]) as sdist:
-        assert any(n.endswith("/web/protocol.js") for n in sdist.getnames())
+        assert any(n.endswith("/web/shared/protocol.js") for n in sdist.getnames())
 
 
 def test_an_installed_package_finds_its_web_folder(dists, tmp_path: Path) -> None:
@@ -69,5 +72,9 @@ def test_an_installed_package_finds_its_web_folder(dists, tmp_path: Path) -> Non
     out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path)
     in_checkout, web_dir = out.stdout.split()
     assert in_checkout == "False" and str(env) in web_dir
-    assert sorted(p.name for p in Path(web_dir).iterdir() if p.suffix != ".pyc" and p.is_file()) == WEB_FILES
-    assert (Path(web_dir) / "protocol.js").read_bytes() == (ROOT / "web" / "protocol.js").read_bytes()
+    shipped = sorted(
+        p.relative_to(web_dir).as_posix() for p in Path(web_dir).glob("*/*") if p.suffix != ".pyc"
+    )
+    assert shipped == WEB_FILES
+    protocol = "shared/protocol.js"
+    assert (Path(web_dir) / protocol).read_bytes() == (WEB / protocol).read_bytes()

@@ -105,7 +105,7 @@ def reference(browser, tmp_path_factory: pytest.TempPathFactory) -> dict:
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.goto(f"{base_url}/web/run.html")
+        page.goto(f"{base_url}/web/site/run.html")
         page.wait_for_function("window.__pyRunnerReady === true", timeout=120_000)
         code = REFERENCE.format(model=default_model().name, question=QUESTION)
         return json.loads(HarnessPage(page).run(code))

@@ -45,7 +45,7 @@ def test_bad_magic_and_404_fail_before_the_download(require_builds, pyodide_page
     result = load(pyodide_page, "/files/missing.gguf")
     assert result["outcome"].startswith("ModelNotFoundError: fetching ")
     assert "HTTP 404" in result["outcome"] and result["stages"][-1] == "error"
-    # URL and status cross from JS as error fields (web/protocol.js), not parsed out of the message
+    # URL and status cross from JS as error fields (web/shared/protocol.js), not parsed out of the message
     assert result["status"] == 404 and result["url"].endswith("/files/missing.gguf")
 
 

@@ -111,7 +111,7 @@ def test_the_wheel_carries_the_engine_and_pyodide(installed: dict) -> None:
     bundle = "py_runner/host/bundle/"
     for part in ("engine/st/pr_glue.wasm", "engine/mt/pr_glue.wasm", "engine/mt/pr_glue.worker.js"):
         assert bundle + part in names
-    assert bundle + "pyodide/pyodide.asm.wasm" in names and "py_runner/host/web/worker.js" in names
+    assert bundle + "pyodide/pyodide.asm.wasm" in names and "py_runner/host/web/engine/worker.js" in names
     assert any(n.startswith(bundle + "wheels/py_runner-") for n in names)  # the page's wheel, prebuilt
     probe = "import py_runner, shutil; print(py_runner.__file__, shutil.which('emcc'))"
     where = run(installed, "python", "-c", probe)
@@ -130,7 +130,7 @@ def test_serve_from_any_folder(installed: dict) -> None:
     server, url = start(installed, "serve")
     try:
         base = url.rstrip("/")  # printed once the socket listens: requests queue until it accepts them
-        for path in ("/", "/web/worker.js", "/build/mt/pr_glue.wasm", "/pyodide/pyodide.mjs"):
+        for path in ("/", "/web/engine/worker.js", "/build/mt/pr_glue.wasm", "/pyodide/pyodide.mjs"):
             with urllib.request.urlopen(base + path, timeout=10) as response:
                 assert response.status == 200
                 assert response.headers["Cross-Origin-Embedder-Policy"] == "require-corp"

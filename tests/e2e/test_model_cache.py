@@ -1,6 +1,6 @@
-"""The OPFS model cache (web/model_cache.js) in real Chromium with the real engine: a cached URL loads with no
-network request, a dropped download resumes with a Range request, entries are listed and deleted from Python,
-sha256 is verified, and a full quota is a typed error that leaves no entry."""
+"""The OPFS model cache (web/shared/model_cache.js) in real Chromium with the real engine: a cached URL loads
+with no network request, a dropped download resumes with a Range request, entries are listed and deleted from
+Python, sha256 is verified, and a full quota is a typed error that leaves no entry."""
 
 from __future__ import annotations
 
@@ -230,7 +230,7 @@ def _own_browser_page(server_options: dict | None = None, **launch_options: Any)
             browser = browsers.launch(p, **launch_options)
             try:
                 harness = HarnessPage(browser.new_page())
-                harness.page.goto(f"{base_url}/web/run.html")
+                harness.page.goto(f"{base_url}/web/site/run.html")
                 harness.page.wait_for_function("window.__pyRunnerReady === true", timeout=180_000)
                 harness.page.set_default_timeout(300_000)
                 yield Page(harness.page, server, base_url)
@@ -347,7 +347,7 @@ def test_two_tabs_loading_one_url_share_one_download(require_builds, browser_and
     context = browser.new_context()
     tabs = [context.new_page() for _ in range(2)]
     for tab in tabs:
-        tab.goto(f"{base_url}/web/run.html")
+        tab.goto(f"{base_url}/web/site/run.html")
         tab.wait_for_function("window.__pyRunnerReady === true", timeout=120_000)
     for tab in tabs:  # both start before either waits
         tab.evaluate("(code) => { window.__job = window.__pyRunnerPyodide.runPythonAsync(code); }", code)

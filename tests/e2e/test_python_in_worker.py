@@ -1,8 +1,8 @@
-"""Python hosted in a worker (PyScript's worker mode, JupyterLite kernels): py_runner booted by web/boot.js in
-a module worker (web/python_worker.js) started from an http URL and from a `blob:` URL, against the same chat
-on the page's main thread, with the real default model. One base URL decides what a relative path means: the
-transport, the bridge and the cache resolve against it, so the same relative model path, given the page's URL,
-loads the same file from everywhere and finds the same cache entry.
+"""Python hosted in a worker (PyScript's worker mode, JupyterLite kernels): py_runner booted by
+web/page/boot.js in a module worker (web/page/python_worker.js) started from an http URL and from a `blob:`
+URL, against the same chat on the page's main thread, with the real default model. One base URL decides what a
+relative path means: the transport, the bridge and the cache resolve against it, so the same relative model
+path, given the page's URL, loads the same file from everywhere and finds the same cache entry.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ pytestmark = pytest.mark.e2e
 
 QUESTION = "What is the capital of France? Answer in one sentence."
 
-# Creates Python workers from the page, each a module that imports web/python_worker.js: `kind` "url" from an
-# http URL (an app's worker script, /files/app/python.js), "blob" from a blob: URL (how PyScript-style
+# Creates Python workers from the page, each a module that imports web/page/python_worker.js: `kind` "url"
+# from an http URL (an app's worker script, /files/app/python.js), "blob" from a blob: URL (how PyScript-style
 # runtimes start theirs).
 # __pyWorkers[name](msg) sends one request and resolves with its value, or rejects with the worker's error.
 START_WORKER = """async ([name, kind, baseUrl]) => {
-    const script = new URL("/web/python_worker.js", location.href).href;
+    const script = new URL("/web/page/python_worker.js", location.href).href;
     const url = kind === "url"
         ? new URL("/files/app/python.js", location.href).href
         : URL.createObjectURL(new Blob([`import ${JSON.stringify(script)};`], {type: "text/javascript"}));
@@ -47,7 +47,7 @@ START_WORKER = """async ([name, kind, baseUrl]) => {
 RUN_IN_WORKER = "async ([name, code]) => await window.__pyWorkers[name]({code})"
 
 # The same program everywhere: the base URL py_runner resolves against, a greedy chat with each build, and
-# what the cache says of the relative model path. `model` is relative to the page (/web/run.html).
+# what the cache says of the relative model path. `model` is relative to the page (/web/site/run.html).
 CHAT = """
 import json
 from py_runner import GenerateTextParams, LlamaRunner
@@ -86,9 +86,9 @@ json.dumps({{"content": out["choices"][0]["message"]["content"], "usage": out["u
 
 @pytest.fixture
 def browser_with_model(open_browser_and_server, tmp_path: Path):
-    """(browser, base_url, model path relative to /web/run.html, its absolute URL). The model is served beside
-    the page (/web/local/) and /files/ serves tmp_path, so that a worker started from /files/ or from a blob:
-    URL finds the model only if the relative path is resolved against the page's URL."""
+    """(browser, base_url, model path relative to /web/site/run.html, its absolute URL). The model is served
+    beside the page (/web/local/) and /files/ serves tmp_path, so that a worker started from /files/ or from a
+    blob: URL finds the model only if the relative path is resolved against the page's URL."""
     from py_runner.host.build.assets import default_model
 
     model = default_model()
@@ -101,10 +101,10 @@ def test_the_same_chat_from_the_page_a_url_worker_and_a_blob_worker(
     require_builds, browser_with_model, tmp_path: Path
 ) -> None:
     browser, base_url, relative_model, model_url = browser_with_model
-    page_url = f"{base_url}/web/run.html"
+    page_url = f"{base_url}/web/site/run.html"
     # A worker script of the app's own, in its own folder: its URL is not the page's.
     (tmp_path / "app").mkdir()
-    (tmp_path / "app" / "python.js").write_text('import "/web/python_worker.js";\n')
+    (tmp_path / "app" / "python.js").write_text('import "/web/page/python_worker.js";\n')
     page = browser.new_page()
     page.goto(page_url)
     page.wait_for_function("window.__pyRunnerReady === true", timeout=120_000)

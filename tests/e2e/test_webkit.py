@@ -54,7 +54,7 @@ def webkit(require_builds, require_webkit):
         with launch_webkit(shared_memory=shared_memory) as browser:
             page = browser.new_page()
             harness = HarnessPage(page)
-            page.goto(f"{base_url}/web/run.html")
+            page.goto(f"{base_url}/web/site/run.html")
             page.wait_for_function("window.__pyRunnerReady === true", timeout=180_000)
             yield harness
 

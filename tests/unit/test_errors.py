@@ -49,7 +49,7 @@ def test_error_from_js(name, cls):
 
 
 def test_network_error_url_and_status_cross_as_fields():
-    # The URL and status come as fields of the error (web/protocol.js), never parsed out of the message.
+    # The URL and status come as fields of the error (web/shared/protocol.js), never parsed from the message.
     err = error_from_js("NetworkError", "it failed", "downloading", url="http://x/m.gguf", status=404)
     assert type(err) is pr.ModelNotFoundError and (err.url, err.status) == ("http://x/m.gguf", 404)
     assert type(error_from_js("NetworkError", "x", status=403)) is pr.AccessDeniedError

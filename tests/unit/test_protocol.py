@@ -1,4 +1,4 @@
-"""The worker protocol is declared once (web/protocol.js) and mirrored once (py_runner/_transport/
+"""The worker protocol is declared once (web/shared/protocol.js) and mirrored once (py_runner/_transport/
 protocol.py): C, JS and Python must agree, and no layer may keep a private copy of a name, code or default."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from py_runner._transport.protocol import DEFAULTS, GLUE, POOLING, PROTOCOL
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
-JS_FILES = sorted(p.name for p in WEB.glob("*.js") if p.name != "coi_sw.js")  # the engine, bridge, boot
+# the runtime: the engine worker, what it shares with the page, bridge, boot, harness (not the service worker)
+JS_FILES = sorted(p.relative_to(WEB).as_posix() for p in WEB.glob("*/*.js") if p.name != "coi_sw.js")
 
 
 def read(name: str) -> str:
@@ -26,7 +27,7 @@ def read(name: str) -> str:
 
 
 def js_protocol() -> dict:
-    text = read("web/protocol.js")
+    text = read("web/shared/protocol.js")
     body = text.split("/* protocol-json-begin */", 1)[1].split("/* protocol-json-end */", 1)[0]
     return json.loads(body)
 
@@ -60,10 +61,10 @@ def test_every_request_has_one_worker_handler_and_no_bridge_or_transport_method_
     """One path: the worker's HANDLERS table answers exactly the declared requests; the bridge and the
     transports send every one through request(), with no per-request method to keep in step."""
     requests = set(PROTOCOL["requests"])
-    block = read("web/worker.js").split("const HANDLERS = {", 1)[1].split("\n};", 1)[0]
+    block = read("web/engine/worker.js").split("const HANDLERS = {", 1)[1].split("\n};", 1)[0]
     handlers = set(re.findall(r"^\s+(\w+)\s*[,:]", block, re.M))
     assert handlers == requests
-    bridge = read("web/bridge.js")
+    bridge = read("web/page/bridge.js")
     assert set(re.findall(r'_request\("(\w+)"', bridge)) == {"init"}  # start() sends init itself
     per_request = r"^  (tokenize|detokenize|generate|embed|logits|chatFormat|cacheList)\("
     assert not re.search(per_request, bridge, re.M)
@@ -117,16 +118,21 @@ def test_error_names_are_the_python_error_tree() -> None:
 
 
 def test_no_layer_keeps_its_own_copy() -> None:
-    worker = read("web/worker.js")
+    worker = read("web/engine/worker.js")
     assert not re.search(r"(===|!==) -\d", worker), "glue codes are named in protocol.js, not magic numbers"
-    for name in (n for n in JS_FILES if n != "protocol.js"):  # protocol.js is where they live
+    for name in (n for n in JS_FILES if n != "shared/protocol.js"):  # protocol.js is where they live
         text = read(f"web/{name}")
         assert not re.search(r"class \w+ extends Error", text), f"{name}: one JS error class (protocol.js)"
         assert '"py_runner-models"' not in text, f"{name}: the OPFS layout lives in protocol.js"
         assert "crypto.subtle.digest" not in text, f"{name}: the cache key is protocol.js cacheKey()"
-        if name in ("worker.js", "model_cache.js"):  # the bridge's fetch is the header probe (one Range)
+        if name in (
+            "engine/worker.js",
+            "shared/model_cache.js",
+        ):  # the bridge's fetch is the header probe (one Range)
             assert "fetch(" not in text, f"{name}: models are fetched by the one loop in download.js"
-    assert "PTHREAD_POOL_SIZE=4" not in read("build_wasm.sh") and "web/protocol.js" in read("build_wasm.sh")
+    assert "PTHREAD_POOL_SIZE=4" not in read("build_wasm.sh") and "web/shared/protocol.js" in read(
+        "build_wasm.sh"
+    )
     assert not re.search(r"\?\? ?0\.\d|\?\? ?(40|64|128|512)\b", worker), "defaults live in protocol.js"
 
 

@@ -46,8 +46,10 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (models / ".hidden").write_text("secret")
     (files / "app.py").write_text("print('hi')\n")
     (files / "sub" / "index.html").write_text("<p>sub</p>")
-    (web / "index.html").write_text("<!doctype html><title>t</title>")
-    (web / "harness.js").write_text("export {};\n")
+    for folder in ("apps", "site"):
+        (web / folder).mkdir()
+    (web / "apps" / "index.html").write_text("<!doctype html><title>t</title>")
+    (web / "site" / "harness.js").write_text("export {};\n")
     (root / "outside.txt").write_text("outside")
     single = root / "elsewhere" / "local.gguf"
     single.parent.mkdir()
@@ -116,7 +118,7 @@ def assert_common_headers(headers: email.message.Message) -> None:
 @pytest.mark.parametrize(
     "path",
     [
-        "/web/index.html",
+        "/web/apps/index.html",
         "/nope",
         "/web/missing.html",
         "/config.json",
@@ -142,14 +144,14 @@ def test_404_has_headers_and_length(server: str) -> None:
 def test_root_redirects_to_the_chat_page(server: str) -> None:
     status, headers, _ = request(server, "/")
     assert status == 302
-    assert headers["Location"] == "/web/chat.html"
+    assert headers["Location"] == "/web/apps/chat.html"
 
 
 @pytest.mark.parametrize(
     ("path", "mime"),
     [
-        ("/web/index.html", "text/html"),
-        ("/web/harness.js", "text/javascript"),
+        ("/web/apps/index.html", "text/html"),
+        ("/web/site/harness.js", "text/javascript"),
         ("/pyodide/pyodide.mjs", "text/javascript"),
         ("/pyodide/pyodide.asm.wasm", "application/wasm"),
         ("/pyodide/pyodide-lock.json", "application/json"),
@@ -341,7 +343,7 @@ def test_build_mount_missing_is_404(server: str) -> None:
 def test_non_isolated_server_leaves_out_isolation_headers(tree: dict[str, Path]) -> None:
     srv, base = start_server(web_dir=tree["web"], isolate=False)
     try:
-        status, headers, _ = request(base, "/web/index.html")
+        status, headers, _ = request(base, "/web/apps/index.html")
     finally:
         stop_server(srv)
     assert status == 200

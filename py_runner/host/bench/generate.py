@@ -104,7 +104,7 @@ def bench_generate(
     return report
 
 
-# The bridge's own answer (web/bridge.js whyNoThreads), asked of the page before an mt run.
+# The bridge's own answer (web/page/bridge.js whyNoThreads), asked of the page before an mt run.
 WHY_NO_THREADS_JS = """async () => (await import(new URL("bridge.js", location.href).href)).whyNoThreads()"""
 
 

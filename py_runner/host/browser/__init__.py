@@ -5,8 +5,8 @@
   `launch_webkit` for WebKitGTK); re-exports `choice`'s names, so callers read one module.
 - `webkit`: WebKitGTK's MiniBrowser through Selenium and WebKitWebDriver on Xvfb, with the few Playwright
   `Page` methods the harness uses.
-- `headless`: the harness page (web/run.html): `run_in_browser` (a script, its output and exit status, for
-  `py-runner run`), `open_browser`, `harness_page` / `HarnessPage` (Pyodide and py_runner booted, for the
+- `headless`: the harness page (web/site/run.html): `run_in_browser` (a script, its output and exit status,
+  for `py-runner run`), `open_browser`, `harness_page` / `HarnessPage` (Pyodide and py_runner booted, for the
   benches, `perplexity` and the tests).
 - `in_page`: the one way code runs in a harness page from the host, `PageRunner.run` (the host's clock, values
   with their types, the page's output kept); `HarnessPage.run` and the pytest plugin's `py_runner_page.run`

@@ -1,7 +1,7 @@
 """Run a Python program in Pyodide inside a headless browser (Playwright sync API), CPython side.
 
-The page is ``web/run.html`` served by ``py_runner.host.server``. `run_in_browser` runs a whole script there
-(``py-runner run``), its output and exit status reported through two functions exposed to the page;
+The page is ``web/site/run.html`` served by ``py_runner.host.server``. `run_in_browser` runs a whole script
+there (``py-runner run``), its output and exit status reported through two functions exposed to the page;
 `harness_page` / `HarnessPage` keep the page open and run code in it step by step (benches, perplexity,
 tests) through `in_page.PageRunner`, as the pytest plugin's page does.
 """
@@ -65,7 +65,7 @@ def open_browser(*, headless: bool = True) -> Iterator[Any]:
 
 def harness_url(server_base_url: str, script_url_path: str, argv: list[str]) -> str:
     query = f"script={quote(script_url_path, safe='/')}&argv={quote(json.dumps(list(argv)), safe='')}"
-    return f"{server_base_url.rstrip('/')}/web/run.html?{query}"
+    return f"{server_base_url.rstrip('/')}/web/site/run.html?{query}"
 
 
 def _write(stream) -> Callable[[str], None]:
@@ -174,7 +174,8 @@ def run_in_browser(
 
 
 # WebDriver cannot expose a function to the page: the output is read back from the page's own <pre>, whose
-# spans (class "stdout" / "stderr") web/harness.js appends as the program writes, from the first one not read.
+# spans (class "stdout" / "stderr") web/site/harness.js appends as the program writes, from the first one
+# not read.
 _READ_OUTPUT_JS = """(from) => {
     const spans = document.querySelectorAll('#py-runner-output > span');
     const out = [];
@@ -210,7 +211,7 @@ def _run_in_webkit(
 
 @contextlib.contextmanager
 def harness_page(server_base_url: str, *, timeout_s: float = 120.0) -> Iterator[HarnessPage]:
-    """A headless page with Pyodide and py_runner ready (web/run.html without a script), for driving
+    """A headless page with Pyodide and py_runner ready (web/site/run.html without a script), for driving
     Python in the browser step by step from CPython (tests, benchmarks)."""
     with open_browser() as browser:
         harness = HarnessPage(browser.new_page())  # before the page opens: its boot lines are kept too
@@ -219,10 +220,10 @@ def harness_page(server_base_url: str, *, timeout_s: float = 120.0) -> Iterator[
 
 
 class HarnessPage:
-    """A harness page (web/run.html): `boot()` opens it and waits for Pyodide and py_runner; `run(code)` runs
-    Python there (top-level await allowed) and returns its last expression's value with its types, through
-    `in_page.PageRunner`, the one implementation the pytest plugin's page uses too (its errors: `PageError`
-    and its kinds).
+    """A harness page (web/site/run.html): `boot()` opens it and waits for Pyodide and py_runner; `run(code)`
+    runs Python there (top-level await allowed) and returns its last expression's value with its types,
+    through `in_page.PageRunner`, the one implementation the pytest plugin's page uses too (its errors:
+    `PageError` and its kinds).
 
     The page's last console lines (its workers' included) are kept, so that a run that fails because the
     page itself died (a renderer crash) says what the page was doing instead of only "Target crashed"."""
@@ -237,9 +238,9 @@ class HarnessPage:
         self._runner = PageRunner(page, recent_console=lambda: "\n".join(self.console))
 
     def boot(self, server_base_url: str, *, timeout_s: float = 120.0) -> None:
-        """Open web/run.html and wait until Pyodide and py_runner are ready; a page whose boot failed says so
-        (status "error", PageError with its output) instead of being waited for until `timeout_s`."""
-        self.page.goto(f"{server_base_url.rstrip('/')}/web/run.html")
+        """Open web/site/run.html and wait until Pyodide and py_runner are ready; a page whose boot failed
+        says so (status "error", PageError with its output) instead of being waited for until `timeout_s`."""
+        self.page.goto(f"{server_base_url.rstrip('/')}/web/site/run.html")
         self.page.wait_for_function(
             "window.__pyRunnerReady === true || document.body?.dataset.pyRunnerStatus === 'error'",
             timeout=timeout_s * 1000,

@@ -1,5 +1,5 @@
-"""Python run in a harness page (web/run.html) from CPython, on the host's clock: `PageRunner.run(code)` is
-what `py_runner_page.run()` does.
+"""Python run in a harness page (web/site/run.html) from CPython, on the host's clock: `PageRunner.run(code)`
+is what `py_runner_page.run()` does.
 
 - The deadline is kept by the host. The code is started from a timer in the page and the host then waits
   for its end with a bounded wait (Playwright's `wait_for_function`, WebDriver's script timeout), so that
@@ -10,8 +10,8 @@ what `py_runner_page.run()` does.
   `PageValueError` naming its type.
 - What the page's Python prints (stdout and stderr, in order) is kept in `output` (the harness's
   `#py-runner-output`), for pytest's "Captured page output" and for the errors' reports.
-- A Pyodide fatal error (web/harness.js sets `window.__pyRunnerFatal`) ends the wait at once: the code's own
-  promise never settles after one.
+- A Pyodide fatal error (web/site/harness.js sets `window.__pyRunnerFatal`) ends the wait at once: the code's
+  own promise never settles after one.
 """
 
 from __future__ import annotations

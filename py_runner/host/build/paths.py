@@ -19,7 +19,7 @@ MICROPIP_VERSION = MICROPIP.version
 # npm or checkout needed.
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "build_wasm.sh"
-IN_CHECKOUT = BUILD_SCRIPT.is_file() and (REPO_ROOT / "web" / "worker.js").is_file()
+IN_CHECKOUT = BUILD_SCRIPT.is_file() and (REPO_ROOT / "web" / "engine" / "worker.js").is_file()
 HOST_DIR = Path(__file__).resolve().parents[1]  # py_runner/host/
 WEB_DIR = REPO_ROOT / "web" if IN_CHECKOUT else HOST_DIR / "web"
 BUNDLE_DIR = HOST_DIR / "bundle"

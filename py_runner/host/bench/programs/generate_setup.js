@@ -1,14 +1,14 @@
 // `bench generate` from JavaScript alone (no Python, no Pyodide proxies), the baseline for streaming: one
 // bridge and engine of its own, kept as window.__benchBridge; the same requests as the Python path.
 async ({build, threads, url, prompt, nPredict}) => {
-  const { Bridge } = await import("/web/bridge.js");
+  const { Bridge } = await import("/web/page/bridge.js");
   const bridge = new Bridge(
-    { st: { js: "/build/st/pr_glue.js" }, mt: { js: "/build/mt/pr_glue.js" }, worker: "/web/worker.js" },
+    { st: { js: "/build/st/pr_glue.js" }, mt: { js: "/build/mt/pr_glue.js" }, worker: "/web/engine/worker.js" },
     { build, threads },
   );
   await bridge.start();
   await bridge.request("load", { source: url, n_ctx: 512, n_threads: threads, cache: false });
-  // Fields left out take web/protocol.js's defaults, the values the Python side sends: both do the same work.
+  // Fields left out take web/shared/protocol.js's defaults, the values the Python side sends: both do the same work.
   window.__benchOptions = { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads };
   const warmUp = { ...window.__benchOptions, prompt: "warm-up: " + prompt };
   await bridge.request("generate", warmUp, { onToken: () => {} });

@@ -1,9 +1,9 @@
 // `bench vs-wllama`: py_runner's bridge (st) and wllama on the same model in one page, kept as window.__vs;
 // one warm-up run each (vs_wllama_run.js defines window.__vsRun).
 async ({url, nCtx, threads, prompt, nPredict}) => {
-  const { Bridge } = await import("/web/bridge.js");
+  const { Bridge } = await import("/web/page/bridge.js");
   const bridge = new Bridge(
-    { st: { js: "/build/st/pr_glue.js" }, mt: { js: "/build/mt/pr_glue.js" }, worker: "/web/worker.js" },
+    { st: { js: "/build/st/pr_glue.js" }, mt: { js: "/build/mt/pr_glue.js" }, worker: "/web/engine/worker.js" },
     { build: "st", threads },
   );
   await bridge.start();

@@ -1,5 +1,5 @@
 // py_runner engine text requests: generate, embed, logits, the tokenizer and the chat templates, each a handler of
-// web/worker.js's table (one per request of protocol.js). A plain script the worker loads with importScripts; it
+// web/engine/worker.js's table (one per request of protocol.js). A plain script the worker loads with importScripts; it
 // shares the worker's global scope (Module, session, P, GLUE, DEFAULTS, PyRunnerError) and engine_calls.js's helpers.
 "use strict";
 

@@ -12,7 +12,7 @@ export function defaultBaseUrl() {
   return /^https?:$/.test(location.protocol) ? location.href : `${location.origin}/`;
 }
 
-/** url resolved against `base` (default: defaultBaseUrl()); the one helper web/harness.js shares. */
+/** url resolved against `base` (default: defaultBaseUrl()); the one helper web/site/harness.js shares. */
 export function absolute(url, base = defaultBaseUrl()) {
   return new URL(url, base).href;
 }
@@ -49,8 +49,8 @@ export async function bootPyodide(options = {}) {
   globalThis.__pyRunnerArtifacts = {
     single_thread: resolve(config.build.st + "pr_glue.js"),
     multi_thread: resolve(config.build.mt + "pr_glue.js"),
-    worker: resolve(config.web + "worker.js"),
-    bridge: resolve(config.web + "bridge.js"),
+    worker: resolve(config.web + "engine/worker.js"),
+    bridge: resolve(config.web + "page/bridge.js"),
   };
 
   status("Loading Pyodide…");

@@ -1,5 +1,5 @@
 // py_runner model fetch: a model URL's bytes for the engine, from the model cache (or into it), or with the cache
-// off into a scratch file (or memory). A plain script web/worker.js loads with importScripts; it shares the
+// off into a scratch file (or memory). A plain script web/engine/worker.js loads with importScripts; it shares the
 // worker's global scope (P, PyRunnerError) and uses self.PyRunnerModelCache and self.PyRunnerDownload.
 "use strict";
 
@@ -60,7 +60,7 @@ async function fetchUrl(url, msg, cacheBackend, state, progress, minSize) {
 }
 
 // The cache off: a scratch file on disk (OPFS) that the load removes once the engine has read it, so the model is
-// not held in memory twice (web/model_cache.js "scratch files"); in memory where OPFS cannot be written, or is
+// not held in memory twice (web/shared/model_cache.js "scratch files"); in memory where OPFS cannot be written, or is
 // full: {name, data, release?}.
 async function downloadUncached(url, state, progress, minSize) {
   const cache = self.PyRunnerModelCache;

@@ -1,6 +1,6 @@
 // py_runner engine calls: what calling the glue (wasm/glue.h) from JS takes: unsigned pointers, C strings in the
 // heap, buffers that grow to what a call needs, and return codes as errors (the one map from codes to names). A
-// plain script web/worker.js loads with importScripts; it shares the worker's global scope (Module, GLUE,
+// plain script web/engine/worker.js loads with importScripts; it shares the worker's global scope (Module, GLUE,
 // PyRunnerError).
 "use strict";
 

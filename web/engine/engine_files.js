@@ -1,4 +1,4 @@
-// py_runner engine files: how the engine's file system reads a model (web/worker.js mounts it with WORKERFS). A
+// py_runner engine files: how the engine's file system reads a model (web/engine/worker.js mounts it with WORKERFS). A
 // plain script the worker loads with importScripts; it shares the worker's global scope (Module, MODEL_DIR).
 "use strict";
 

@@ -1,5 +1,5 @@
 // py_runner engine load: the "load" request: a model's bytes fetched (a URL: model_fetch.js) or received (Files,
-// Blobs), mounted read-only for llama.cpp (engine_files.js) and loaded into a session. A plain script web/worker.js
+// Blobs), mounted read-only for llama.cpp (engine_files.js) and loaded into a session. A plain script web/engine/worker.js
 // loads with importScripts; it shares the worker's global scope (Module, session, P, PyRunnerError, ...).
 "use strict";
 

@@ -2,10 +2,10 @@
 // requests, routes the worker's replies to per-request callbacks and promises, and forwards aborts.
 // The messages and error fields it exchanges are declared in web/protocol.js.
 
-import "./protocol.js";
-import "./sha256.js";
-import "./download.js";
-import "./model_cache.js"; // peek(): the GGUF header of a cached model is read here, without the worker
+import "../shared/protocol.js";
+import "../shared/sha256.js";
+import "../shared/download.js";
+import "../shared/model_cache.js"; // peek(): the GGUF header of a cached model is read here, without the worker
 
 const { PyRunnerProtocol } = globalThis;
 const { PyRunnerError } = PyRunnerProtocol;
@@ -67,7 +67,7 @@ export function whyNoThreads() {
   return null;
 }
 
-// The requests the bridge reshapes before the worker sees them (web/protocol.js says which fields go in).
+// The requests the bridge reshapes before the worker sees them (web/shared/protocol.js says which fields go in).
 const PREPARE = {
   // source: a URL string, a Blob/File, a Uint8Array (bytes from Python: one copy into a Blob), or an Array of
   // URLs or Blobs/Files (the shards of a split GGUF; llama.cpp finds shards 2..N beside the first by name).
@@ -165,7 +165,7 @@ export class Bridge {
   }
 
   /**
-   * Send one request of web/protocol.js ("requests") to the engine worker and resolve with its result.
+   * Send one request of web/shared/protocol.js ("requests") to the engine worker and resolve with its result.
    * fields: the request's declared fields (anything else is refused); callbacks: {onProgress({stage, loaded,
    * total}), onToken(tokenId, pieceBytes: Uint8Array)}, for the events the request declares. Every request goes
    * this one way; only "load" and "cache_delete" are prepared first (PREPARE: URLs resolved against baseUrl).

@@ -1,5 +1,5 @@
 // py_runner protocol: the one declaration of what crosses between Python, the bridge, the engine worker and the glue.
-// A plain script that works both ways it is loaded — importScripts in the worker, `import "./protocol.js"` in the
+// A plain script that works both ways it is loaded — importScripts in the worker, `import "../shared/protocol.js"` in the
 // bridge — and defines globalThis.PyRunnerProtocol. The JSON between the markers is mirrored by
 // py_runner/_transport/protocol.py; tests/unit/test_protocol.py fails when this file, that module, wasm/glue.h, the
 // worker's handlers and docs/DESIGN.md's protocol table disagree.

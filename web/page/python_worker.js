@@ -1,8 +1,8 @@
-// Python in a module worker: boots Pyodide with py_runner (web/boot.js) off the page's main thread and runs the
+// Python in a module worker: boots Pyodide with py_runner (web/page/boot.js) off the page's main thread and runs the
 // Python code it is sent, as PyScript's worker mode and JupyterLite kernels run Python. Start it from a URL or
 // from a `blob:` module that imports it; py_runner's own engine worker is then a worker of this one.
 //
-//   const py = new Worker("/web/python_worker.js", { type: "module" });
+//   const py = new Worker("/web/page/python_worker.js", { type: "module" });
 //   py.postMessage({ id: 1, boot: { baseUrl: location.href } });   // optional, first: the page's URL (and
 //                                                                  // configUrl: an exported site's site.json)
 //   py.postMessage({ id: 2, code: "await something()" });          // top-level await allowed

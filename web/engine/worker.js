@@ -7,11 +7,11 @@
 // cache (shared with the page's bridge); a URL's bytes for a load (model_fetch.js); how the engine reads a model
 // file (engine_files.js); what calling the glue takes (engine_calls.js); the handlers: load (engine_load.js),
 // generate, embed, logits, tokenizer, chat (engine_text.js).
-importScripts("./protocol.js");
+importScripts("../shared/protocol.js");
 const P = self.PyRunnerProtocol;
 const { PyRunnerError, glue: GLUE, defaults: DEFAULTS } = P; // before the scripts below, which use them
-importScripts("./sha256.js", "./download.js", "./model_cache.js", "./model_fetch.js", "./engine_files.js",
-  "./engine_calls.js", "./engine_load.js", "./engine_text.js");
+importScripts("../shared/sha256.js", "../shared/download.js", "../shared/model_cache.js", "./model_fetch.js",
+  "./engine_files.js", "./engine_calls.js", "./engine_load.js", "./engine_text.js");
 
 const MODEL_DIR = "/models";
 const PROGRESS_INTERVAL_MS = 100;

@@ -1,6 +1,6 @@
 // py_runner model cache: models loaded from URLs, kept in the browser, in one of two backends chosen by feature
-// detection (never by browser name). A plain script, loaded by web/worker.js with importScripts (and by
-// web/bridge.js as a side-effect import, for peek()) after protocol.js, sha256.js and download.js; it defines
+// detection (never by browser name). A plain script, loaded by web/engine/worker.js with importScripts (and by
+// web/page/bridge.js as a side-effect import, for peek()) after protocol.js, sha256.js and download.js; it defines
 // self.PyRunnerModelCache.
 //
 // 1. The Origin Private File System with a FileSystemSyncAccessHandle (Chromium, Firefox), preferred: the handle
@@ -14,7 +14,7 @@
 //    the same metadata rides in a header of the stored Response, keyed by the model's URL. The same guarantees
 //    but one: a response is stored whole, so an interrupted download starts over (nothing partial is kept).
 //    The sha256 is verified before the put; a full quota rejects the put (CacheQuotaError).
-// With neither, a load goes on without a cache (web/worker.js says so once, in the load's metadata).
+// With neither, a load goes on without a cache (web/engine/worker.js says so once, in the load's metadata).
 self.PyRunnerModelCache = (() => {
   const P = () => self.PyRunnerProtocol;
   const error = (name, message, stage, url) => new (P().PyRunnerError)(name, message, { stage, url });
@@ -129,7 +129,7 @@ self.PyRunnerModelCache = (() => {
    * (handle: the entry's file; shared: other tabs may read it too).
    * state: the worker's request state ({aborted, controller}); progress(stage, loaded, total, force).
    * options.sha256: expected hex digest, verified before the entry is marked complete. options.minSize: the size the
-   * GGUF header implies (web/download.js).
+   * GGUF header implies (web/shared/download.js).
    */
   async function download(url, state, progress, options = {}) {
     const dir = await directory();
@@ -493,7 +493,7 @@ self.PyRunnerModelCache = (() => {
   return {
     backend,
     backends: { opfs, cacheStorage }, // each on its own, for tests and for a page that wants one in particular
-    downloadScratch, // cache off: OPFS only (web/worker.js checks opfsWritable first)
+    downloadScratch, // cache off: OPFS only (web/engine/worker.js checks opfsWritable first)
     opfsWritable,
     isQuota,
     async lookup(url, state, progress, options) {

@@ -1,5 +1,5 @@
-// py_runner download: the one loop that fetches a model URL, used by the OPFS cache (web/model_cache.js) and by loads
-// with the cache off (web/worker.js). A dropped connection or a short body resumes with a Range request; the bytes go
+// py_runner download: the one loop that fetches a model URL, used by the OPFS cache (web/shared/model_cache.js) and by loads
+// with the cache off (web/engine/worker.js). A dropped connection or a short body resumes with a Range request; the bytes go
 // to a sink: an OPFS file, or Blob parts in memory. A resumed file is never spliced from two versions: If-Range asks
 // the server for the whole file if it changed, and a 206 is used only when its total size and ETag are the ones
 // recorded (a server may ignore If-Range). A body with no length must reach the size the GGUF header implies.

@@ -1,4 +1,4 @@
-// py_runner harness (ES module): runs a Python program in Pyodide in a page. Loaded by web/run.html (the dev
+// py_runner harness (ES module): runs a Python program in Pyodide in a page. Loaded by web/site/run.html (the dev
 // server's headless runner) and by the index.html of an exported site.
 //
 //   run.html?script=/files/app.py&argv=["a","b"]      a script the dev server serves
@@ -11,14 +11,14 @@
 // script on another origin that sends CORS headers) would run code in the site's origin, and on the dev
 // server any web page could open a tab that reads /models/ and /config.json, undoing its DNS-rebinding defence.
 //
-// Boots Pyodide and installs py_runner's wheel with web/boot.js (micropip is loaded by its wheel URL:
+// Boots Pyodide and installs py_runner's wheel with web/page/boot.js (micropip is loaded by its wheel URL:
 // by name it fails the lock file's integrity check), then runs the program with pyodide.runPythonAsync
 // (top-level await allowed, sys.argv set). Output goes to <pre id="py-runner-output"> and, when the controlling
 // program defines them (Playwright expose_function), to window.__pyRunnerOutput(stream, text), the exit status to
 // window.__pyRunnerExit(code). document.body.dataset.pyRunnerStatus goes "running" -> "done" | "error", with the
 // exit status in data-py-runner-exit, so people and tests can watch it. Everything is fetched from this site.
 
-import { bootPyodide } from "./boot.js";
+import { bootPyodide } from "../page/boot.js";
 
 const params = new URLSearchParams(location.search);
 
