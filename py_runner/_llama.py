@@ -10,7 +10,11 @@ the twin.
 
 Arguments that mean nothing in a browser (`n_gpu_layers`, `use_mmap`, `use_mlock`, `numa`, ...) are accepted
 and ignored; those whose effect would silently differ (`suffix`, token-list prompts, `mirostat_mode`, `tools`,
-`logits_processor`, ...) raise InvalidParameterError."""
+`logits_processor`, ...) raise InvalidParameterError.
+
+Here is the class; its jobs live apart: _llama_args (keyword arguments), _llama_request (a request's prompt
+and GenerateTextParams; chats by _chat's policy), _openai_shapes (the response dicts), _logprobs, _llama_sync
+(sync over async). Streams run on LlamaRunner's one stream pump (LlamaRunner._stream)."""
 
 from __future__ import annotations
 
