@@ -14,6 +14,8 @@ Two paths into llama.cpp:
 
 `is_jinja` classifies a template: Jinja when it holds "{{" or "{%", else a built-in name. `chat_path`
 picks the path; `render_openai_chat` and `reply_message` are Llama's request and reply on top of it.
+A model with no template of its own: `chat(..., GenerateTextParams(chatml=True))` takes the built-in "chatml",
+anything else raises ChatTemplateError. Llama(chat_format=name) takes the built-in list and refuses tools.
 
 The C++ twin must agree with this module: wasm/glue.cpp (its `is_jinja`, pr_chat_format's fallback to the
 built-in list, pr_chat_apply) and wasm/native_main.cpp (the native reference's "chat layer, else the built-in
