@@ -1,6 +1,24 @@
 """py_runner: run llama.cpp (WebAssembly) in the browser, driven from Python in Pyodide.
 
-Importing this package is cheap: no gguf/numpy/playwright, and no js/pyodide until a model loads.
+What lives here is the library the page installs: every module but host/. `__all__` below is its public API;
+the private modules, by job:
+
+- LlamaRunner: _runner (public methods, the one operation state, the engine's lifetime), _loading (the load
+  pipeline), _generation + _stop + _utf8 (the per-token pipeline), _chat (the chat policy: which llama.cpp
+  path a chat takes, and the runner's chat methods), _params + _json_schema + _limits (generation parameters
+  and input bounds), _progress, _cache, _errors.
+- Model files: _gguf (the header reader), _fit (does it fit the heap), _sources (URLs, Files, split shards),
+  _spec (ModelSpecification).
+- Llama (llama-cpp-python's API): _llama (the class), _llama_args (its keyword arguments), _llama_request (a
+  request's prompt and parameters), _openai_shapes (response dicts), _logprobs, _llama_sync (sync over async).
+- _transport/: the cut to I/O (the Transport interface, PyodideTransport, MockTransport).
+- _prompt_program: what `py-runner run --prompt` runs in the page.
+- host/: CPython-only tools (CLI, server, browsers, benches, build); not part of the library.
+
+Import rule (tests/unit/test_layers.py): the library imports the standard library and itself only, plus
+Pyodide's `js`/`pyodide` in _transport/pyodide.py and, lazily, in _llama_sync's JSPI test; never host/, and no
+import cycle (TYPE_CHECKING imports count). Importing this package is cheap: no gguf/numpy/playwright, and no
+js/pyodide until a model loads.
 """
 
 from ._cache import CachedModel, ModelCache

@@ -1,6 +1,26 @@
-"""LlamaRunner's chat methods: a chat formatted by llama.cpp's chat layer (the model's Jinja template, tools),
-then generated; a reply parsed as llama.cpp's server parses it. A mixin: LlamaRunner provides the engine calls
-declared at the top of ChatMethods."""
+"""The chat policy, in one place: which path a chat takes, how a template is classified, and what each path
+returns; and LlamaRunner's chat methods (a mixin), which Llama's chat completions use too.
+
+Two paths into llama.cpp:
+
+- **The chat layer** (llama.cpp's common/chat, compiled into the engine; the `chat_apply` request): a Jinja
+  template (the model's own tokenizer.chat_template, or a Jinja string the caller gives) rendered exactly as
+  llama-server renders an OpenAI request: tools, tool_choice, tool calls and tool results in the history.
+  It returns llama.cpp's dict (`prompt`, `grammar`, `grammar_lazy`, `grammar_triggers`, `generation_prompt`,
+  `additional_stops`, `parser`, ...); a reply to it is parsed by `chat_parse` into an OpenAI message.
+- **The built-in list** (llama_chat_apply_template; the `chat_format` request): a template *name* ("chatml",
+  "llama3", ...), and a model template the chat layer cannot parse (the fallback llama-server makes too). It
+  returns the prompt only: no tools, no grammar, no reply parsing.
+
+`is_jinja` classifies a template: Jinja when it holds "{{" or "{%", else a built-in name. `chat_path`
+picks the path; `render_openai_chat` and `reply_message` are Llama's request and reply on top of it.
+A model with no template of its own: `chat(..., GenerateTextParams(chatml=True))` takes the built-in "chatml",
+anything else raises ChatTemplateError. Llama(chat_format=name) takes the built-in list and refuses tools.
+
+The C++ twin must agree with this module: wasm/glue.cpp (its `is_jinja`, pr_chat_format's fallback to the
+built-in list, pr_chat_apply) and wasm/native_main.cpp (the native reference's "chat layer, else the built-in
+list" rule). A change to the policy changes both.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +34,87 @@ from ._generation import GenerationResult, TokenChunk
 from ._limits import check_json_depth, check_reply_depth
 from ._params import GenerateTextParams
 from ._transport import Transport
+
+CHAT_LAYER = "chat_layer"  # llama.cpp's common/chat: chat_apply (and chat_parse for the reply)
+BUILT_IN = "built_in"  # llama.cpp's fixed list of templates: chat_format
+
+
+def is_jinja(template: str) -> bool:
+    """Whether a template string is Jinja source (else it names one of llama.cpp's built-in templates)."""
+    return "{{" in template or "{%" in template
+
+
+def chat_path(template: str | None) -> str:
+    """CHAT_LAYER for the model's own template (None) or a Jinja string; BUILT_IN for a template name. (The
+    model's own template falls back to BUILT_IN when the chat layer cannot parse it: see format_chat.)"""
+    return CHAT_LAYER if template is None or is_jinja(template) else BUILT_IN
+
+
+@dataclasses.dataclass
+class RenderedChat:
+    """An OpenAI-shaped chat rendered for generation: its prompt, and what the chat layer adds to it."""
+
+    prompt: str
+    applied: dict[str, Any] | None = None  # the chat layer's result; None from the built-in list
+    parse_reply: bool = False  # tools were given: the reply is parsed for tool calls (reply_message)
+
+    def generation_fields(self, stop: Any, grammar: Any) -> dict[str, Any]:
+        """What the rendering sets in the generation's arguments, given the caller's `stop` and `grammar`:
+        llama.cpp's additional stop strings, and its tool-call grammar unless the caller gave one: lazy (from
+        the first trigger) with tool_choice "auto", else enforced from the start past what the template
+        already wrote of the reply, as llama-server does."""
+        if self.applied is None:
+            return {}
+        applied = self.applied
+        stops = stop or []
+        stops = [stops] if isinstance(stops, str) else list(stops)
+        fields: dict[str, Any] = {"stop": stops + [s for s in applied["additional_stops"] if s not in stops]}
+        if applied["grammar"] and grammar is None:
+            fields["grammar"] = applied["grammar"]
+            if applied["grammar_lazy"]:
+                fields["grammar_triggers"] = applied["grammar_triggers"]
+            else:
+                fields["grammar_prefill"] = applied["generation_prompt"] or None
+        return fields
+
+
+async def render_openai_chat(
+    runner: ChatMethods,
+    messages: list[dict[str, Any]],
+    *,
+    template_name: str | None,
+    tools: list[dict[str, Any]] | None,
+    tool_choice: Any,
+    parallel_tool_calls: bool,
+) -> RenderedChat:
+    """An OpenAI request's messages as llama-server renders them (the chat layer, the model's template,
+    tools), or with `template_name` (Llama's chat_format) through the built-in list, which takes no tools."""
+    if template_name is not None:
+        if tools:
+            raise InvalidParameterError("tools need the model's own template (leave chat_format unset)")
+        plain = [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
+        return RenderedChat(await runner.format_chat(plain, template=template_name))
+    applied = await runner.apply_chat(
+        messages, tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls
+    )
+    return RenderedChat(str(applied["prompt"]), applied, parse_reply=bool(tools))
+
+
+async def reply_message(
+    runner: ChatMethods, rendered: RenderedChat, text: str, finish: str
+) -> tuple[dict[str, Any], str]:
+    """The assistant's OpenAI message for the generated `text`, and the finish reason: with tools, the text
+    parsed as llama-server parses it (tool calls make the finish reason "tool_calls")."""
+    if not rendered.parse_reply or rendered.applied is None:
+        return {"role": "assistant", "content": text}, finish
+    parsed = await runner.parse_chat_reply(rendered.applied, text)
+    message: dict[str, Any] = {"role": "assistant", "content": parsed.get("content") or None}
+    if parsed.get("tool_calls"):
+        message["tool_calls"] = parsed["tool_calls"]
+        finish = "tool_calls"
+    if parsed.get("reasoning_content"):
+        message["reasoning_content"] = parsed["reasoning_content"]
+    return message, finish
 
 
 class ChatMethods:
@@ -76,7 +177,7 @@ class ChatMethods:
                 "the model has no chat template (tokenizer.chat_template): pass chatml=True or template="
             )
         turns = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
-        if template is None or "{{" in template or "{%" in template:
+        if chat_path(template) == CHAT_LAYER:
             try:
                 applied = await self.apply_chat(turns, template=template, add_generation_prompt=add_assistant)
                 return str(applied["prompt"])

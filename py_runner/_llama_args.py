@@ -178,9 +178,7 @@ def params(
     unknown = set(kwargs) - set(_FIELDS) - set(internal)
     if unknown:
         raise TypeError(f"unexpected keyword argument {sorted(unknown)[0]!r}")
-    result = GenerateTextParams(
-        n_predict=n_predict, ctx_size=n_ctx, stop=stop, seed=seed, grammar=grammar, **fields
-    )
+    result = GenerateTextParams(n_predict=n_predict, stop=stop, seed=seed, grammar=grammar, **fields)
     result.validate()
     return result
 

@@ -76,6 +76,7 @@ class LoadedModel:
     spec: ModelSpecification
     metadata: dict[str, Any]  # the engine's raw report (every GGUF key/value, threads, wasm heap size, ...)
     n_ctx: int  # the context the engine created (an embedding model's may be smaller than asked)
+    n_batch: int  # the batch size the engine created the context with
 
 
 async def load(
@@ -123,8 +124,13 @@ async def load(
         download_date=metadata.get("cached_at") or datetime.now(UTC).isoformat(),
     )
     spec.validate()
-    n_ctx = metadata.get("n_ctx")
-    return LoadedModel(spec, metadata, int(n_ctx) if isinstance(n_ctx, int | float) else options.ctx_size)
+    n_ctx, n_batch = metadata.get("n_ctx"), metadata.get("n_batch")
+    return LoadedModel(
+        spec,
+        metadata,
+        int(n_ctx) if isinstance(n_ctx, int | float) else options.ctx_size,
+        int(n_batch) if isinstance(n_batch, int | float) else options.batch_size,
+    )
 
 
 async def check_header(

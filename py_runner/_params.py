@@ -33,7 +33,7 @@ def _is_num(v: Any) -> bool:  # finite: an infinity or NaN reaches the samplers 
 _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "n_predict": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
     "ctx_size": (lambda v: v is None or (_is_int(v) and v >= 16), "None or an int >= 16"),
-    "batch_size": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
+    "batch_size": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an int >= 1"),
     "n_threads": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an int >= 1"),
     "temp": (lambda v: _is_num(v) and v >= 0, "a number >= 0 (0 = greedy)"),
     "top_k": (lambda v: _is_int(v) and v >= 0, "an int >= 0 (0 = off)"),
@@ -64,16 +64,17 @@ def check(name: str, value: Any, label: str | None = None) -> None:
 class GenerateTextParams:
     """Sampling and context settings for one generate_text() call.
 
-    ctx_size/batch_size are fixed when the model is loaded (load_model's keywords); here they are
-    only checked against the loaded context. seed=None picks a random 32-bit seed in Python and
-    records it in the GenerationResult so a run can be reproduced.
+    ctx_size/batch_size are made when the model loads (load_model(ctx_size=..., batch_size=...)): here
+    they say which context this generation needs, and generate_text() raises InvalidParameterError when
+    the loaded one differs (None, the default: whatever was loaded). seed=None picks a random 32-bit seed
+    in Python and records it in the GenerationResult so a run can be reproduced.
     """
 
     n_predict: int = DEFAULTS["n_predict"]
-    # Load-time settings, kept for compatibility: the context is made by load_model(ctx_size=, batch_size=);
-    # generate_text() warns only when a ctx_size given here differs from it (None: the loaded one).
+    # The context this generation needs, made by load_model(ctx_size=, batch_size=): a value given here that
+    # differs from the loaded one raises InvalidParameterError in generate_text (None: the loaded one).
     ctx_size: int | None = None
-    batch_size: int = DEFAULTS["n_batch"]
+    batch_size: int | None = None
     n_threads: int | None = None
     temp: float = DEFAULTS["temp"]
     top_k: int = DEFAULTS["top_k"]
@@ -145,6 +146,20 @@ class GenerateTextParams:
         )
         if self.json_schema is not None:
             schema_to_gbnf(self.json_schema)  # unsupported schemas fail here, before anything runs
+
+    def check_context(self, n_ctx: int, n_batch: int) -> None:
+        """Raise InvalidParameterError when ctx_size / batch_size were given and the loaded context (n_ctx
+        tokens, batches of n_batch) differs: the context is made once, by load_model, and a generation that
+        asked for another one must not run in it unnoticed."""
+        for name, asked, loaded in (
+            ("ctx_size", self.ctx_size, n_ctx),
+            ("batch_size", self.batch_size, n_batch),
+        ):
+            if asked is not None and asked != loaded:
+                raise InvalidParameterError(
+                    f"{name}={asked}, but the model was loaded with {name}={loaded}: the context is made "
+                    f"when the model loads, load_model(..., {name}={asked}); leave {name} None here"
+                )
 
     def format_prompt(self, prompt: str) -> str:
         """The prompt as sent to the engine (ChatML-wrapped when chatml=True)."""

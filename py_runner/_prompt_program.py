@@ -151,7 +151,6 @@ async def run_prompt(cfg: dict[str, Any], *, transport: Any = None, out: Any = N
 
         params = GenerateTextParams(
             n_predict=int(cfg.get("n_predict") or 32),
-            ctx_size=int(cfg.get("ctx_size") or 512),
             n_threads=cfg.get("threads"),
             temp=float(cfg.get("temp", 0.0)),
             top_k=int(cfg.get("top_k", 40)),

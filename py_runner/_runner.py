@@ -307,10 +307,7 @@ class LlamaRunner(ChatMethods):
                 f"{model.spec.model_name or 'the model'} is an embedding model "
                 f"(pooling {model.spec.pooling_type}): it has no text to generate; use embed()"
             )
-        if params.ctx_size is not None and params.ctx_size != model.n_ctx:
-            log.warning(
-                "ctx_size=%d ignored: the context (%d) is fixed at load_model()", params.ctx_size, model.n_ctx
-            )
+        params.check_context(model.n_ctx, model.n_batch)
         transport = self._transport
         options = params.to_bridge_options()
         full_prompt = params.format_prompt(prompt)

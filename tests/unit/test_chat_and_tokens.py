@@ -74,3 +74,14 @@ def test_logits_are_one_row_per_token_of_n_vocab_floats() -> None:
     assert [len(r) for r in rows] == [512, 512, 512]  # the fake model's n_vocab
     assert [max(range(len(r)), key=r.__getitem__) for r in rows] == [5, 7, 9]
     assert asyncio.run(runner.logits("Hello", [])) == []
+
+
+def test_the_chat_policy_classifies_templates() -> None:
+    """_chat's one rule (wasm/glue.cpp's is_jinja agrees): Jinja source goes to llama.cpp's chat layer, a name
+    to its built-in list, the model's own template (None) to the chat layer."""
+    from py_runner._chat import BUILT_IN, CHAT_LAYER, chat_path, is_jinja
+
+    assert is_jinja("{{ messages }}") and is_jinja("{% for m in messages %}{% endfor %}")
+    assert not is_jinja("chatml") and not is_jinja("{ not jinja }")
+    assert chat_path(None) == CHAT_LAYER and chat_path("{{ x }}") == CHAT_LAYER
+    assert chat_path("llama3") == BUILT_IN

@@ -82,6 +82,23 @@ def test_logprobs_follow_the_raw_logits() -> None:
     assert content[2]["logprob"] == pytest.approx(expected[2]) and len(content[2]["top_logprobs"]) == 1
 
 
+def test_logprobs_ask_for_each_distinct_token_once() -> None:
+    """One logits request; each distinct token's text (chosen and alternatives together) detokenized once,
+    not once per occurrence: under greedy the chosen token is also the first alternative."""
+    llm, transport = make()
+    asked: list[list[int]] = []
+    detokenize = llm.runner.detokenize_bytes
+
+    async def counting(tokens: list[int], **kwargs: bool) -> bytes:
+        asked.append(list(tokens))
+        return await detokenize(tokens, **kwargs)
+
+    llm.runner.detokenize_bytes = counting  # type: ignore[method-assign]
+    llm.create_chat_completion([{"role": "user", "content": "Hi"}], logprobs=True, top_logprobs=3)
+    assert len(asked) == len({tuple(t) for t in asked}) and all(len(t) == 1 for t in asked)
+    assert {72, 108, 33} <= {t[0] for t in asked} and len(transport.logits_calls) == 1
+
+
 def test_response_format_becomes_a_grammar() -> None:
     llm, transport = make()
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}

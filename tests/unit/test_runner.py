@@ -437,20 +437,26 @@ def test_what_the_browser_lacks_is_said_once_per_runner_and_the_work_goes_on(cap
     assert caplog.records == []
 
 
-def test_a_context_size_is_warned_about_only_when_given_and_different(caplog):
-    """A model loaded with ctx_size=512 and generated from with default parameters says nothing (they no
-    longer claim 2048); a ctx_size given to generate_text that differs from the loaded one is named."""
-    r = LlamaRunner(transport=MockTransport())
+def test_a_context_size_given_to_generate_text_must_be_the_loaded_one(caplog):
+    """The context is made by load_model: ctx_size / batch_size left None (the default) say nothing, equal
+    to the loaded ones they run, and a different one is refused with a typed error naming load_model's
+    keyword, before the engine runs (no parameter that only warns)."""
+    t = MockTransport()
+    r = LlamaRunner(transport=t)
 
     async def main():
-        await r.load_model(URL, ctx_size=512)
+        await r.load_model(URL, ctx_size=512, batch_size=128)
         await r.generate_text("a", GenerateTextParams(n_predict=2))
-        await r.generate_text("a", GenerateTextParams(n_predict=2, ctx_size=512))
-        assert caplog.records == []
-        await r.generate_text("a", GenerateTextParams(n_predict=2, ctx_size=1024))
+        await r.generate_text("a", GenerateTextParams(n_predict=2, ctx_size=512, batch_size=128))
+        calls = len(t.generate_calls)
+        with pytest.raises(
+            InvalidParameterError, match=r"ctx_size=1024.*load_model\(\.\.\., ctx_size=1024\)"
+        ):
+            await r.generate_text("a", GenerateTextParams(n_predict=2, ctx_size=1024))
+        with pytest.raises(InvalidParameterError, match=r"batch_size=256.*loaded with batch_size=128"):
+            await r.generate_text("a", GenerateTextParams(n_predict=2, batch_size=256))
+        assert len(t.generate_calls) == calls
 
     with caplog.at_level("WARNING", logger="py_runner"):
         run(main())
-    assert [rec.getMessage() for rec in caplog.records] == [
-        "ctx_size=1024 ignored: the context (512) is fixed at load_model()"
-    ]
+    assert caplog.records == []
