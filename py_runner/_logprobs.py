@@ -21,11 +21,9 @@ async def token_pieces(runner: LlamaRunner, tokens: list[int]) -> dict[int, byte
     """Each distinct token's bytes, as `runner.detokenize_bytes([token])` gives them (llama_detokenize of the
     token alone: a leading space of an SPM piece stripped, control tokens empty).
 
-    The one place that asks the engine for pieces: today one detokenize request per distinct token, as no
-    request answers a list of tokens piece by piece. A batch request (`runner.token_pieces(tokens) ->
-    list[bytes]`, each equal to detokenize_bytes([t])) replaces this body with one round-trip."""
+    The one place that asks the engine for pieces: one `token_pieces` request for all of them."""
     distinct = list(dict.fromkeys(tokens))
-    return {token: await runner.detokenize_bytes([token]) for token in distinct}
+    return dict(zip(distinct, await runner.token_pieces(distinct), strict=True))
 
 
 async def token_logprobs(runner: LlamaRunner, prompt: str, tokens: list[int], top_n: int) -> Scored:

@@ -82,21 +82,15 @@ def test_logprobs_follow_the_raw_logits() -> None:
     assert content[2]["logprob"] == pytest.approx(expected[2]) and len(content[2]["top_logprobs"]) == 1
 
 
-def test_logprobs_ask_for_each_distinct_token_once() -> None:
-    """One logits request; each distinct token's text (chosen and alternatives together) detokenized once,
-    not once per occurrence: under greedy the chosen token is also the first alternative."""
+def test_logprobs_take_two_requests_whatever_the_length() -> None:
+    """One logits request and one token_pieces request (each distinct token, chosen and alternatives together,
+    once), however many tokens: no round trip per token."""
     llm, transport = make()
-    asked: list[list[int]] = []
-    detokenize = llm.runner.detokenize_bytes
-
-    async def counting(tokens: list[int], **kwargs: bool) -> bytes:
-        asked.append(list(tokens))
-        return await detokenize(tokens, **kwargs)
-
-    llm.runner.detokenize_bytes = counting  # type: ignore[method-assign]
     llm.create_chat_completion([{"role": "user", "content": "Hi"}], logprobs=True, top_logprobs=3)
-    assert len(asked) == len({tuple(t) for t in asked}) and all(len(t) == 1 for t in asked)
-    assert {72, 108, 33} <= {t[0] for t in asked} and len(transport.logits_calls) == 1
+    kinds = [r.type for r in transport.requests]
+    assert kinds.count("logits") == 1 and kinds.count("token_pieces") == 1 and "detokenize" not in kinds
+    (asked,) = [r.fields["tokens"] for r in transport.requests if r.type == "token_pieces"]
+    assert len(asked) == len(set(asked)) and {72, 108, 33} <= set(asked)
 
 
 def test_response_format_becomes_a_grammar() -> None:
