@@ -162,12 +162,16 @@ common_sources=(jinja/caps.cpp jinja/lexer.cpp jinja/parser.cpp jinja/runtime.cp
                 chat-diff-analyzer.cpp chat-peg-parser.cpp peg-parser.cpp json-schema-to-grammar.cpp json-schema.cpp
                 trie.cpp common.cpp sampling.cpp speculative.cpp fit.cpp ngram-cache.cpp ngram-map.cpp ngram-mod.cpp
                 reasoning-budget.cpp)
+# Our glue (wasm/, the C ABI of glue.h; wasm/README.md says which file does what). Object files are named after
+# their source's basename: no name here may be one of common_sources'.
+glue_sources=(glue_session.cpp glue_generate.cpp glue_tokens.cpp glue_chat.cpp common_log.cpp)
 compile_glue() {
     local variant="$1" work="$2" cxx=em++ opt=-O3
     local includes=(-I "$patched/include" -I "$patched/ggml/include" -I "$patched/common" -I "$patched/vendor")
     [ "$variant" = native ] && cxx=c++ && opt=-O2
     mkdir -p "$work"
-    local sources=("$here/wasm/glue.cpp" "$here/wasm/common_log.cpp") f
+    local sources=() f
+    for f in "${glue_sources[@]}"; do sources+=("$here/wasm/$f"); done
     for f in "${common_sources[@]}"; do sources+=("$patched/common/$f"); done
     for f in "$patched"/common/parsers/*.cpp; do sources+=("$f"); done
     # common.cpp wants build-info.cpp, which llama.cpp's CMake writes from its template: the same, here.

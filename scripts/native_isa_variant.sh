@@ -35,9 +35,11 @@ cmake -S "$patched" -B "$out/ggml-cpu" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED
 cmake --build "$out/ggml-cpu" --target ggml-cpu -j "$jobs" > "$out/build.log" 2>&1 \
     || { tail -30 "$out/build.log" >&2; exit 1; }
 
-# The glue, compiled as build_wasm.sh compiles its native variant (its list of llama.cpp common/ sources).
+# The glue, compiled as build_wasm.sh compiles its native variant (its lists of glue and llama.cpp common/ sources).
 eval "$(sed -n '/^common_sources=(/,/)$/p' "$here/build_wasm.sh")"
-sources=("$here/wasm/glue.cpp" "$here/wasm/common_log.cpp" "$here/wasm/native_main.cpp")
+eval "$(sed -n '/^glue_sources=(/{:a;/)$/!{N;ba;};p;}' "$here/build_wasm.sh")"   # one line or several
+sources=("$here/wasm/native_main.cpp")
+for f in "${glue_sources[@]}"; do sources+=("$here/wasm/$f"); done
 for f in "${common_sources[@]}"; do sources+=("$patched/common/$f"); done
 for f in "$patched"/common/parsers/*.cpp; do sources+=("$f"); done
 sed -e 's/@LLAMA_BUILD_NUMBER@/0/' -e "s/@LLAMA_BUILD_COMMIT@/isa-$isa/" -e 's/@BUILD_COMPILER@/c++/' \

@@ -45,11 +45,11 @@ PR_API int pr_sampler_configure(pr_session * s, float temp, int top_k, float top
                                 float presence_penalty, uint32_t seed, const int32_t * bias_tokens,
                                 const float * bias_values, int n_bias, const char * grammar,
                                 const char * grammar_triggers, const char * grammar_prefill);
-// Formats a chat as llama.cpp's own tools do. With tmpl NULL the model's template (tokenizer.chat_template) is
-// rendered by llama.cpp's Jinja engine (messages, bos_token, eos_token, add_generation_prompt), falling back to
-// llama_chat_apply_template's built-in list when it does not parse; a tmpl holding "{{" or "{%" is rendered as
-// Jinja too, any other tmpl is a built-in name ("chatml", "llama3", ...). Returns the byte count, -(needed) if len
-// is too small, or PR_ERR_TEMPLATE (pr_last_error says why).
+// Formats a chat as llama.cpp's own tools do: the glue's one chat policy. A Jinja template (one holding "{{" or
+// "{%") is rendered by llama.cpp's chat layer exactly as pr_chat_apply renders these messages without tools; with
+// tmpl NULL that is the model's template (tokenizer.chat_template), falling back to llama_chat_apply_template's
+// built-in list when it does not parse; any other tmpl is a built-in name ("chatml", "llama3", ...). Returns the
+// byte count, -(needed) if len is too small, or PR_ERR_TEMPLATE (pr_last_error says why).
 PR_API int pr_chat_format(pr_session * s, const char * tmpl, const char ** roles, const char ** contents, int n,
                           int add_assistant, char * buf, int len);
 // A chat rendered as llama.cpp's server renders an OpenAI request (common/chat: the model's template, tools,

@@ -118,64 +118,11 @@ template <typename Call> static bool grow_call(std::string & out, Call && call) 
     return true;
 }
 
-// The string value of `key` in a flat JSON object written by the glue (its escapes decoded, \uXXXX included).
-static std::string json_string_field(const std::string & json, const std::string & key) {
-    size_t at = json.find("\"" + key + "\":\"");
-    if (at == std::string::npos) {
-        return "";
-    }
-    std::string out;
-    for (size_t i = at + key.size() + 4; i < json.size() && json[i] != '"'; ++i) {
-        if (json[i] != '\\') {
-            out += json[i];
-            continue;
-        }
-        const char e = json[++i];
-        if (e == 'n') out += '\n';
-        else if (e == 't') out += '\t';
-        else if (e == 'r') out += '\r';
-        else if (e == 'b') out += '\b';
-        else if (e == 'f') out += '\f';
-        else if (e == 'u') {
-            unsigned cp = (unsigned) strtoul(json.substr(i + 1, 4).c_str(), nullptr, 16);
-            i += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && json.compare(i + 1, 2, "\\u") == 0) {
-                const unsigned lo = (unsigned) strtoul(json.substr(i + 3, 4).c_str(), nullptr, 16);
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                i += 6;
-            }
-            if (cp < 0x80) out += (char) cp;
-            else if (cp < 0x800) { out += (char) (0xC0 | (cp >> 6)); out += (char) (0x80 | (cp & 0x3F)); }
-            else if (cp < 0x10000) {
-                out += (char) (0xE0 | (cp >> 12)); out += (char) (0x80 | ((cp >> 6) & 0x3F));
-                out += (char) (0x80 | (cp & 0x3F));
-            } else {
-                out += (char) (0xF0 | (cp >> 18)); out += (char) (0x80 | ((cp >> 12) & 0x3F));
-                out += (char) (0x80 | ((cp >> 6) & 0x3F)); out += (char) (0x80 | (cp & 0x3F));
-            }
-        } else out += e;
-    }
-    return out;
-}
-
 // A chat of an optional system message and one user message in the model's own template, as the browser formats
-// it: llama.cpp's chat layer, as llama-server renders it (pr_chat_apply), or llama.cpp's built-in list when the
-// template does not parse (pr_chat_format); false when neither can (pr_last_error says why).
+// it: pr_chat_format, where the glue's one chat policy lives (a Jinja template through llama.cpp's chat layer, as
+// llama-server renders it; otherwise, or when the model's template does not parse, llama.cpp's built-in list);
+// false when neither can (pr_last_error says why).
 static bool format_chat(pr_session * s, const std::string & system, const std::string & user, std::string & out) {
-    std::string request = "{\"messages\":[";
-    if (!system.empty()) {
-        request += "{\"role\":\"system\",\"content\":";
-        append_json_string(request, system);
-        request += "},";
-    }
-    request += "{\"role\":\"user\",\"content\":";
-    append_json_string(request, user);
-    request += "}],\"add_generation_prompt\":true}";
-    std::string applied;
-    if (grow_call(applied, [&](char * buf, int len) { return pr_chat_apply(s, request.c_str(), buf, len); })) {
-        out = json_string_field(applied, "prompt");
-        return true;
-    }
     std::vector<const char *> roles, contents;
     if (!system.empty()) {
         roles.push_back("system");
