@@ -17,9 +17,9 @@ picks the path; `render_openai_chat` and `reply_message` are Llama's request and
 A model with no template of its own: `chat(..., GenerateTextParams(chatml=True))` takes the built-in "chatml",
 anything else raises ChatTemplateError. Llama(chat_format=name) takes the built-in list and refuses tools.
 
-The C++ twin must agree with this module: wasm/glue.cpp (its `is_jinja`, pr_chat_format's fallback to the
-built-in list, pr_chat_apply) and wasm/native_main.cpp (the native reference's "chat layer, else the built-in
-list" rule). A change to the policy changes both.
+The C++ twin must agree with this module: pr_chat_format in wasm/glue_chat.cpp (Jinja to the chat layer, else
+the built-in list, and the model's template back to the list when the chat layer refuses it), which the native
+reference (wasm/native_main.cpp) calls too. A change to the policy changes both.
 """
 
 from __future__ import annotations

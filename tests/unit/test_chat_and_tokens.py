@@ -77,7 +77,7 @@ def test_logits_are_one_row_per_token_of_n_vocab_floats() -> None:
 
 
 def test_the_chat_policy_classifies_templates() -> None:
-    """_chat's one rule (wasm/glue.cpp's is_jinja agrees): Jinja source goes to llama.cpp's chat layer, a name
+    """_chat's one rule (wasm/glue_chat.cpp's agrees): Jinja source goes to llama.cpp's chat layer, a name
     to its built-in list, the model's own template (None) to the chat layer."""
     from py_runner._chat import BUILT_IN, CHAT_LAYER, chat_path, is_jinja
 

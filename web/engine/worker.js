@@ -1,4 +1,4 @@
-// py_runner engine worker: hosts the Emscripten build of llama.cpp + wasm/glue.cpp (st or mt) and answers the
+// py_runner engine worker: hosts the Emscripten build of llama.cpp + wasm/glue_*.cpp (st or mt) and answers the
 // bridge's requests {id, type, ...} with {id, type: "progress" | "token" | "result" | "error", ...}.
 // A classic worker, because Emscripten 3.1.x pthread workers load the main script with importScripts.
 "use strict";
