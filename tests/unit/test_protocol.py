@@ -61,8 +61,10 @@ def test_every_request_has_one_worker_handler_and_no_bridge_or_transport_method_
     """One path: the worker's HANDLERS table answers exactly the declared requests; the bridge and the
     transports send every one through request(), with no per-request method to keep in step."""
     requests = set(PROTOCOL["requests"])
-    block = read("web/engine/worker.js").split("const HANDLERS = {", 1)[1].split("\n};", 1)[0]
-    handlers = set(re.findall(r"^\s+(\w+)\s*[,:]", block, re.M))
+    handlers = set()
+    for path, table in (("web/engine/worker.js", "HANDLERS"), ("web/engine/engine_text.js", "TEXT_HANDLERS")):
+        block = read(path).split(f"const {table} = {{", 1)[1].split("\n};", 1)[0]
+        handlers |= set(re.findall(r"^\s+(\w+)\s*[,:]", block, re.M))
     assert handlers == requests
     bridge = read("web/page/bridge.js")
     assert set(re.findall(r'_request\("(\w+)"', bridge)) == {"init"}  # start() sends init itself

@@ -238,3 +238,17 @@ async function chatJson(call, texts) {
     strings.forEach((ptr) => Module._free(ptr));
   }
 }
+
+// The requests this file answers, by their protocol.js names (web/engine/worker.js spreads them into HANDLERS).
+const TEXT_HANDLERS = {
+  generate,
+  embed,
+  logits,
+  tokenize: tokenizeText,
+  detokenize: detokenizeTokens,
+  token_pieces: tokenPieces,
+  chat_format: chatFormat,
+  chat_apply: (msg) => chatJson((buf, cap, strings) => Module._pr_chat_apply(session, strings[0], buf, cap), [msg.request]),
+  chat_parse: (msg) =>
+    chatJson((buf, cap, strings, lengths) => Module._pr_chat_parse(session, strings[0], strings[1], lengths[1], buf, cap), [msg.state, msg.text]),
+};

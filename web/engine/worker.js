@@ -44,20 +44,12 @@ self.onmessage = (event) => {
   chain = chain.then(() => handle(msg, state)).finally(() => running.delete(msg.id));
 };
 
-// One handler per request kind of protocol.js (tests/unit/test_protocol.py checks that they are the same).
+// One handler per request of protocol.js (tests/unit/test_protocol.py checks that they are the same): the engine's
+// own here, the text requests from engine_text.js's table (a new one is added there, and declared in protocol.js).
 const HANDLERS = {
   init,
   load,
-  generate,
-  embed,
-  logits,
-  tokenize: tokenizeText,
-  detokenize: detokenizeTokens,
-  token_pieces: tokenPieces,
-  chat_format: chatFormat,
-  chat_apply: (msg) => chatJson((buf, cap, strings) => Module._pr_chat_apply(session, strings[0], buf, cap), [msg.request]),
-  chat_parse: (msg) =>
-    chatJson((buf, cap, strings, lengths) => Module._pr_chat_parse(session, strings[0], strings[1], lengths[1], buf, cap), [msg.state, msg.text]),
+  ...TEXT_HANDLERS,
   cache_list: () => self.PyRunnerModelCache.list(),
   cache_delete: (msg) => self.PyRunnerModelCache.remove(msg.url),
   cache_clear: () => self.PyRunnerModelCache.clear(),
