@@ -397,7 +397,7 @@ def test_a_url_whose_name_holds_a_stray_percent_loads_and_caches(
 
 
 CACHE_STORAGE = """async ({url, digest, wrong, quota}) => {
-    await import(new URL("bridge.js", location.href).href);  // which loads model_cache.js in the page
+    await import(new URL("../page/bridge.js", location.href).href);  // which loads model_cache.js in the page
     const C = globalThis.PyRunnerModelCache.backends.cacheStorage;
     const abs = new URL(url, location.href).href;
     const state = {aborted: false, controller: null};
