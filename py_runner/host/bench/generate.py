@@ -105,7 +105,10 @@ def bench_generate(
 
 
 # The bridge's own answer (web/page/bridge.js whyNoThreads), asked of the page before an mt run.
-WHY_NO_THREADS_JS = """async () => (await import(new URL("../page/bridge.js", location.href).href)).whyNoThreads()"""
+WHY_NO_THREADS_JS = """async () => {
+  const bridge = await import(new URL("../page/bridge.js", location.href).href);  // beside web/site/run.html
+  return bridge.whyNoThreads();
+}"""
 
 
 def format_generate_report(report: dict) -> str:
