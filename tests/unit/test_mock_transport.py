@@ -36,3 +36,54 @@ def test_the_readme_example_runs_as_written() -> None:
     assert scope["prompt"] == "Summarize: The cat sat on the mat.\n"
     assert scope["options"]["temp"] == 0
     assert scope["transport"].generate_calls == [(scope["prompt"], scope["options"])]
+
+
+def run(coro):  # noqa: ANN001, ANN201
+    return asyncio.run(coro)
+
+
+def test_a_handler_replaces_the_scripted_engine_for_its_request() -> None:
+    from py_runner import LlamaRunner, MockTransport
+
+    seen = []
+
+    def tokenize(request):  # noqa: ANN001, ANN202
+        seen.append(request.fields)
+        return {"tokens": [7, 8, 9]}
+
+    transport = MockTransport(handlers={"tokenize": tokenize})
+
+    async def main() -> list[int]:
+        runner = LlamaRunner(transport=transport)
+        await runner.load_model("models/model.gguf")
+        return await runner.tokenize("anything")
+
+    assert run(main()) == [7, 8, 9]
+    assert seen == [{"text": "anything", "add_special": True, "parse_special": False}]
+    assert [r.type for r in transport.requests] == ["load", "tokenize"]
+
+
+def test_requests_and_results_are_held_to_the_protocol_declaration() -> None:
+    import pytest
+
+    from py_runner import MockTransport
+    from py_runner._errors import BridgeError
+
+    with pytest.raises(ValueError, match="no request named"):
+        MockTransport(handlers={"tokenise": lambda request: {}})
+    transport = MockTransport(handlers={"detokenize": lambda request: {"text": "wrong shape"}})
+
+    async def ask(type_: str, fields: dict) -> object:
+        await transport.start()
+        return await transport.request(type_, fields)
+
+    words = {"text": "x", "add_special": True, "parse_special": False}
+    for type_, fields, said in [
+        ("tokenize", {**words, "extra": 1}, "no field extra"),
+        ("tokenize", {"text": "x", "add_special": True}, "parse_special is missing"),
+        ("tokenize", {**words, "text": 3}, "text should be str"),
+        ("rerank", {}, "unknown request type rerank"),
+        ("detokenize", {"tokens": [1], "remove_special": False, "unparse_special": False}, "no field text"),
+    ]:
+        with pytest.raises(BridgeError, match=said):
+            run(ask(type_, fields))
