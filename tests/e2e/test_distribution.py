@@ -73,7 +73,9 @@ def test_an_installed_package_finds_its_web_folder(dists, tmp_path: Path) -> Non
     in_checkout, web_dir = out.stdout.split()
     assert in_checkout == "False" and str(env) in web_dir
     shipped = sorted(
-        p.relative_to(web_dir).as_posix() for p in Path(web_dir).glob("*/*") if p.suffix != ".pyc"
+        p.relative_to(web_dir).as_posix()
+        for p in Path(web_dir).glob("*/*")
+        if p.is_file() and p.suffix in (".js", ".html", ".py")
     )
     assert shipped == WEB_FILES
     protocol = "shared/protocol.js"

@@ -87,12 +87,12 @@ json.dumps({{"content": out["choices"][0]["message"]["content"], "usage": out["u
 @pytest.fixture
 def browser_with_model(open_browser_and_server, tmp_path: Path):
     """(browser, base_url, model path relative to /web/site/run.html, its absolute URL). The model is served
-    beside the page (/web/local/) and /files/ serves tmp_path, so that a worker started from /files/ or from a
-    blob: URL finds the model only if the relative path is resolved against the page's URL."""
+    beside the page (/web/site/local/) and /files/ serves tmp_path, so that a worker started from /files/ or
+    from a blob: URL finds the model only if the relative path is resolved against the page's URL."""
     from py_runner.host.build.assets import default_model
 
     model = default_model()
-    served = f"/web/local/{model.name}"
+    served = f"/web/site/local/{model.name}"
     with open_browser_and_server(files_dir=tmp_path, extra_files={served: model}) as (browser, _, base_url):
         yield browser, base_url, f"local/{model.name}", base_url + served
 
