@@ -13,7 +13,7 @@ from typing import Any, Final
 PROTOCOL: Final[dict[str, Any]] = {
     "requests": {
         "init": {
-            "fields": {"build": "str", "moduleUrl": "str", "threads": "int"},
+            "fields": {"build": "str", "moduleUrl": "str", "threads": "int", "files": "dict?"},
             "events": ["progress"],
             "result": {"build": "str", "threads": "int"},
         },

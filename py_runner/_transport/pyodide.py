@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from .._errors import BridgeError, LocalWebAIError, error_from_js
+from . import installed
 from .base import Artifacts, ProgressCallback, TokenCallback, Transport
 
 
@@ -84,15 +85,24 @@ def _to_python(value: Any) -> Any:
     return {str(k): _to_python(v) for k, v in js.Object.entries(value)}
 
 
-def _page_artifacts() -> Artifacts:
+def _page_artifacts() -> Artifacts | None:
     """The engine's URLs as the page's boot script published them (globalThis.__pyRunnerArtifacts, absolute,
-    so an exported site works under any base path), else the dev server's layout."""
+    so an exported site works under any base path), or None."""
     import js
 
     published = getattr(js.globalThis, "__pyRunnerArtifacts", None)
     if published is None or published is _ffi().jsnull:
-        return Artifacts()
+        return None
     return Artifacts(**{name: str(getattr(published, name)) for name in Artifacts.__dataclass_fields__})
+
+
+def _runnable_builds(build: str) -> tuple[str, ...]:
+    """The builds this page may start for `build` ("auto" | "st" | "mt"): mt only where it is cross-origin
+    isolated with SharedArrayBuffer (web/page/bridge.js canUseThreads() is the same rule)."""
+    import js
+
+    threads = bool(getattr(js.globalThis, "crossOriginIsolated", False)) and hasattr(js, "SharedArrayBuffer")
+    return {"st": ("st",), "mt": ("mt",)}.get(build, ("mt",) if threads else ("st",))
 
 
 def _page_model_aliases() -> dict[str, list[str]]:
@@ -157,15 +167,21 @@ class PyodideTransport(Transport):
         from pyodide.code import run_js
 
         ffi = _ffi()
+        # Where the engine is: what the caller named, else what the page's boot script published, else the
+        # engine installed inside the wheel (micropip.install in any Pyodide), else the dev server's layout.
+        files: dict[str, dict[str, str]] = {}
         a = self._artifacts or _page_artifacts()
+        if a is None and installed.available():
+            a, files = installed.artifacts(_runnable_builds(self._build))
+        a = a or Artifacts()
         bridge_url = self._url(a.bridge)
         try:
             module = await run_js(f"import({json.dumps(bridge_url)})")
         except ffi.JsException as exc:
             raise BridgeError(f"cannot import {bridge_url}: {exc}") from exc
         config = {
-            "st": {"js": self._url(a.single_thread)},
-            "mt": {"js": self._url(a.multi_thread)},
+            "st": {"js": self._url(a.single_thread), **({"files": files["st"]} if "st" in files else {})},
+            "mt": {"js": self._url(a.multi_thread), **({"files": files["mt"]} if "mt" in files else {})},
             "worker": self._url(a.worker),
         }
         options: dict[str, Any] = {"build": self._build, "baseUrl": self.base_url}

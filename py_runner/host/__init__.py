@@ -14,7 +14,7 @@
 - `web` is web/ mapped here as package data when py_runner is installed; `bundle/` is what the build staged.
 
 Import rules: host modules may import the library (`py_runner`, `py_runner._*`); the library never imports
-`py_runner.host` (tests/unit/test_layers.py checks it), so the wheel Pyodide installs holds the library alone.
+`py_runner.host` (tests/unit/test_layers.py checks it), so the wheel Pyodide installs holds no host code.
 `build/` imports nothing else of the host, `browser/` only `build/`; the top-level modules and `bench/` use
 both. No module of py_runner is in an import cycle, function-level imports included (test_layers.py).
 """

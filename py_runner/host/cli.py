@@ -7,7 +7,7 @@ py-runner run [--model PATH_OR_URL] [--chat [--system TEXT]] --prompt TEXT [--n-
 py-runner run --script app.py [args...]
 py-runner make-model OUT.gguf --preset tiny|s135|big-2.6g|big-3.3g --type f16|q8_0|q4_k_m [--seed N]
 py-runner make-model OUT.gguf --preset bert-tiny [--pooling mean|cls|last] [--seed N]   (an embedding model)
-py-runner export APP OUT [--model PATH_OR_URL ...] [--max-file-size 95M]   (a static site)
+py-runner export APP OUT [--model PATH_OR_URL ...] [--max-file-size 95M] [--pyscript]   (a static site)
 py-runner export --preview OUT [--port P]   (serve it as a plain static host would, under /<OUT name>/)
 """
 
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export",
         help="write a static site that runs a Python app with py_runner (any host, any base path)",
-        usage=f"{PROG} export APP OUT [--model PATH_OR_URL ...] [--max-file-size 95M]\n"
+        usage=f"{PROG} export APP OUT [--model PATH_OR_URL ...] [--max-file-size 95M] [--pyscript]\n"
         f"       {PROG} export --preview OUT [--port P]",
     )
     p.add_argument("paths", nargs="+", metavar="APP OUT", help="the app: a .py file or a folder with main.py")
@@ -166,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-file-size",
         default="95M",
         help="split a larger model into llama.cpp shards (default 95M: static hosts cap file sizes)",
+    )
+    p.add_argument(
+        "--pyscript",
+        action="store_true",
+        help="also serve the PyScript runtime (pyscript/core.js) for PyScript pages",
     )
     p.add_argument("--preview", action="store_true", help="serve OUT as a plain static host, under a subpath")
     p.add_argument("--host", default="127.0.0.1", help="--preview: address")
@@ -233,7 +238,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if len(args.paths) != 2:
             raise CliError("usage: py-runner export APP OUT [--model PATH_OR_URL ...]")
         app, out = args.paths
-        report = export_site(app, out, models=args.models, max_file_size=parse_size(args.max_file_size))
+        report = export_site(
+            app, out, models=args.models, max_file_size=parse_size(args.max_file_size), pyscript=args.pyscript
+        )
     except ExportError as exc:
         raise CliError(str(exc)) from None
     for rel, size in report.files.items():

@@ -51,6 +51,7 @@ SITE_CONFIG = "site.json"
 # export and which files in it are the user's, rather than guessing from a common name such as site.json.
 MARKER = ".py_runner-export.json"
 DEFAULT_MAX_FILE_SIZE = 95 * 1024 * 1024  # GitHub Pages refuses files over 100 MiB
+PYODIDE_LOCK = "pyodide-lock.json"
 # The runtime's scripts: every script in web/'s runtime folders (engine/: the worker and what it loads;
 # shared/: what the worker and the page both load; page/: the bridge and the boot script; site/: the harness),
 # found rather than listed, so a new one is exported with a site, folders kept (their imports are relative).
@@ -131,6 +132,7 @@ def export_site(
     *,
     models: list[str] = (),  # type: ignore[assignment]
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    pyscript: bool = False,
 ) -> ExportReport:
     """Export `app` (a .py file, or a folder with main.py) and `models` as a static site in `out`.
 
@@ -147,7 +149,7 @@ def export_site(
     _check_apart(app, out)
     keep = _user_files(out)
     sources = _model_sources(models)
-    assets = _assets()
+    assets = _assets(pyscript)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{out.name}.py_runner-", dir=out.parent) as tmp:
@@ -203,6 +205,7 @@ def _build(
         model_files[f"models/{name}"] = _export_model(model, name, stage, max_file_size, put)
 
     micropip = next(rel for _, rel in assets if rel.startswith("wheels/micropip-"))
+    micropip_source = next(src for src, rel in assets if rel == micropip)
     config = {
         "pyodide": "pyodide/",
         "pyodide_version": _paths.PYODIDE_VERSION,
@@ -220,6 +223,7 @@ def _build(
         "index.html": index,
         "_headers": "/*\n" + "".join(f"  {k}: {v}\n" for k, v in ISOLATION_HEADERS.items()),
         ".nojekyll": "",
+        f"pyodide/{PYODIDE_LOCK}": _pyodide_lock(micropip_source),
     }
     for rel, text in extra.items():
         (stage / rel).write_text(text, encoding="utf-8")
@@ -232,9 +236,9 @@ def _copy_file(src: Path, dest: Path) -> None:
     shutil.copyfile(src, dest)
 
 
-def _assets() -> list[tuple[Path, str]]:
-    """(source, path in the site) of everything the page needs besides the app, the models and the wheel; an
-    ExportError names the first one missing."""
+def _assets(pyscript: bool = False) -> list[tuple[Path, str]]:
+    """(source, path in the site) of everything the page needs besides the app, the models and the wheel (and
+    with `pyscript`, the PyScript runtime in pyscript/); an ExportError names the first one missing."""
     assets = [(_paths.WEB_DIR / name, f"py_runner/{name}") for name in WEB_SCRIPTS]
     # at the top: a service worker controls its folder
     assets.append((_paths.WEB_DIR / SERVICE_WORKER, Path(SERVICE_WORKER).name))
@@ -246,6 +250,8 @@ def _assets() -> list[tuple[Path, str]]:
             assets.append((build / variant / name, f"py_runner/{variant}/{name}"))
     pyodide = _paths.pyodide_dir()
     for name in PYODIDE_FILES:
+        if name == PYODIDE_LOCK:
+            continue  # written by _build: it names the micropip wheel this site serves
         if not (pyodide / name).is_file():
             raise ExportError(
                 f"Pyodide is not fetched ({pyodide / name} is missing): run scripts/fetch_assets.sh"
@@ -255,7 +261,28 @@ def _assets() -> list[tuple[Path, str]]:
     if not micropip:
         raise ExportError("the micropip wheel is not fetched: run scripts/fetch_assets.sh")
     assets.append((micropip[-1], f"wheels/{micropip[-1].name}"))
+    # Beside Pyodide too, where pyodide.loadPackage("micropip") looks (PyScript, a JupyterLite kernel)
+    assets.append((micropip[-1], f"pyodide/{micropip[-1].name}"))
+    if pyscript:
+        runtime = _paths.pyscript_dir()
+        if not (runtime / "core.js").is_file():
+            raise ExportError(
+                f"PyScript is not fetched ({runtime / 'core.js'} is missing): run scripts/fetch_assets.sh"
+            )
+        assets += [
+            (p, f"pyscript/{p.name}") for p in sorted(runtime.iterdir()) if p.suffix in (".js", ".css")
+        ]
     return assets
+
+
+def _pyodide_lock(micropip_wheel: Path) -> str:
+    """Pyodide's lock file, its micropip entry naming the wheel this site serves beside it: the one from PyPI
+    (pinned), not the build the Pyodide distribution lists, which npm's package does not carry. Without it,
+    `pyodide.loadPackage("micropip")` fails the file's integrity check."""
+    lock = json.loads((_paths.pyodide_dir() / PYODIDE_LOCK).read_text(encoding="utf-8"))
+    entry = lock["packages"]["micropip"]
+    entry.update(file_name=micropip_wheel.name, sha256=_sha256(micropip_wheel))
+    return json.dumps(lock)
 
 
 def _app_files(app: Path) -> tuple[str, list[str]]:

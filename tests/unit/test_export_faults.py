@@ -30,6 +30,8 @@ def assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (root / "pyodide").mkdir()
     for name in paths.PYODIDE_FILES:
         (root / "pyodide" / name).write_text(name)
+    lock = {"packages": {"micropip": {"file_name": "micropip-from-the-distribution.whl", "sha256": "0" * 64}}}
+    (root / "pyodide" / "pyodide-lock.json").write_text(json.dumps(lock))
     (root / "wheels").mkdir()
     (root / "wheels" / f"micropip-{paths.MICROPIP_VERSION}-py3-none-any.whl").write_text("micropip")
 

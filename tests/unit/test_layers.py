@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from py_runner.host.build.wheel import build_wheel, library_files
+from py_runner.host.build.wheel import build_wheel, engine_files, library_files
 
 PACKAGE = Path(__file__).resolve().parents[2] / "py_runner"
 IN_THE_PAGE = {"js", "pyodide"}  # what Pyodide provides beside the standard library
@@ -58,12 +58,14 @@ def test_the_library_imports_only_the_standard_library_and_itself() -> None:
             )
 
 
-def test_the_page_wheel_holds_the_library_only(tmp_path: Path) -> None:
+def test_the_page_wheel_holds_the_library_and_the_engine_only(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path, use_cache=False)
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
     modules = {n for n in names if n.endswith(".py")}
     assert modules == {f"py_runner/{rel.as_posix()}" for rel in library_files()}
+    data = {n for n in names if n.startswith("py_runner/") and not n.endswith(".py")}
+    assert data == {f"py_runner/_engine/{rel}" for _, rel in engine_files()}  # empty where nothing is built
     assert not any(n.startswith("py_runner/host/") for n in names)
     assert all(n.startswith(("py_runner/", "py_runner-")) for n in names)
 

@@ -7,11 +7,14 @@
 // cache (shared with the page's bridge); a URL's bytes for a load (model_fetch.js); how the engine reads a model
 // file (engine_files.js); what calling the glue takes (engine_calls.js); the handlers: load (engine_load.js),
 // generate, embed, logits, tokenizer, chat (engine_text.js).
-importScripts("../shared/protocol.js");
+// Started from a blob: URL (the engine installed inside the wheel: py_runner/_transport/installed.py), the worker
+// is told each script's own blob: URL first, since relative paths resolve against nothing there.
+const scriptUrl = (path) => (self.__pyRunnerScriptUrls && self.__pyRunnerScriptUrls[path]) || path;
+importScripts(scriptUrl("../shared/protocol.js"));
 const P = self.PyRunnerProtocol;
 const { PyRunnerError, glue: GLUE, defaults: DEFAULTS } = P; // before the scripts below, which use them
-importScripts("../shared/sha256.js", "../shared/download.js", "../shared/model_cache.js", "./model_fetch.js",
-  "./engine_files.js", "./engine_calls.js", "./engine_load.js", "./engine_text.js");
+importScripts(...["../shared/sha256.js", "../shared/download.js", "../shared/model_cache.js", "./model_fetch.js",
+  "./engine_files.js", "./engine_calls.js", "./engine_load.js", "./engine_text.js"].map(scriptUrl));
 
 const MODEL_DIR = "/models";
 const PROGRESS_INTERVAL_MS = 100;
@@ -109,7 +112,8 @@ async function init(msg, state, reply) {
   // and "spawned" after it let the bridge see that and start a fresh engine worker.
   reply({ type: "progress", stage: "spawning" });
   const created = self.createPyRunnerModule({
-    locateFile: (path) => new URL(path, moduleUrl).href,
+    // the build's other files beside its script, or where the init request says (a blob: URL has no "beside")
+    locateFile: (path) => (msg.files && msg.files[path]) || new URL(path, moduleUrl).href,
     mainScriptUrlOrBlob: moduleUrl, // pthread workers must load pr_glue.js, not this worker script
     print: (text) => console.log(text),
     printErr: (text) => {

@@ -86,7 +86,8 @@ const SPAWN_ATTEMPTS = 3;
 
 export class Bridge {
   /**
-   * @param {{st: {js: string}, mt: {js: string}, worker: string}} artifacts  URLs of the builds and the worker
+   * @param {{st: {js: string, files?: object}, mt: {js: string, files?: object}, worker: string}} artifacts  URLs
+   *   of the builds and the worker; `files`: a build's other files by name, where they are not beside its script
    * @param {{build?: "auto"|"st"|"mt", threads?: number, baseUrl?: string}} options  baseUrl: what relative URLs
    *   (the artifacts, models, cache keys) resolve against; Python's transport always gives it (default_base_url)
    */
@@ -120,7 +121,9 @@ export class Bridge {
     const threads = this.build === "mt" ? this.options.threads || hardware : 1;
     const url = (u) => new URL(u, this.baseUrl).href;
 
-    const init = { build: this.build, moduleUrl: url(this.artifacts[this.build].js), threads };
+    const chosen = this.artifacts[this.build];
+    const init = { build: this.build, moduleUrl: url(chosen.js), threads };
+    if (chosen.files) init.files = chosen.files; // the build's .wasm (and pthread script) where not beside it
     for (let attempt = 1; ; attempt++) {
       this.worker = new Worker(url(this.artifacts.worker));
       this.worker.onmessage = (event) => this._onMessage(event.data);

@@ -19,7 +19,7 @@
   const PROTOCOL = /* protocol-json-begin */ {
     "requests": {
       "init": {
-        "fields": {"build": "str", "moduleUrl": "str", "threads": "int"},
+        "fields": {"build": "str", "moduleUrl": "str", "threads": "int", "files": "dict?"},
         "events": ["progress"],
         "result": {"build": "str", "threads": "int"}
       },

@@ -4,7 +4,7 @@
 - `assets`: fetching the pins through their registries' own clients (`python3 -m py_runner.host.build.assets
   fetch`, which scripts/fetch_assets.sh runs), and the default model.
 - `paths`: where everything lives: the checkout or the installed bundle, the caches, the engine's builds.
-- `wheel`: the wheel Pyodide installs in the page (the library alone), built reproducibly and cached.
+- `wheel`: the wheel Pyodide installs in the page (the library and the engine), built reproducibly and cached.
 - `backend`: the PEP 517 backend of `python -m build` (pyproject.toml's `build-backend`): setuptools',
   with a reproducible sdist and the staged bundle (py_runner/host/bundle/: engine builds, Pyodide, micropip,
   the page's wheel).

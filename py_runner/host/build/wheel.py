@@ -1,5 +1,7 @@
-"""The wheel Pyodide installs in the page: the library alone (py_runner/ without host/), built by the standard
-build backend (setuptools, through its PEP 517 hook) and reproducible.
+"""The wheel Pyodide installs in the page: the library (py_runner/ without host/) and the engine inside it
+(`py_runner/_engine/`: the st and mt builds and web/'s runtime scripts, which _transport/installed.py starts
+from blob: URLs where no page set py_runner up), built by the standard build backend (setuptools, through its
+PEP 517 hook) and reproducible. No dependency: `micropip.install(<its URL>)` in any Pyodide.
 
 The library's files are staged into an empty folder beside a generated pyproject.toml that declares only the
 library's packages, so no host tool, web asset or stale build folder can slip in. SOURCE_DATE_EPOCH fixes the
@@ -37,6 +39,9 @@ dependencies = []
 
 [tool.setuptools]
 packages = {packages}
+
+[tool.setuptools.package-data]
+py_runner = ["_engine/*/*", "_engine/web/*/*"]
 """
 
 
@@ -49,6 +54,31 @@ def library_files() -> list[Path]:
     )
 
 
+ENGINE_WEB = (("engine", "*.js"), ("shared", "*.js"), ("page", "bridge.js"))  # what the engine needs of web/
+
+
+def engine_files() -> list[tuple[Path, str]]:
+    """(source, path under py_runner/_engine/) of the engine the wheel carries: both builds of the current
+    inputs and the scripts the worker and the bridge load; empty where the builds are not built (a wheel of
+    the library alone, as unit tests build it)."""
+    from .paths import ENGINE_FILES, WEB_DIR, build_dir
+
+    build = build_dir()
+    builds = [
+        (build / variant / name, f"{variant}/{name}")
+        for variant, names in ENGINE_FILES.items()
+        for name in names
+    ]
+    if not all(src.is_file() for src, _ in builds):
+        return []
+    web = [
+        (src, f"web/{folder}/{src.name}")
+        for folder, pattern in ENGINE_WEB
+        for src in sorted((WEB_DIR / folder).glob(pattern))
+    ]
+    return builds + web
+
+
 def wheel_name() -> str:
     return f"{DIST_NAME}-{py_runner.__version__}-py3-none-any.whl"
 
@@ -57,11 +87,13 @@ def _packages(files: list[Path]) -> list[str]:
     return sorted({".".join((DIST_NAME, *f.parent.parts)) for f in files})
 
 
-def _inputs_hash(files: list[Path]) -> str:
+def _inputs_hash(files: list[Path], engine: list[tuple[Path, str]]) -> str:
     digest = hashlib.sha256(_PYPROJECT.encode())
     digest.update(py_runner.__version__.encode())
     for rel in files:
         digest.update(rel.as_posix().encode() + b"\0" + (PACKAGE_DIR / rel).read_bytes() + b"\0")
+    for src, rel_engine in engine:
+        digest.update(b"_engine/" + rel_engine.encode() + b"\0" + src.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -85,10 +117,11 @@ def build_wheel(out_dir: str | Path, *, use_cache: bool = True) -> Path:
         shutil.copyfile(bundled, target)
         return target
     files = library_files()
-    cached = _cache_dir() / _inputs_hash(files) / wheel_name()
+    engine = engine_files()
+    cached = _cache_dir() / _inputs_hash(files, engine) / wheel_name()
     if not (use_cache and cached.is_file()):
         with tempfile.TemporaryDirectory(prefix="py_runner-page-wheel-") as tmp:
-            built = _build(Path(tmp), files)
+            built = _build(Path(tmp), files, engine)
             if not use_cache:
                 target = out_dir / built.name
                 shutil.copyfile(built, target)
@@ -102,12 +135,14 @@ def build_wheel(out_dir: str | Path, *, use_cache: bool = True) -> Path:
     return target
 
 
-def _build(tmp: Path, files: list[Path]) -> Path:
+def _build(tmp: Path, files: list[Path], engine: list[tuple[Path, str]]) -> Path:
     stage = tmp / "src"
-    for rel in files:
+    staged = [(PACKAGE_DIR / rel, Path(rel)) for rel in files]
+    staged += [(src, Path("_engine") / rel) for src, rel in engine]
+    for src, rel in staged:
         dest = stage / DIST_NAME / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PACKAGE_DIR / rel, dest)
+        shutil.copyfile(src, dest)
         dest.chmod(0o644)
     pyproject = _PYPROJECT.format(
         name=DIST_NAME, version=py_runner.__version__, packages=json.dumps(_packages(files))
