@@ -6,6 +6,7 @@ Imports of js/pyodide are lazy so that `import py_runner` works in CPython.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from .._errors import BridgeError, LocalWebAIError, error_from_js
@@ -118,11 +119,18 @@ def _page_model_aliases() -> dict[str, list[str]]:
     return {str(k): [str(u) for u in v] for k, v in models.to_py().items()}
 
 
+# Where a JupyterLite site keeps its Pyodide kernel's worker script; the site's root is what comes before it.
+JUPYTERLITE_KERNEL_FOLDER = "/extensions/@jupyterlite/pyodide-kernel-extension/"
+
+
 def default_base_url() -> str:
     """What relative URLs resolve against when the caller names nothing: the URL web/page/boot.js was given
-    (`globalThis.__pyRunnerBaseUrl`), else `location.href` when it is http(s), else the origin (a `blob:` or
-    `data:` worker has no folder to resolve against). web/page/boot.js's defaultBaseUrl() is the same rule,
-    for pages and workers booted without Python."""
+    (`globalThis.__pyRunnerBaseUrl`), else the site's root in a JupyterLite kernel, else `location.href` when
+    it is http(s), else the origin (a `blob:` or `data:` worker has no folder to resolve against).
+    web/page/boot.js's defaultBaseUrl() is the same rule, for pages and workers booted without Python.
+
+    A JupyterLite kernel is a worker whose script lies deep in the site's extensions/ (and the notebook's page
+    is out of its reach): there "models/x.gguf" means the site's models/, whatever notebook asks."""
     import js
 
     published = getattr(js.globalThis, "__pyRunnerBaseUrl", None)
@@ -130,7 +138,10 @@ def default_base_url() -> str:
         return str(published)
     location = js.location
     if str(location.protocol) in ("http:", "https:"):
-        return str(location.href)
+        href = str(location.href)
+        if JUPYTERLITE_KERNEL_FOLDER in href and "pyodide_kernel" in sys.modules:
+            return href.split(JUPYTERLITE_KERNEL_FOLDER, 1)[0] + "/"
+        return href
     return f"{location.origin}/"
 
 

@@ -8,6 +8,7 @@ py-runner run --script app.py [args...]
 py-runner make-model OUT.gguf --preset tiny|s135|big-2.6g|big-3.3g --type f16|q8_0|q4_k_m [--seed N]
 py-runner make-model OUT.gguf --preset bert-tiny [--pooling mean|cls|last] [--seed N]   (an embedding model)
 py-runner export APP OUT [--model PATH_OR_URL ...] [--max-file-size 95M] [--pyscript]   (a static site)
+py-runner export --jupyterlite OUT [--model PATH_OR_URL ...] [--max-file-size 95M]   (a JupyterLite site)
 py-runner export --preview OUT [--port P]   (serve it as a plain static host would, under /<OUT name>/)
 """
 
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="write a static site that runs a Python app with py_runner (any host, any base path)",
         usage=f"{PROG} export APP OUT [--model PATH_OR_URL ...] [--max-file-size 95M] [--pyscript]\n"
+        f"       {PROG} export --jupyterlite OUT [--model PATH_OR_URL ...] [--max-file-size 95M]\n"
         f"       {PROG} export --preview OUT [--port P]",
     )
     p.add_argument("paths", nargs="+", metavar="APP OUT", help="the app: a .py file or a folder with main.py")
@@ -171,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--pyscript",
         action="store_true",
         help="also serve the PyScript runtime (pyscript/core.js) for PyScript pages",
+    )
+    p.add_argument(
+        "--jupyterlite",
+        action="store_true",
+        help="write a JupyterLite site instead (no APP): its Python kernel installs py_runner from the site "
+        "(needs the jupyterlite extra)",
     )
     p.add_argument("--preview", action="store_true", help="serve OUT as a plain static host, under a subpath")
     p.add_argument("--host", default="127.0.0.1", help="--preview: address")
@@ -235,14 +243,28 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 server.shutdown()
                 server.server_close()
             return 0
-        if len(args.paths) != 2:
+        max_file_size = parse_size(args.max_file_size)
+        if args.jupyterlite:
+            from .export_lite import export_jupyterlite
+
+            if len(args.paths) != 1 or args.pyscript:
+                raise CliError("usage: py-runner export --jupyterlite OUT [--model PATH_OR_URL ...]")
+            report = export_jupyterlite(args.paths[0], models=args.models, max_file_size=max_file_size)
+        elif len(args.paths) != 2:
             raise CliError("usage: py-runner export APP OUT [--model PATH_OR_URL ...]")
-        app, out = args.paths
-        report = export_site(
-            app, out, models=args.models, max_file_size=parse_size(args.max_file_size), pyscript=args.pyscript
-        )
+        else:
+            app, out = args.paths
+            report = export_site(
+                app, out, models=args.models, max_file_size=max_file_size, pyscript=args.pyscript
+            )
     except ExportError as exc:
         raise CliError(str(exc)) from None
+    if args.jupyterlite:
+        print(f"{report.total_bytes:>12,}  total, {len(report.files)} files in {report.out} (JupyterLite)")
+        for written in report.models.values():  # a split model: its first shard (the others follow it)
+            print(f"{PROG}: a notebook loads {written[0]!r} (relative to the site's root)")
+        print(f"{PROG}: try it with: {PROG} export --preview {report.out}  (then open lab/index.html)")
+        return 0
     for rel, size in report.files.items():
         print(f"{size:>12,}  {rel}")
     print(f"{report.total_bytes:>12,}  total, {len(report.files)} files in {report.out}")

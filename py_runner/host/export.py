@@ -147,15 +147,25 @@ def export_site(
         out = out.resolve()
     main, app_files = _app_files(app)
     _check_apart(app, out)
-    keep = _user_files(out)
     sources = _model_sources(models)
     assets = _assets(pyscript)
+    return publish(out, lambda stage: _build(stage, app, main, app_files, sources, assets, max_file_size))
+
+
+def publish(out: Path, build: Callable[[Path], tuple[list[str], dict[str, list[str]]]]) -> ExportReport:
+    """`build(stage)` writes a site into the empty folder `stage` and returns (the files it wrote, relative;
+    "models/<name>" -> its files); the site then replaces `out` whole, with our marker and the files the user
+    added to an earlier export. A failure (of `build`, a full disk) leaves `out` as it was."""
+    out = Path(os.path.abspath(out))
+    if out.is_symlink():  # a link to the site's folder: replace the folder, never the link
+        out = out.resolve()
+    keep = _user_files(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{out.name}.py_runner-", dir=out.parent) as tmp:
             stage = Path(tmp) / "site"
             stage.mkdir()
-            files, model_files = _build(stage, app, main, app_files, sources, assets, max_file_size)
+            files, model_files = build(stage)
             mine = {rel: _sha256(stage / rel) for rel in files}
             marker = {"made_by": "py-runner export", "files": mine}
             (stage / MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True) + "\n", encoding="utf-8")
@@ -223,7 +233,7 @@ def _build(
         "index.html": index,
         "_headers": "/*\n" + "".join(f"  {k}: {v}\n" for k, v in ISOLATION_HEADERS.items()),
         ".nojekyll": "",
-        f"pyodide/{PYODIDE_LOCK}": _pyodide_lock(micropip_source),
+        f"pyodide/{PYODIDE_LOCK}": pyodide_lock([micropip_source]),
     }
     for rel, text in extra.items():
         (stage / rel).write_text(text, encoding="utf-8")
@@ -275,13 +285,15 @@ def _assets(pyscript: bool = False) -> list[tuple[Path, str]]:
     return assets
 
 
-def _pyodide_lock(micropip_wheel: Path) -> str:
-    """Pyodide's lock file, its micropip entry naming the wheel this site serves beside it: the one from PyPI
-    (pinned), not the build the Pyodide distribution lists, which npm's package does not carry. Without it,
-    `pyodide.loadPackage("micropip")` fails the file's integrity check."""
+def pyodide_lock(wheels: list[Path]) -> str:
+    """Pyodide's lock file, the entries of the packages in `wheels` naming those files: the ones from PyPI
+    (pinned), served beside it, not the builds the Pyodide distribution lists, which npm's package does not
+    carry. Without it, `pyodide.loadPackage("micropip")` fails the file's integrity check."""
     lock = json.loads((_paths.pyodide_dir() / PYODIDE_LOCK).read_text(encoding="utf-8"))
-    entry = lock["packages"]["micropip"]
-    entry.update(file_name=micropip_wheel.name, sha256=_sha256(micropip_wheel))
+    for wheel in wheels:
+        name = re.sub(r"[-_.]+", "-", wheel.name.split("-", 1)[0]).lower()  # the lock's keys: normalized
+        entry = next(e for key, e in lock["packages"].items() if re.sub(r"[-_.]+", "-", key) == name)
+        entry.update(file_name=wheel.name, sha256=_sha256(wheel))
     return json.dumps(lock)
 
 

