@@ -189,12 +189,24 @@ def _readme_page_text(section_title: str, host, browser, site: Path, done: str) 
     _, url = host
     context = browser.new_context()
     errors: list[str] = []
+    console: list[str] = []
     try:
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"[:500]))
+        # An error ends the wait at once, with what the page said (not a 240 s timeout that says nothing)
+        page.add_init_script(
+            "addEventListener('unhandledrejection', () => { window.__pageFailed = true; });"
+            "addEventListener('error', () => { window.__pageFailed = true; });"
+        )
         page.goto(url + name)
-        page.wait_for_function(done, timeout=240_000, polling=200)
-        assert page.evaluate("window.__pyRunnerCoi.state") == "isolated" and not errors
+        try:
+            page.wait_for_function(f"({done}) || window.__pageFailed", timeout=240_000, polling=200)
+        except Exception as exc:  # Playwright's TimeoutError: say where the page got to
+            raise AssertionError(f"{exc}\nthe page's console:\n" + "\n".join(console[-30:])) from None
+        failed = errors or page.evaluate("Boolean(window.__pageFailed)")
+        assert not failed, f"{errors}\nthe page's console:\n" + "\n".join(console[-30:])
+        assert page.evaluate("window.__pyRunnerCoi.state") == "isolated"
         return page.evaluate("document.body.innerText.trim()")
     finally:
         context.close()

@@ -82,6 +82,9 @@ const PREPARE = {
 };
 
 const SPAWN_TIMEOUT_MS = 5000; // the pthread pool's workers are created in milliseconds when nothing is wrong
+// From `new Worker()` to the worker's "spawning": its scripts and the build's .js fetched and run (a second when
+// nothing is wrong; generous for a busy two-core machine).
+const START_TIMEOUT_MS = 30000;
 const SPAWN_ATTEMPTS = 3;
 
 export class Bridge {
@@ -132,13 +135,20 @@ export class Bridge {
         this._failAll(new PyRunnerError("BridgeError", `engine worker failed: ${event.message || "unknown error"}`));
       };
       // Firefox can stall a worker's `new Worker()` for good (seen with coi_sw.js controlling the page, under
-      // WebDriver BiDi): the engine worker says when it starts the pthread pool and when the pool's workers exist
-      // (milliseconds apart), and one that does not get there in SPAWN_TIMEOUT_MS is replaced by a fresh one.
+      // WebDriver BiDi), the engine worker's own or its pthread pool's: the engine worker says when it starts the
+      // pool and when the pool's workers exist (milliseconds apart). One that does not say the first within
+      // START_TIMEOUT_MS, or the second within SPAWN_TIMEOUT_MS of the first, is replaced by a fresh one.
       let timer = null;
+      let stage = "start"; // what a stall stopped: the worker's start, or the pool's
       const stalled = new Promise((resolve) => {
-        const onProgress = ({ stage }) => {
-          if (stage === "spawning") timer = setTimeout(() => resolve(true), SPAWN_TIMEOUT_MS);
-          if (stage === "spawned") clearTimeout(timer);
+        timer = setTimeout(() => resolve(true), START_TIMEOUT_MS);
+        const onProgress = (event) => {
+          if (event.stage === "spawning") {
+            clearTimeout(timer);
+            stage = "spawn";
+            timer = setTimeout(() => resolve(true), SPAWN_TIMEOUT_MS);
+          }
+          if (event.stage === "spawned") clearTimeout(timer);
         };
         this._initRequest = this._request("init", init, { onProgress });
       });
@@ -149,7 +159,8 @@ export class Bridge {
       }
       this.worker.terminate();
       this.worker = null;
-      const error = new PyRunnerError("BridgeError", `the engine worker stalled starting its ${threads} threads`);
+      const what = stage === "start" ? "stalled starting" : `stalled starting its ${threads} threads`;
+      const error = new PyRunnerError("BridgeError", `the engine worker ${what}`);
       console.warn(`py_runner: ${error.message} (attempt ${attempt} of ${SPAWN_ATTEMPTS})`);
       this._failAll(error);
       this._initRequest.catch(() => {});
