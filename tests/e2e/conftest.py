@@ -62,6 +62,15 @@ def require_webkit() -> None:
     skip_or_fail(browsers.missing("webkit"))
 
 
+def readme_block(section: str, language: str) -> str:
+    """The first `language` code block of README's section titled `section`, as a user copies it."""
+    import re
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    text = readme.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    return re.search(rf"```{language}\n(.*?)```", text, re.S).group(1)
+
+
 def _run_cli(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`py-runner ARGS` in a subprocess, as a user runs it."""
     env = dict(os.environ)

@@ -6,14 +6,13 @@ build on a plain static host under a subpath, mt on a host that sends COOP/COEP.
 
 from __future__ import annotations
 
-import re
 import shlex
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, _missing_builds, _run_cli
+from conftest import _missing_builds, _run_cli, readme_block
 from py_runner.host.browser.headless import launch_browser
 from py_runner.host.build.assets import default_model
 from py_runner.host.export import preview_server
@@ -28,18 +27,12 @@ ASYNC_TO_SYNC = {  # the synchronous variant README names, made from the cell as
 }
 
 
-def readme_block(language: str) -> str:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    text = readme.split(f"## {SECTION}", 1)[1].split("\n## ", 1)[0]
-    return re.search(rf"```{language}\n(.*?)```", text, re.S).group(1)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site README's command builds (its OUT and --model made this run's: a temporary folder, the default
     model in this run's cache)."""
     skip_or_fail(_missing_builds())
-    command = shlex.split(readme_block("bash").splitlines()[0].split("#", 1)[0])
+    command = shlex.split(readme_block(SECTION, "bash").splitlines()[0].split("#", 1)[0])
     assert command[:3] == ["py-runner", "export", "--jupyterlite"] and command[4] == "--model", command
     out = tmp_path_factory.mktemp("jupyterlite") / "lite"
     args = [*command[1:3], str(out), "--model", str(default_model()), *command[6:]]
@@ -79,7 +72,7 @@ def run_in_the_repl(url: str, code: str) -> tuple[str, bool, list[str]]:
 def test_the_cell_as_written_answers_on_a_plain_static_host_with_the_st_build(site: Path) -> None:
     server, url = preview_server(site)  # under /lite/, no COOP/COEP, no Range
     try:
-        text, isolated, outside = run_in_the_repl(url, readme_block("python"))
+        text, isolated, outside = run_in_the_repl(url, readme_block(SECTION, "python"))
     finally:
         server.shutdown()
         server.server_close()
@@ -90,7 +83,7 @@ def test_the_cell_as_written_answers_on_a_plain_static_host_with_the_st_build(si
 def test_the_synchronous_api_answers_on_an_isolating_host_with_the_mt_build(site: Path) -> None:
     from py_runner.host.server import start_server, stop_server
 
-    code = readme_block("python")
+    code = readme_block(SECTION, "python")
     for written, sync in ASYNC_TO_SYNC.items():
         assert written in code, f"README's cell no longer has {written!r}"
         code = code.replace(written, sync)

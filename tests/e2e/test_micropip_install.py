@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, _missing_builds, _run_cli
+from conftest import _missing_builds, _run_cli, readme_block
 from py_runner.host.browser.headless import launch_browser
 from py_runner.host.build.assets import default_model
 from py_runner.host.export import preview_server
@@ -32,13 +32,6 @@ PYSCRIPT_MAIN = '<script type="py" async config='
 PYSCRIPT_WORKER = '<script type="py" worker async config='
 
 
-def readme_page(section: str) -> str:
-    """The HTML of one README section, as a user copies it."""
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    text = readme.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
-    return re.search(r"```html\n(.*?)```", text, re.S).group(1)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An exported site as README makes it, with its pages: bare.html, pyscript.html, pyscript_worker.html."""
@@ -50,7 +43,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     args = ["export", str(app), str(out), "--model", str(model), "--max-file-size", "200M", "--pyscript"]
     proc = _run_cli(args, app)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    bare, pyscript = readme_page("In any Pyodide"), readme_page("In PyScript")
+    bare, pyscript = readme_block("In any Pyodide", "html"), readme_block("In PyScript", "html")
     assert PYSCRIPT_MAIN in pyscript
     pages = {"bare.html": bare, "pyscript.html": pyscript}
     pages["pyscript_worker.html"] = pyscript.replace(PYSCRIPT_MAIN, PYSCRIPT_WORKER)
