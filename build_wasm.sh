@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Build llama.cpp + our glue (wasm/) three ways:
-#   st/      WebAssembly, single thread          (pr_glue.js + pr_glue.wasm)
-#   mt/      WebAssembly, pthreads               (pr_glue.js + pr_glue.wasm + pr_glue.worker.js)
-#   native/  the same glue natively: pr_native, the reference for parity tests and benchmarks
+# Build llama.cpp + our glue (wasm/) five ways:
+#   st/          WebAssembly SIMD128, single thread   (pr_glue.js + pr_glue.wasm)
+#   mt/          WebAssembly SIMD128, pthreads        (pr_glue.js + pr_glue.wasm + pr_glue.worker.js)
+#   st-relaxed/  the same with relaxed SIMD (wasm/patches' relaxed kernels), compiled by clang 19: the bridge
+#   mt-relaxed/  picks these where WebAssembly.validate accepts a relaxed-SIMD module (not WebKit)
+#   native/      the same glue natively: pr_native, the reference for parity tests and benchmarks
 # Inputs are pinned; outputs are cached under $PY_RUNNER_CACHE (default ~/.cache/py_runner) in two levels:
 #   libs/<lib hash>/      the patched llama.cpp tree and its static libraries per variant; <lib hash> covers the
 #                         pinned source, our patches, the toolchains and the recipe between the "libraries" markers
@@ -12,7 +14,7 @@
 #   bash build_wasm.sh               build what is missing, print the build folder
 #   bash build_wasm.sh --print-dir   print the build folder for the current inputs, build nothing
 #   bash build_wasm.sh --print-libs-dir   the same for the llama.cpp libraries (scripts/native_isa_variant.sh)
-#   bash build_wasm.sh --only st|mt|native
+#   bash build_wasm.sh --only st|mt|st-relaxed|mt-relaxed|native
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,7 +38,7 @@ while [ $# -gt 0 ]; do
         --print-dir) print_only=1 ;;
         --print-libs-dir) print_only=libs ;;
         --only) only="$2"; shift ;;
-        *) echo "usage: $0 [--print-dir | --print-libs-dir] [--only st|mt|native]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--print-dir | --print-libs-dir] [--only st|mt|st-relaxed|mt-relaxed|native]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -47,12 +49,20 @@ log() { echo "[build_wasm] $*" >&2; }
 first_line() { "$@" 2>/dev/null | sed -n 1p || true; }   # sed reads all: no SIGPIPE, a stable answer
 emcc_version="$(first_line emcc --version)"
 cxx_version="$(first_line c++ --version)"
+# The relaxed-SIMD variants: Debian's emscripten 3.1.6 driving Debian 12's clang 19 and lld 19 (apt clang-19
+# lld-19), whose WebAssembly backend emits the standard relaxed-SIMD opcodes (clang 14's are pre-standard).
+# Emscripten calls its tools `clang-14`, `wasm-ld-14`, ... under LLVM_ROOT: a folder of links by those names to
+# LLVM 19's tools, named by EM_LLVM_ROOT for those variants only. Emscripten's system libraries stay the ones
+# Debian built with clang 14 (object files of either compiler link together).
+LLVM19_BIN=/usr/lib/llvm-19/bin
+relaxed_clang_version="$(first_line "$LLVM19_BIN/clang" --version)"
 lib_recipe() { sed -n '/^# --- llama.cpp libraries ---/,/^# --- end of llama.cpp libraries ---/p' "$here/build_wasm.sh"; }
 lib_hash="$(
     {
         echo "$LLAMA_CPP_PYTHON_VERSION $LLAMA_CPP_PYTHON_SHA256"
         echo "$emcc_version"
         echo "$cxx_version"
+        echo "$relaxed_clang_version"
         lib_recipe
         find "$here/wasm/patches" -type f | LC_ALL=C sort | xargs cat
     } | sha256sum | cut -c1-16
@@ -104,7 +114,28 @@ variant_cflags() {  # the compile flags of a variant's C and C++ code, libraries
     case "$1" in
         st) echo "-fwasm-exceptions" ;;
         mt) echo "-fwasm-exceptions -pthread" ;;
+        st-relaxed) echo "-fwasm-exceptions -mrelaxed-simd" ;;
+        mt-relaxed) echo "-fwasm-exceptions -pthread -mrelaxed-simd" ;;
         native) echo "" ;;
+    esac
+}
+
+# The relaxed variants' toolchain (see LLVM19_BIN): exports EM_LLVM_ROOT for them, unsets it for the others.
+use_toolchain() {
+    case "$1" in
+        *-relaxed)
+            local dir="$build_cache/toolchains/llvm19-as-14" tool
+            if [ ! -x "$LLVM19_BIN/clang" ] || [ ! -x "$LLVM19_BIN/wasm-ld" ]; then
+                log "clang 19 and lld 19 are missing (apt-get install clang-19 lld-19): needed for $1"
+                exit 1
+            fi
+            mkdir -p "$dir"
+            for tool in clang clang++ wasm-ld llvm-ar llvm-nm llvm-ranlib llvm-objcopy llvm-dwarfdump opt llc; do
+                ln -sfn "$LLVM19_BIN/$tool" "$dir/$tool-14"
+            done
+            export EM_LLVM_ROOT="$dir"
+            ;;
+        *) unset EM_LLVM_ROOT ;;
     esac
 }
 
@@ -114,6 +145,7 @@ build_libs() {
     [ -f "$dir/.done" ] && return
     local start=$SECONDS cflags
     cflags="$(variant_cflags "$variant")"
+    use_toolchain "$variant"
     rm -rf "$dir"
     mkdir -p "$dir"
     log "building llama.cpp libraries ($variant)"
@@ -221,14 +253,15 @@ build_wasm_variant() {
     local variant="$1" dest="$2"
     local work="$build_cache/work/$input_hash/$variant"
     local start=$SECONDS
-    log "linking $variant with $emcc_version"
+    use_toolchain "$variant"
+    log "linking $variant with $emcc_version${EM_LLVM_ROOT:+ and $relaxed_clang_version}"
     local link_thread=()
-    if [ "$variant" = mt ]; then
+    if [ "${variant%-relaxed}" = mt ]; then
         link_thread=(-pthread -sUSE_PTHREADS=1 "-sPTHREAD_POOL_SIZE=$PTHREAD_POOL_SIZE")
     fi
     local objects
     objects="$(compile_glue "$variant" "$work")"
-    if [ "$variant" = mt ]; then
+    if [ "${variant%-relaxed}" = mt ]; then
         objects="$objects $(lpad_context_fix "$work")"
     fi
 
@@ -278,7 +311,7 @@ export NODE_PATH="${NODE_PATH:-/usr/share/nodejs}"   # Debian's emscripten finds
 # Debian's emscripten ships a frozen cache of system libraries (wasm-exceptions and pthread variants included).
 
 needed=()
-for variant in st mt native; do
+for variant in st mt st-relaxed mt-relaxed native; do
     if [ -n "$only" ] && [ "$only" != "$variant" ]; then continue; fi
     [ -f "$out/$variant/.done" ] || needed+=("$variant")
 done

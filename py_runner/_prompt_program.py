@@ -37,6 +37,7 @@ def result_json(
     build: str | None,
     threads: int | None,
     model: dict[str, Any],
+    simd: str | None = None,
     load_ms: float | None,
     prompt_tokens: int | None,
     prompt_ms: float | None,
@@ -48,6 +49,7 @@ def result_json(
         "tokens": [int(t) for t in tokens],
         "text": text,
         "build": build,
+        "simd": simd,  # the build's variant ("relaxed" / "simd128"; None for native)
         "threads": threads,
         "model": model,
         "timings": {
@@ -117,10 +119,11 @@ class _ProgressLine:
 
 
 def _make_runner(cfg: dict[str, Any], transport: Any = None) -> Any:
-    """LlamaRunner with the requested build ("auto"/"st"/"mt") and threads."""
+    """LlamaRunner with the requested build ("auto"/"st"/"mt"), its variant and threads."""
     from . import LlamaRunner
 
-    return LlamaRunner(transport=transport, build=cfg.get("build") or "auto", n_threads=cfg.get("threads"))
+    build, simd = cfg.get("build") or "auto", cfg.get("simd") or "auto"
+    return LlamaRunner(transport=transport, build=build, simd=simd, n_threads=cfg.get("threads"))
 
 
 async def run_prompt(cfg: dict[str, Any], *, transport: Any = None, out: Any = None, err: Any = None) -> int:
@@ -176,6 +179,7 @@ async def run_prompt(cfg: dict[str, Any], *, transport: Any = None, out: Any = N
                 tokens=result.tokens,
                 text=result.text,
                 build=build,
+                simd=runner.simd,
                 threads=int(threads) if threads is not None else None,
                 model=spec.to_dict(),
                 load_ms=load_ms,

@@ -76,6 +76,7 @@ class LlamaRunner(ChatMethods):
         *,
         transport: Transport | None = None,
         build: str = "auto",
+        simd: str = "auto",
         n_threads: int | None = None,
         base_url: str | None = None,
         on_model_loaded: Callable[[ModelSpecification], None] | None = None,
@@ -84,15 +85,21 @@ class LlamaRunner(ChatMethods):
         """`base_url`: what relative URLs (models, the cache's keys, the engine's files) resolve against. By
         default the URL web/page/boot.js was given, else the page's (`location.href` when it is http(s), else
         the origin: a `blob:` worker). Python hosted in a worker (PyScript's worker mode, a JupyterLite
-        kernel) passes the page's URL, so that a relative model path means there what it means on the page."""
+        kernel) passes the page's URL, so that a relative model path means there what it means on the page.
+        `simd`: which variant of the build runs: "relaxed" (relaxed SIMD: faster dot products; Chromium,
+        Firefox), "simd128" (every browser), or "auto": relaxed where the browser has it and the page serves
+        it."""
         if build not in ("auto", "st", "mt"):
             raise InvalidParameterError(f"build must be 'auto', 'st' or 'mt', got {build!r}")
+        if simd not in ("auto", "relaxed", "simd128"):
+            raise InvalidParameterError(f"simd must be 'auto', 'relaxed' or 'simd128', got {simd!r}")
         if n_threads is not None and n_threads < 1:
             raise InvalidParameterError(f"n_threads must be None or >= 1, got {n_threads!r}")
         # None: the page's (web/page/boot.js publishes them), else the dev server's
         self._artifacts = artifacts
         self._transport = transport
         self._build = build
+        self._simd = simd
         self._n_threads = n_threads
         self._base_url = base_url
         self.on_model_loaded = on_model_loaded
@@ -118,6 +125,11 @@ class LlamaRunner(ChatMethods):
     def build(self) -> str | None:
         """ "st" or "mt" once the engine has started, else None."""
         return self._start_info.get("build") if self._start_info else None
+
+    @property
+    def simd(self) -> str | None:
+        """ "relaxed" or "simd128" (the build's variant) once the engine has started, else None."""
+        return self._start_info.get("simd") if self._start_info else None
 
     @property
     def spec(self) -> ModelSpecification | None:
@@ -159,7 +171,11 @@ class LlamaRunner(ChatMethods):
             from ._transport.pyodide import PyodideTransport
 
             self._transport = PyodideTransport(
-                self._artifacts, build=self._build, threads=self._n_threads, base_url=self._base_url
+                self._artifacts,
+                build=self._build,
+                simd=self._simd,
+                threads=self._n_threads,
+                base_url=self._base_url,
             )
         return self._transport
 

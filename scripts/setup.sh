@@ -19,6 +19,9 @@ command -v cmake > /dev/null || packages+=(cmake)
 command -v c++ > /dev/null || packages+=(g++)
 command -v patch > /dev/null || packages+=(patch)
 command -v npm > /dev/null || packages+=(npm)
+# The relaxed-SIMD builds: Debian 12's clang 19 and lld 19 beside emscripten's clang 14 (build_wasm.sh says why)
+[ -x /usr/lib/llvm-19/bin/clang ] || packages+=(clang-19)
+[ -x /usr/lib/llvm-19/bin/wasm-ld ] || packages+=(lld-19)
 if [ ${#packages[@]} -gt 0 ]; then
     echo "[setup] apt-get install ${packages[*]}" >&2
     apt-get update -qq

@@ -27,6 +27,10 @@ class Artifacts:
     multi_thread: str = "/build/mt/pr_glue.js"
     worker: str = "/web/engine/worker.js"
     bridge: str = "/web/page/bridge.js"
+    # The builds' relaxed-SIMD variants, where served: the bridge runs them where the browser validates
+    # relaxed SIMD (unless LlamaRunner's `simd` says otherwise), else the SIMD128 builds above.
+    single_thread_relaxed: str | None = None
+    multi_thread_relaxed: str | None = None
 
 
 class Transport(ABC):
@@ -34,8 +38,9 @@ class Transport(ABC):
     @abstractmethod
     async def start(self) -> dict[str, Any]:
         """Start the engine (worker + wasm build): the protocol's "init".
-        Returns {build: "st"|"mt", threads, crossOriginIsolated, baseUrl, notice}: baseUrl is what relative
-        model URLs resolve against, notice why "auto" chose st where mt was expected (or None)."""
+        Returns {build: "st"|"mt", simd: "relaxed"|"simd128", threads, crossOriginIsolated, baseUrl, notice}:
+        simd is the build's variant, baseUrl what relative model URLs resolve against, notice why "auto" chose
+        st where mt was expected (or None)."""
 
     @abstractmethod
     async def request(

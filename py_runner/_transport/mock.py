@@ -204,6 +204,7 @@ class MockTransport(Transport):
         self._dead = asyncio.Event()
         return {
             "build": "st",
+            "simd": "simd128",
             "threads": 1,
             "crossOriginIsolated": False,
             "baseUrl": "http://127.0.0.1:8000/app/",  # where a page served by `py-runner serve` lives

@@ -94,7 +94,8 @@ def _page_artifacts() -> Artifacts | None:
     published = getattr(js.globalThis, "__pyRunnerArtifacts", None)
     if published is None or published is _ffi().jsnull:
         return None
-    return Artifacts(**{name: str(getattr(published, name)) for name in Artifacts.__dataclass_fields__})
+    found = {name: getattr(published, name, None) for name in Artifacts.__dataclass_fields__}
+    return Artifacts(**{name: str(url) for name, url in found.items() if url not in (None, _ffi().jsnull)})
 
 
 def _runnable_builds(build: str) -> tuple[str, ...]:
@@ -151,11 +152,13 @@ class PyodideTransport(Transport):
         artifacts: Artifacts | None,
         *,
         build: str = "auto",
+        simd: str = "auto",
         threads: int | None = None,
         base_url: str | None = None,
     ) -> None:
         self._artifacts = artifacts
         self._build = build
+        self._simd = simd
         self._threads = threads
         self._base_url = base_url
         self._bridge: Any = None
@@ -182,20 +185,25 @@ class PyodideTransport(Transport):
         # engine installed inside the wheel (micropip.install in any Pyodide), else the dev server's layout.
         files: dict[str, dict[str, str]] = {}
         a = self._artifacts or _page_artifacts()
-        if a is None and installed.available():
-            a, files = installed.artifacts(_runnable_builds(self._build))
-        a = a or Artifacts()
-        bridge_url = self._url(a.bridge)
+        from_the_wheel = a is None and installed.available()
+        bridge_url = installed.bridge_url() if from_the_wheel else self._url((a or Artifacts()).bridge)
         try:
             module = await run_js(f"import({json.dumps(bridge_url)})")
         except ffi.JsException as exc:
             raise BridgeError(f"cannot import {bridge_url}: {exc}") from exc
-        config = {
-            "st": {"js": self._url(a.single_thread), **({"files": files["st"]} if "st" in files else {})},
-            "mt": {"js": self._url(a.multi_thread), **({"files": files["mt"]} if "mt" in files else {})},
-            "worker": self._url(a.worker),
+        if from_the_wheel:  # Blobs of only what this page runs: the relaxed variants where the browser can
+            relaxed = self._simd == "relaxed" or (self._simd == "auto" and not module.whyNoRelaxedSimd())
+            a, files = installed.artifacts(_runnable_builds(self._build), relaxed=relaxed)
+        a = a or Artifacts()
+        urls = {"st": a.single_thread, "mt": a.multi_thread}
+        urls |= {"st-relaxed": a.single_thread_relaxed, "mt-relaxed": a.multi_thread_relaxed}
+        config: dict[str, Any] = {
+            build: {"js": self._url(url), **({"files": files[build]} if build in files else {})}
+            for build, url in urls.items()
+            if url is not None
         }
-        options: dict[str, Any] = {"build": self._build, "baseUrl": self.base_url}
+        config["worker"] = self._url(a.worker)
+        options: dict[str, Any] = {"build": self._build, "simd": self._simd, "baseUrl": self.base_url}
         if self._threads is not None:
             options["threads"] = self._threads
         to_obj = js.Object.fromEntries

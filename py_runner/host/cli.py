@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ctx-size", type=int, default=512)
     p.add_argument("--build", choices=("auto", "st", "mt", "native"), default="auto")
+    p.add_argument(
+        "--simd",
+        choices=("auto", "relaxed", "simd128"),
+        default="auto",
+        help="the build's variant: relaxed SIMD where the browser has it (auto), or forced",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds before the browser run is abandoned")
     p.add_argument("--verbose", action="store_true", help="log server requests")
@@ -111,7 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="GGUF path (default: SmolLM2-135M-Instruct Q4_1; vs-wllama: also its Q8_0 and Q4_K_M "
         "requantizations); vs-wllama takes several",
     )
-    p.add_argument("--build", choices=("st", "mt"), default=None, help="default: load st; generate both")
+    p.add_argument(
+        "--build",
+        choices=("st", "mt", "st-relaxed", "mt-relaxed"),
+        default=None,
+        help="default: load st; generate all four (-relaxed: a build's relaxed-SIMD variant, generate only)",
+    )
     p.add_argument("--runs", type=int, default=2, help="loads of each kind; the best time is reported")
     p.add_argument(
         "--ctx-size", type=int, default=DEFAULTS["n_ctx"], help="context size (the runner's default)"
@@ -291,6 +302,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     )
 
     models = [Path(m) for m in args.model or []]
+    if args.build and args.build.endswith("-relaxed") and args.what != "generate":
+        raise CliError(f"bench {args.what} runs st or mt; --build {args.build} is for bench generate")
     if len(models) > 1 and args.what != "vs-wllama":
         raise CliError(f"bench {args.what} takes one --model")
     if args.what == "soak":  # many calls, not speed: the small fixture model unless one is given
@@ -313,9 +326,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(report) if args.json else format_first_token_report(report))
         return 0
     if args.what == "generate":
-        builds = (args.build,) if args.build else ("st", "mt")
+        builds = {"builds": (args.build,)} if args.build else {}  # default: all four
         report = bench_generate(
-            model, builds=builds, threads=args.threads, n_predict=args.n_predict, runs=args.runs
+            model, **builds, threads=args.threads, n_predict=args.n_predict, runs=args.runs
         )
         print(json.dumps(report) if args.json else format_generate_report(report))
         return 0
@@ -442,6 +455,7 @@ def _cmd_run_prompt(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "ctx_size": args.ctx_size,
         "build": args.build,
+        "simd": args.simd,
         "json": args.json,
     }
     from .._prompt_program import PROGRAM

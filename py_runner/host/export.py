@@ -7,7 +7,8 @@ site's `user.github.io/repo/`):
     site.json) site.json           where everything below is, relative to the page
     coi_sw.js           the service worker that adds COOP/COEP/CORP (cross-origin isolation: the mt build)
     _headers .nojekyll  the same headers for hosts that read a _headers file; no Jekyll on GitHub Pages
-    py_runner/          the bridge, the engine worker and its scripts; st/ and mt/ (the engine builds)
+    py_runner/          the bridge, the engine worker and its scripts; st/ and mt/ (the engine builds) and
+                        st-relaxed/, mt-relaxed/ (their relaxed-SIMD variants, for browsers that have it)
     pyodide/            the Pyodide files a page needs (no packages: py_runner needs none)
     wheels/             micropip and the page's py_runner wheel
     app/                the app: main.py and the files beside it (written into Pyodide's file system)
@@ -221,7 +222,7 @@ def _build(
         "pyodide_version": _paths.PYODIDE_VERSION,
         "micropip_wheel": micropip,
         "py_runner_wheel": f"wheels/{page_wheel.name}",
-        "build": {"st": "py_runner/st/", "mt": "py_runner/mt/"},
+        "build": {b: f"py_runner/{b}/" for b in ENGINE_FILES},
         "web": "py_runner/",
         "app": {"main": main, "folder": "app/", "files": app_files},
         "model_files": model_files,

@@ -9,7 +9,7 @@ URL layout::
     /                      -> 302 /web/apps/chat.html (the chat page; web/apps/index.html is the completion
     page) /config.json           -> {"pyodide", "micropip_wheel", "py_runner_wheel", ...}
     /web/...               -> WEB_DIR
-    /build/st/, /build/mt/ -> build_dir()/st, build_dir()/mt
+    /build/st/, /build/mt/ -> build_dir()/st, build_dir()/mt (and /build/st-relaxed/, /build/mt-relaxed/)
     /pyodide/...           -> pyodide_dir()
     /wheels/<name>         -> the freshly built py_runner wheel, else wheels_dir()
     /models/...            -> models folder (default models_dir())
@@ -401,8 +401,7 @@ def make_server(
 
         mounts: dict[str, DirSource] = {
             "/web/": Path(web_dir) if web_dir else _paths.WEB_DIR,
-            "/build/st/": lambda: _paths.build_dir() / "st",
-            "/build/mt/": lambda: _paths.build_dir() / "mt",
+            **{f"/build/{b}/": (lambda b=b: _paths.build_dir() / b) for b in _paths.ENGINE_FILES},
             "/pyodide/": _paths.pyodide_dir(),
             "/wheels/": wheels,
             "/models/": Path(models_dir) if models_dir else _paths.models_dir(),
@@ -420,7 +419,7 @@ def make_server(
             "pyodide_version": _paths.PYODIDE_VERSION,
             "micropip_wheel": f"/wheels/{micropip.name}" if micropip else None,
             "py_runner_wheel": f"/wheels/{wheel.name}",
-            "build": {"st": "/build/st/", "mt": "/build/mt/"},
+            "build": {b: f"/build/{b}/" for b in _paths.ENGINE_FILES},
             "web": "/web/",
         }
         return PyRunnerServer(

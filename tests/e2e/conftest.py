@@ -39,7 +39,13 @@ def _missing() -> str | None:
 
 
 def _missing_builds() -> str | None:
-    for part in ("st/pr_glue.wasm", "mt/pr_glue.wasm", "native/pr_native"):
+    for part in (
+        "st/pr_glue.wasm",
+        "mt/pr_glue.wasm",
+        "st-relaxed/pr_glue.wasm",
+        "mt-relaxed/pr_glue.wasm",
+        "native/pr_native",
+    ):
         if not (build_dir() / part).is_file():
             return f"{build_dir() / part} is missing (run build_wasm.sh)"
     return None

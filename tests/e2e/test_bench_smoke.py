@@ -68,7 +68,8 @@ def test_bench_load(bench, tiny: Path) -> None:
 def test_bench_generate(bench, tiny: Path) -> None:
     report = bench("generate", "--model", str(tiny), "--runs", "1", "--n-predict", str(N_PREDICT))
     assert report["browser"] == browsers.selected_browser() and report["n_predict"] == N_PREDICT  # the UA's
-    assert report["not_run"] == {} and set(report["builds"]) == {"st", "mt"}, report
+    every = {"st", "mt", "st-relaxed", "mt-relaxed"}
+    assert report["not_run"] == {} and set(report["builds"]) == every, report
     native = report["native"]
     assert positive(native["prompt_tok_s"]) and positive(native["gen_tok_s"]), native
     for build, r in report["builds"].items():
@@ -80,6 +81,10 @@ def test_bench_generate(bench, tiny: Path) -> None:
         assert 1 <= r["tokens"] <= N_PREDICT and r["threads"] == 1, (build, r)
     st, mt = report["builds"]["st"]["python"], report["builds"]["mt"]["python"]
     assert same(report["mt_over_st"], mt["gen_tok_s"], st["gen_tok_s"]), report
+    for base in ("st", "mt"):  # each relaxed variant ran, and its ratio to SIMD128 is reported
+        relaxed = report["builds"][f"{base}-relaxed"]
+        ratio = report["relaxed_over_simd128"][base]["gen_tok_s"]
+        assert same(ratio, relaxed["python"]["gen_tok_s"], report["builds"][base]["python"]["gen_tok_s"])
 
 
 def test_bench_vs_wllama(bench, tiny: Path) -> None:

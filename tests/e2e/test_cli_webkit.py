@@ -38,7 +38,8 @@ def test_run_generates_in_webkit(require_builds, require_webkit, run_cli, tmp_pa
 
 
 def test_bench_generate_runs_in_webkit(require_builds, require_webkit, run_cli, tmp_path) -> None:
-    """`bench generate --browser webkit`: st measured in WebKitGTK, mt named as not run and why."""
+    """`bench generate --browser webkit`: st measured in WebKitGTK; mt and the relaxed-SIMD variants named as
+    not run, and why."""
     model = fixture_model("tiny", "f16")
     args = [
         "bench",
@@ -56,8 +57,11 @@ def test_bench_generate_runs_in_webkit(require_builds, require_webkit, run_cli, 
     report = json.loads(proc.stdout)
     assert report["browser"] == "webkit", report  # read from the page's user agent
     assert list(report["builds"]) == ["st"], report
+    no_threads = "this browser has no SharedArrayBuffer, although the page is cross-origin isolated"
     assert report["not_run"] == {
-        "mt": "this browser has no SharedArrayBuffer, although the page is cross-origin isolated"
+        "mt": no_threads,
+        "st-relaxed": "this browser's WebAssembly has no relaxed SIMD",
+        "mt-relaxed": no_threads,
     }
     st = report["builds"]["st"]
     assert st["tokens"] == N_PREDICT and st["python"]["gen_tok_s"] > 0 and st["js"]["gen_tok_s"] > 0, st

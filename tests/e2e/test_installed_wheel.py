@@ -109,7 +109,13 @@ def test_the_wheel_carries_the_engine_and_pyodide(installed: dict) -> None:
     with zipfile.ZipFile(installed["wheel"]) as wheel:
         names = set(wheel.namelist())
     bundle = "py_runner/host/bundle/"
-    for part in ("engine/st/pr_glue.wasm", "engine/mt/pr_glue.wasm", "engine/mt/pr_glue.worker.js"):
+    for part in (
+        "engine/st/pr_glue.wasm",
+        "engine/mt/pr_glue.wasm",
+        "engine/mt/pr_glue.worker.js",
+        "engine/st-relaxed/pr_glue.wasm",
+        "engine/mt-relaxed/pr_glue.worker.js",
+    ):
         assert bundle + part in names
     assert bundle + "pyodide/pyodide.asm.wasm" in names and "py_runner/host/web/engine/worker.js" in names
     assert any(n.startswith(bundle + "wheels/py_runner-") for n in names)  # the page's wheel, prebuilt

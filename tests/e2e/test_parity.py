@@ -1,4 +1,5 @@
-"""Greedy generation through Python in Pyodide: exactly the same tokens in every build and thread count, and
+"""Greedy generation through Python in Pyodide: exactly the same tokens in every build, SIMD variant and
+thread count (and bit for bit the same logits in the relaxed-SIMD variants as in the SIMD128 builds), and
 native llama.cpp's distribution at every step (teacher-forced, near ties tolerated: see native_parity.py).
 
 One browser session runs every (build, threads, model) combination through LlamaRunner, then computes the
@@ -28,10 +29,18 @@ pytestmark = pytest.mark.e2e
 PROMPT = "Once upon a time, in a land far away, there lived"
 N_PREDICT = 64
 MODELS = [("tiny", "f16"), ("s135", "q8_0"), ("s135", "q4_k_m")]
-CONFIGS = [("st", 1), ("mt", 1), ("mt", 2)]  # (build, threads)
+# (build, SIMD variant, threads): every variant Chromium and Firefox run
+CONFIGS = [
+    ("st", "simd128", 1),
+    ("mt", "simd128", 1),
+    ("mt", "simd128", 2),
+    ("st", "relaxed", 1),
+    ("mt", "relaxed", 2),
+]
 
 APP = COMPARE_IN_PAGE + textwrap.dedent(
     """\
+    import hashlib
     import json
     import sys
 
@@ -43,11 +52,11 @@ APP = COMPARE_IN_PAGE + textwrap.dedent(
 
     auto = LlamaRunner()  # no build asked for: must pick mt on this cross-origin isolated page
     await auto.load_model(config["models"][0]["url"])
-    report["auto_build"] = auto.build
+    report["auto_build"], report["auto_simd"] = auto.build, auto.simd
     auto.terminate()
 
-    for build, threads in config["configs"]:
-        runner = LlamaRunner(build=build, n_threads=2)
+    for build, simd, threads in config["configs"]:
+        runner = LlamaRunner(build=build, simd=simd, n_threads=2)
         for model in config["models"]:
             await runner.load_model(model["url"], ctx_size=256)
             params = GenerateTextParams(n_predict=config["n_predict"], temp=0, n_threads=threads, seed=0)
@@ -55,11 +64,15 @@ APP = COMPARE_IN_PAGE + textwrap.dedent(
             result = await runner.generate_text(
                 config["prompt"], params, token_callback=lambda chunk: streamed.append(chunk.token)
             )
+            # the logits over the first greedy tokens, as a digest: the same bytes in every variant
+            rows = await runner.logits(config["prompt"], result.tokens[:16])
+            logits = hashlib.sha256(b"".join(row.tobytes() for row in rows)).hexdigest()
             report["runs"].append({
-                "build": runner.build, "threads": threads, "model": model["name"], "streamed": streamed,
-                "tokens": result.tokens, "finish_reason": result.finish_reason,
+                "build": runner.build, "simd": runner.simd, "threads": threads, "model": model["name"],
+                "streamed": streamed, "tokens": result.tokens, "finish_reason": result.finish_reason,
+                "logits": logits,
             })
-            if build == "st":
+            if build == "st" and simd == "simd128":
                 report["parity"][model["name"]] = await compare_with_native(
                     runner, config["prompt"], model["native_tokens"], model["native_logits"], model["n_vocab"]
                 )
@@ -102,15 +115,21 @@ def test_browser_builds_agree_and_match_native_llama_cpp(
     report = json.loads(proc.stdout.splitlines()[-1])
 
     assert report["crossOriginIsolated"] is True
-    assert report["auto_build"] == "mt"
+    assert report["auto_build"] == "mt" and report["auto_simd"] == "relaxed"  # both browsers have it
     assert len(report["runs"]) == len(CONFIGS) * len(MODELS)
 
     by_model: dict[str, dict[str, list[int]]] = {}
-    for run in report["runs"]:
-        label = f"{run['model']} {run['build']} {run['threads']} thread(s)"
+    logits: dict[str, dict[str, str]] = {}
+    for run, (build, simd, threads) in zip(report["runs"], [c for c in CONFIGS for _ in MODELS], strict=True):
+        label = f"{run['model']} {run['build']}-{run['simd']} {run['threads']} thread(s)"
+        assert (run["build"], run["simd"], run["threads"]) == (build, simd, threads), label
         assert run["finish_reason"] == "length", label
         assert run["streamed"] == run["tokens"], f"{label}: streamed tokens differ from the result"
         by_model.setdefault(run["model"], {})[label] = run["tokens"]
+        if run["threads"] == 1:  # one thread: one order of every sum, so the bytes compare
+            logits.setdefault(run["model"], {})[label] = run["logits"]
+    for name, digests in logits.items():  # the relaxed kernels' integers are SIMD128's, lane for lane
+        assert len(set(digests.values())) == 1, f"{name}: logits differ between variants: {digests}"
 
     for name, runs in by_model.items():
         # One engine, one set of kernels: st and mt agree exactly, whatever the thread count (ggml splits the

@@ -78,7 +78,7 @@ greedy = GenerateTextParams(n_predict={n_predict}, temp=0, n_threads=1)
 report = {{}}
 runner = LlamaRunner()
 spec = await runner.load_model({url!r})
-report["build"], report["first_cache_hit"] = runner.build, spec.cache_hit
+report["build"], report["simd"], report["first_cache_hit"] = runner.build, runner.simd, spec.cache_hit
 report["backend"] = runner.load_details.get("cache_backend")
 report["completion"] = (await runner.generate_text({completion!r}, greedy)).tokens
 reply = await runner.chat([{{"role": "user", "content": {france!r}}}], greedy)
@@ -116,6 +116,7 @@ def test_webkit_loads_generates_chats_cancels_and_reloads_from_its_cache(
         report = json.loads(page.run(code, timeout_s=600))
     native = native_generate(model, "--prompt", COMPLETION, "--n-predict", str(N_PREDICT), "--threads", "1")
     assert report["build"] == "st"  # no SharedArrayBuffer: the st build, and one notice that says why
+    assert report["simd"] == "simd128"  # WebKit validates no relaxed-SIMD module: the SIMD128 variant
     no_shared_memory = "this browser has no SharedArrayBuffer, although the page is cross-origin isolated"
     assert report["notices"] == [f"single-thread build: {no_shared_memory}"], report["notices"]
     # Native llama.cpp runs other SIMD kernels: equal up to a near tie, as native_parity.py allows.

@@ -51,6 +51,9 @@ export async function bootPyodide(options = {}) {
     multi_thread: resolve(config.build.mt + "pr_glue.js"),
     worker: resolve(config.web + "engine/worker.js"),
     bridge: resolve(config.web + "page/bridge.js"),
+    // the relaxed-SIMD variants, where the site serves them (the bridge picks them where the browser can)
+    single_thread_relaxed: config.build["st-relaxed"] ? resolve(config.build["st-relaxed"] + "pr_glue.js") : null,
+    multi_thread_relaxed: config.build["mt-relaxed"] ? resolve(config.build["mt-relaxed"] + "pr_glue.js") : null,
   };
 
   status("Loading Pyodide…");

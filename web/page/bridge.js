@@ -67,6 +67,28 @@ export function whyNoThreads() {
   return null;
 }
 
+// The smallest module with a relaxed-SIMD instruction: () -> v128 { i16x8.relaxed_dot_i8x16_i7x16_s(0, 0) }.
+// A browser that validates it runs the relaxed builds (Chromium 114+, Firefox 146+; not WebKit).
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
+  0x03, 0x02, 0x01, 0x00, // functions: one of type 0
+  0x0a, 0x2b, 0x01, 0x29, 0x00, // code: one body of 41 bytes, no locals
+  0xfd, 0x0c, ...new Array(16).fill(0), // v128.const 0
+  0xfd, 0x0c, ...new Array(16).fill(0), // v128.const 0
+  0xfd, 0x92, 0x02, // i16x8.relaxed_dot_i8x16_i7x16_s
+  0x0b, // end
+]);
+
+/** Why the relaxed-SIMD builds cannot run here (by feature: validating a relaxed instruction), or null. */
+export function whyNoRelaxedSimd() {
+  try {
+    return WebAssembly.validate(RELAXED_SIMD_PROBE) ? null : "this browser's WebAssembly has no relaxed SIMD";
+  } catch (err) {
+    return `this browser's WebAssembly has no relaxed SIMD (${err})`;
+  }
+}
+
 // The requests the bridge reshapes before the worker sees them (web/shared/protocol.js says which fields go in).
 const PREPARE = {
   // source: a URL string, a Blob/File, a Uint8Array (bytes from Python: one copy into a Blob), or an Array of
@@ -89,10 +111,13 @@ const SPAWN_ATTEMPTS = 3;
 
 export class Bridge {
   /**
-   * @param {{st: {js: string, files?: object}, mt: {js: string, files?: object}, worker: string}} artifacts  URLs
-   *   of the builds and the worker; `files`: a build's other files by name, where they are not beside its script
-   * @param {{build?: "auto"|"st"|"mt", threads?: number, baseUrl?: string}} options  baseUrl: what relative URLs
-   *   (the artifacts, models, cache keys) resolve against; Python's transport always gives it (default_base_url)
+   * @param {{st: {js: string, files?: object}, mt: {js: string, files?: object}, "st-relaxed"?: {js: string,
+   *   files?: object}, "mt-relaxed"?: {js: string, files?: object}, worker: string}} artifacts  URLs of the builds
+   *   and the worker; `files`: a build's other files by name, where they are not beside its script; the relaxed
+   *   builds (relaxed SIMD), where served, are chosen where the browser validates relaxed SIMD
+   * @param {{build?: "auto"|"st"|"mt", simd?: "auto"|"relaxed"|"simd128", threads?: number, baseUrl?: string}}
+   *   options  baseUrl: what relative URLs (the artifacts, models, cache keys) resolve against; Python's
+   *   transport always gives it (default_base_url)
    */
   constructor(artifacts, options = {}) {
     this.artifacts = artifacts;
@@ -115,6 +140,13 @@ export class Bridge {
       throw new PyRunnerError("BridgeError", `the multi-thread build cannot run: ${noThreads}`);
     }
     this.build = wanted === "auto" ? (noThreads ? "st" : "mt") : wanted;
+    // The SIMD variant: relaxed where this build has one and the browser validates relaxed SIMD, else SIMD128.
+    const simd = this.options.simd || "auto";
+    const noRelaxed = this.artifacts[`${this.build}-relaxed`] ? whyNoRelaxedSimd() : "no relaxed-SIMD build is served";
+    if (simd === "relaxed" && noRelaxed) {
+      throw new PyRunnerError("BridgeError", `the relaxed-SIMD build cannot run: ${noRelaxed}`);
+    }
+    this.simd = simd !== "simd128" && !noRelaxed ? "relaxed" : "simd128";
     // Auto fell back to st where isolation is in place but shared memory is not: say what is missing (a page
     // that is simply not isolated chose st knowingly, and needs no notice).
     this.notice = wanted === "auto" && noThreads && globalThis.crossOriginIsolated ? `single-thread build: ${noThreads}` : null;
@@ -124,7 +156,7 @@ export class Bridge {
     const threads = this.build === "mt" ? this.options.threads || hardware : 1;
     const url = (u) => new URL(u, this.baseUrl).href;
 
-    const chosen = this.artifacts[this.build];
+    const chosen = this.artifacts[this.simd === "relaxed" ? `${this.build}-relaxed` : this.build];
     const init = { build: this.build, moduleUrl: url(chosen.js), threads };
     if (chosen.files) init.files = chosen.files; // the build's .wasm (and pthread script) where not beside it
     for (let attempt = 1; ; attempt++) {
@@ -171,6 +203,7 @@ export class Bridge {
   info() {
     return {
       build: this.build,
+      simd: this.simd, // "relaxed" or "simd128": which variant of the build runs
       threads: this.threads,
       crossOriginIsolated: Boolean(globalThis.crossOriginIsolated),
       baseUrl: this.baseUrl, // what relative model URLs are resolved against

@@ -30,13 +30,19 @@ def _native_generate(model: Path, prompt: str, n_predict: int, threads: int) -> 
 
 
 def bench_generate(
-    model: Path, *, builds=("st", "mt"), threads: int = 1, n_predict: int = 64, runs: int = 3
+    model: Path,
+    *,
+    builds=("st", "st-relaxed", "mt", "mt-relaxed"),
+    threads: int = 1,
+    n_predict: int = 64,
+    runs: int = 3,
 ) -> dict:
     """Prompt and generation tok/s for each build, streamed through Python (LlamaRunner) and driven from
     JavaScript alone (the bridge, its own engine) in the same page, and native llama.cpp (pr_native, one
     thread) on the same requests, runs alternating; best of `runs` after a warm-up. Each run's prompt starts
     differently, so the KV cache cannot shorten it; the paths get the same prompt. The st build always runs
-    one thread, mt `threads`."""
+    one thread, mt `threads`. "st-relaxed", "mt-relaxed": the builds' relaxed-SIMD variants (not run where the
+    browser has no relaxed SIMD)."""
     from ..browser.headless import harness_page
     from ..build.paths import native_binary
     from ..server import start_server, stop_server
@@ -55,11 +61,15 @@ def bench_generate(
         with harness_page(base_url) as page:
             report["browser"] = page.engine
             for build in builds:
-                missing = page.page.evaluate(WHY_NO_THREADS_JS) if build == "mt" else None
-                if missing:  # e.g. WebKit: an isolated page without SharedArrayBuffer
+                base, relaxed = build.removesuffix("-relaxed"), build.endswith("-relaxed")
+                why_not = page.page.evaluate(WHY_NOT_JS)
+                missing = why_not["threads"] if base == "mt" else None
+                missing = missing or (why_not["relaxed"] if relaxed else None)
+                if missing:  # e.g. WebKit: an isolated page without SharedArrayBuffer, no relaxed SIMD
                     report["not_run"][build] = missing
                     continue
-                common = {"build": build, "threads": threads, "url": url, "prompt": text}
+                simd = "relaxed" if relaxed else "simd128"
+                common = {"build": base, "simd": simd, "threads": threads, "url": url, "prompt": text}
                 page.run(python_call("generate", "setup", n_predict=n_predict, **common))
                 page.page.evaluate(js_function("generate_setup"), {**common, "nPredict": n_predict})
                 python_runs, js_runs = [], []
@@ -75,7 +85,7 @@ def bench_generate(
                             js_runs.append(page.page.evaluate(js_function("generate_run"), prompt))
                     if with_native:
                         native_runs.append(_native_generate(model, prompt, n_predict, 1))
-                        if build == "mt" and threads > 1:  # what native llama.cpp gains from the threads here
+                        if base == "mt" and threads > 1:  # what native llama.cpp gains from the threads here
                             native_mt_runs.append(_native_generate(model, prompt, n_predict, threads))
                 page.run("bench_runner.terminate()")
                 page.page.evaluate("() => window.__benchBridge.terminate()")
@@ -97,6 +107,12 @@ def bench_generate(
     if "st" in report["builds"] and "mt" in report["builds"]:
         st, mt = report["builds"]["st"], report["builds"]["mt"]
         report["mt_over_st"] = mt["python"]["gen_tok_s"] / st["python"]["gen_tok_s"]
+    for base in ("st", "mt"):  # what relaxed SIMD gains over SIMD128, measured in this one run
+        if base in report["builds"] and f"{base}-relaxed" in report["builds"]:
+            plain, relaxed = report["builds"][base]["python"], report["builds"][f"{base}-relaxed"]["python"]
+            report.setdefault("relaxed_over_simd128", {})[base] = {
+                key: relaxed[key] / plain[key] for key in ("prompt_tok_s", "gen_tok_s")
+            }
     if native_mt_runs:
         best = max(r["gen_tok_s"] for r in native_mt_runs)
         report["native_threads"] = {"threads": threads, "gen_tok_s": best}
@@ -104,10 +120,10 @@ def bench_generate(
     return report
 
 
-# The bridge's own answer (web/page/bridge.js whyNoThreads), asked of the page before an mt run.
-WHY_NO_THREADS_JS = """async () => {
+# The bridge's own answers (web/page/bridge.js whyNoThreads, whyNoRelaxedSimd), asked before each run.
+WHY_NOT_JS = """async () => {
   const bridge = await import(new URL("../page/bridge.js", location.href).href);  // beside web/site/run.html
-  return bridge.whyNoThreads();
+  return { threads: bridge.whyNoThreads(), relaxed: bridge.whyNoRelaxedSimd() };
 }"""
 
 
@@ -138,6 +154,10 @@ def format_generate_report(report: dict) -> str:
             )
     if "mt_over_st" in report:
         lines.append(f"  mt / st generation: {report['mt_over_st']:.2f}x")
+    for base, r in report.get("relaxed_over_simd128", {}).items():
+        lines.append(
+            f"  {base}-relaxed / {base}: generation {r['gen_tok_s']:.2f}x, prompt {r['prompt_tok_s']:.2f}x"
+        )
     if "native_threads_over_one" in report:
         t = report["native_threads"]
         lines.append(

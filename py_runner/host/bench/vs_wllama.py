@@ -50,7 +50,7 @@ def bench_vs_wllama(
         with harness_page(base_url) as page:
             page.page.evaluate(js_function("vs_wllama_run"))
             for model in models:
-                page.page.evaluate(
+                report["simd"] = page.page.evaluate(
                     js_function("vs_wllama_setup"),
                     {"url": f"/local-model/{model.name}", "nCtx": ctx, "threads": threads,
                      "prompt": text, "nPredict": n_predict},
@@ -80,8 +80,8 @@ def bench_vs_wllama(
 
 def format_vs_wllama_report(report: dict) -> str:
     lines = [
-        f"py_runner (st) against wllama {_wllama_version()}, {report['threads']} thread(s), "
-        f"{report['n_predict']} tokens, best of {report['runs']} alternating runs"
+        f"py_runner (st, {report.get('simd')}) against wllama {_wllama_version()}, {report['threads']} "
+        f"thread(s), {report['n_predict']} tokens, best of {report['runs']} alternating runs"
     ]
     for model, r in report["models"].items():
         p, w = r["py_runner"], r["wllama"]

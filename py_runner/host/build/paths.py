@@ -30,6 +30,8 @@ ENGINE_FILES = {
     "st": ("pr_glue.js", "pr_glue.wasm"),
     "mt": ("pr_glue.js", "pr_glue.wasm", "pr_glue.worker.js"),
 }
+# each build's relaxed-SIMD variant (build_wasm.sh): the same files
+ENGINE_FILES |= {f"{build}-relaxed": names for build, names in ENGINE_FILES.items()}
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
 PYODIDE_FILES += ("pyodide-lock.json",)
 

@@ -9,7 +9,7 @@ from py_runner import GenerateTextParams, LlamaRunner
 async def setup(params: dict) -> None:
     global bench_runner, bench_params
     threads = params["threads"]
-    bench_runner = LlamaRunner(build=params["build"], n_threads=threads)
+    bench_runner = LlamaRunner(build=params["build"], simd=params["simd"], n_threads=threads)
     await bench_runner.load_model(params["url"], cache=False, ctx_size=512)
     bench_params = GenerateTextParams(n_predict=params["n_predict"], temp=0, seed=0, n_threads=threads)
     # V8 tiers the wasm up on first use
@@ -25,6 +25,7 @@ async def run(params: dict) -> str:
             "gen_tok_s": r.gen_tok_s,
             "tokens": len(streamed),
             "build": bench_runner.build,
+            "simd": bench_runner.simd,
             "threads": r.threads,
         }
     )

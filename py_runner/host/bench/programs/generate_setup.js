@@ -1,11 +1,9 @@
 // `bench generate` from JavaScript alone (no Python, no Pyodide proxies), the baseline for streaming: one
 // bridge and engine of its own, kept as window.__benchBridge; the same requests as the Python path.
-async ({build, threads, url, prompt, nPredict}) => {
+async ({build, simd, threads, url, prompt, nPredict}) => {
   const { Bridge } = await import("/web/page/bridge.js");
-  const bridge = new Bridge(
-    { st: { js: "/build/st/pr_glue.js" }, mt: { js: "/build/mt/pr_glue.js" }, worker: "/web/engine/worker.js" },
-    { build, threads },
-  );
+  const builds = Object.fromEntries(["st", "mt", "st-relaxed", "mt-relaxed"].map((b) => [b, { js: `/build/${b}/pr_glue.js` }]));
+  const bridge = new Bridge({ ...builds, worker: "/web/engine/worker.js" }, { build, simd, threads });
   await bridge.start();
   await bridge.request("load", { source: url, n_ctx: 512, n_threads: threads, cache: false });
   // Fields left out take web/shared/protocol.js's defaults, the values the Python side sends: both do the same work.
