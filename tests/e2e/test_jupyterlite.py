@@ -43,16 +43,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_in_the_repl(url: str, code: str) -> tuple[str, bool, list[str]]:
-    """(the cell's output, whether the page was cross-origin isolated, every URL fetched from another origin)."""
+    """(the cell's output, whether the page was cross-origin isolated, every URL fetched from another
+    origin)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = launch_browser(p)
         try:
             page = browser.new_context().new_page()
-            # Outside = another origin (a CDN). JupyterLite's own service-worker heartbeat, sent 20 s after the
-            # worker registers, goes to the origin's root ("/api/service-worker-heartbeat"), not under the site's
-            # path, and is answered by that service worker: it is the site's, so the origin is what is compared.
+            # Outside = another origin (a CDN). JupyterLite's own service-worker heartbeat, sent 20 s after
+            # the worker registers, goes to the origin's root ("/api/service-worker-heartbeat"), not under
+            # the site's path, and is answered by that service worker: it is the site's, so the origin is
+            # what is compared.
             origin = "{0.scheme}://{0.netloc}/".format(urllib.parse.urlsplit(url))
             outside: list[str] = []
             page.on(
