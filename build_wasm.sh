@@ -14,6 +14,8 @@
 #   bash build_wasm.sh               build what is missing, print the build folder
 #   bash build_wasm.sh --print-dir   print the build folder for the current inputs, build nothing
 #   bash build_wasm.sh --print-libs-dir   the same for the llama.cpp libraries (scripts/native_isa_variant.sh)
+#   bash build_wasm.sh --patched-source   fetch and patch the llama.cpp source if needed, print its folder
+#                                         (tests/kernels compile our kernel patches' checks against it)
 #   bash build_wasm.sh --only st|mt|st-relaxed|mt-relaxed|native
 set -euo pipefail
 
@@ -37,8 +39,9 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --print-dir) print_only=1 ;;
         --print-libs-dir) print_only=libs ;;
+        --patched-source) print_only=source ;;
         --only) only="$2"; shift ;;
-        *) echo "usage: $0 [--print-dir | --print-libs-dir] [--only st|mt|st-relaxed|mt-relaxed|native]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--print-dir | --print-libs-dir | --patched-source] [--only st|mt|st-relaxed|mt-relaxed|native]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -306,6 +309,12 @@ build_native() {
 if [ -z "$emcc_version" ]; then
     log "emcc not found: apt-get install emscripten"
     exit 1
+fi
+if [ "$print_only" = source ]; then
+    fetch_source
+    patch_source
+    echo "$patched"
+    exit 0
 fi
 export NODE_PATH="${NODE_PATH:-/usr/share/nodejs}"   # Debian's emscripten finds its acorn there
 # Debian's emscripten ships a frozen cache of system libraries (wasm-exceptions and pthread variants included).
