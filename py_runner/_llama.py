@@ -39,7 +39,7 @@ _IGNORED_INIT = set(
     n_ubatch n_threads_batch rope_scaling_type pooling_type rope_freq_base rope_freq_scale yarn_ext_factor
     yarn_attn_factor yarn_beta_fast yarn_beta_slow yarn_orig_ctx logits_all offload_kqv flash_attn op_offload
     swa_full no_perf last_n_tokens_size lora_base lora_scale lora_path numa chat_handler draft_model tokenizer
-    type_k type_v spm_infill""".split()
+    spm_infill""".split()
 )  # what llama-cpp-python's Llama() takes and a browser build has no use for
 
 
@@ -71,6 +71,8 @@ class Llama:
         runner: LlamaRunner | None = None,
         progress_callback: ProgressCallback | None = None,
         base_url: str | None = None,
+        type_k: int | str | None = None,
+        type_v: int | str | None = None,
         **kwargs: Any,
     ) -> None:
         unknown = set(kwargs) - _IGNORED_INIT
@@ -81,6 +83,9 @@ class Llama:
         self._n_ctx_requested = n_ctx
         self.n_batch = n_batch
         self.seed = seed
+        # the KV cache's types: llama-cpp-python's ggml_type numbers (or load_model's names)
+        self.type_k = args.cache_type("type_k", type_k)
+        self.type_v = args.cache_type("type_v", type_v)
         self.chat_format = chat_format
         self.embedding = bool(args.flag("embedding", embedding))
         self.verbose = bool(args.flag("verbose", verbose))
@@ -104,18 +109,21 @@ class Llama:
     async def _aload(self) -> None:
         # n_ctx=0: the model's training context, as llama.cpp reads it.
         ctx = self._n_ctx_requested
+        kv = {"type_k": self.type_k, "type_v": self.type_v}
         spec = await self.runner.load_model(
-            self.model_path, self._progress_callback, ctx_size=max(ctx, 16), batch_size=self.n_batch
+            self.model_path, self._progress_callback, ctx_size=max(ctx, 16), batch_size=self.n_batch, **kv
         )
         if ctx == 0 and spec.context_length and spec.context_length != self.runner.load_details.get("n_ctx"):
             spec = await self.runner.load_model(
-                self.model_path, ctx_size=spec.context_length, batch_size=self.n_batch
+                self.model_path, ctx_size=spec.context_length, batch_size=self.n_batch, **kv
             )
         if self.embedding and not spec.embedding_model:
             # A generative model embeds with mean pooling, as llama-cpp-python's embedding=True gives it.
             n_ctx = self.runner.load_details.get("n_ctx") or ctx
             batch = self.n_batch
-            await self.runner.load_model(self.model_path, ctx_size=n_ctx, batch_size=batch, pooling="mean")
+            await self.runner.load_model(
+                self.model_path, ctx_size=n_ctx, batch_size=batch, pooling="mean", **kv
+            )
 
     # ---- model facts -------------------------------------------------------------------------------------
     @property

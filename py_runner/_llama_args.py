@@ -17,6 +17,7 @@ from typing import Any
 from ._errors import InvalidParameterError
 from ._json_schema import JSON_GRAMMAR
 from ._params import GenerateTextParams, check
+from ._transport.protocol import CACHE_TYPES
 
 LLAMA_DEFAULT_SEED = 0xFFFFFFFF  # llama-cpp-python's "random seed"
 UNSUPPORTED_SAMPLING = ("mirostat_mode", "logits_processor", "stopping_criteria", "tfs_z")
@@ -65,6 +66,23 @@ def init_args(n_ctx: Any, n_batch: Any, n_threads: Any, seed: Any, chat_format: 
     if chat_format is not None and not isinstance(chat_format, str):
         raise InvalidParameterError(f"chat_format must be None or a template name (str), got {chat_format!r}")
     return n_ctx, n_batch, _seed(seed, LLAMA_DEFAULT_SEED)  # type: ignore[return-value]
+
+
+def cache_type(name: str, value: Any) -> str | None:
+    """llama-cpp-python's type_k / type_v: a ggml_type number (llama_cpp.GGML_TYPE_Q8_0 is 8), or
+    load_model's name for it ("q8_0"); None keeps llama.cpp's F16."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.lower() in CACHE_TYPES:
+        return value.lower()
+    if isinstance(value, int) and not isinstance(value, bool):
+        for type_name, number in CACHE_TYPES.items():
+            if number == value:
+                return type_name
+    raise InvalidParameterError(
+        f"{name} must be None, a KV cache type name ({', '.join(CACHE_TYPES)}) or its ggml_type number "
+        f"({', '.join(str(n) for n in CACHE_TYPES.values())}), got {value!r}"
+    )
 
 
 def texts(name: str, value: Any) -> list[str]:

@@ -16,7 +16,7 @@ from ._progress import LoadingStage, ProgressReporter
 from ._sources import check_url_schemes, describe, expand_split, first_part, in_shard_order
 from ._spec import ModelSpecification
 from ._transport import Transport
-from ._transport.protocol import DEFAULTS, POOLING
+from ._transport.protocol import CACHE_TYPES, DEFAULTS, POOLING
 
 HEADER_PROBE_BYTES = 256 * 1024  # most headers fit; a 32k-token vocabulary needs about 0.5 MB
 HEADER_MAX_BYTES = 64 * 1024 * 1024
@@ -41,6 +41,9 @@ class LoadOptions:
     sha256: str | None = None
     pooling: str | None = None
     n_threads: int | None = None
+    # the KV cache's types by ggml's names ("f16", "f32", "q8_0", ...); None: llama.cpp's default, F16
+    type_k: str | None = None
+    type_v: str | None = None
 
     def validate(self) -> None:
         def is_int(v: Any) -> bool:  # a C int in the engine: larger values would wrap in JS
@@ -54,6 +57,12 @@ class LoadOptions:
             raise InvalidParameterError(
                 f"pooling must be None or one of {sorted(POOLING)}, got {self.pooling!r}"
             )
+        for name in ("type_k", "type_v"):
+            value = getattr(self, name)
+            if value is not None and value not in CACHE_TYPES:
+                raise InvalidParameterError(
+                    f"{name} must be None or one of {sorted(CACHE_TYPES)}, got {value!r}"
+                )
 
     def request_fields(self) -> dict[str, Any]:
         """The load request's fields (web/shared/protocol.js) that do not depend on the source."""
@@ -68,6 +77,10 @@ class LoadOptions:
             fields["sha256"] = self.sha256.strip().lower()
         if self.n_threads is not None:
             fields["n_threads"] = self.n_threads
+        if self.type_k is not None:
+            fields["type_k"] = CACHE_TYPES[self.type_k]
+        if self.type_v is not None:
+            fields["type_v"] = CACHE_TYPES[self.type_v]
         return fields
 
 
@@ -108,7 +121,15 @@ async def load(
     else:
         # A response without Content-Length that ends early must not pass for the whole file (and be cached).
         fields["min_size"] = header.file_size_expected
-    check_fits(header, options.ctx_size, options.batch_size, weights, describe(source))
+    check_fits(
+        header,
+        options.ctx_size,
+        options.batch_size,
+        weights,
+        describe(source),
+        type_k=options.type_k,
+        type_v=options.type_v,
+    )
 
     def on_progress(p: dict[str, Any]) -> None:
         stage = _WORKER_STAGES.get(str(p.get("stage")))

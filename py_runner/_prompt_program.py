@@ -141,7 +141,11 @@ async def run_prompt(cfg: dict[str, Any], *, transport: Any = None, out: Any = N
         runner = _make_runner(cfg, transport)
         t0 = time.perf_counter()
         spec = await runner.load_model(
-            cfg["model_url"], progress_callback=progress, ctx_size=int(cfg.get("ctx_size") or 512)
+            cfg["model_url"],
+            progress_callback=progress,
+            ctx_size=int(cfg.get("ctx_size") or 512),
+            type_k=cfg.get("cache_type_k"),
+            type_v=cfg.get("cache_type_v"),
         )
         load_ms = (time.perf_counter() - t0) * 1000.0
         progress.close()

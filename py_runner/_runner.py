@@ -207,6 +207,8 @@ class LlamaRunner(ChatMethods):
         cache: bool = True,
         sha256: str | None = None,
         pooling: str | None = None,
+        type_k: str | None = None,
+        type_v: str | None = None,
     ) -> ModelSpecification:
         """Load a model from a URL str, bytes-like object, or JS File/Blob; replaces any loaded model.
 
@@ -222,13 +224,16 @@ class LlamaRunner(ChatMethods):
         encoder) needs none; a generative model needs one to embed with, and then embeds texts of up to
         batch_size tokens. An embedding model's context is capped at its training context and takes a whole
         text per batch.
+        type_k, type_v: the KV cache's types by ggml's names, as llama.cpp's --cache-type-k/-v take
+        them: "f16" (None, the default), "f32", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl".
+        "q8_0" halves the cache's memory; spec.type_k / spec.type_v say what the context was made with.
 
         signal: anything with a boolean `.aborted` (a JS AbortSignal or a Python object); it is
         polled while loading. Progress goes PREPARING -> DOWNLOADING (URLs) -> LOADING_INTO_ENGINE
         -> READY, or ends with ERROR/ABORTED. Raises ModelLoadError subclasses (LoadAbortedError
         on cancel), BridgeError if the engine itself fails, RunnerBusyError if busy.
         """
-        options = LoadOptions(ctx_size, batch_size, cache, sha256, pooling, self._n_threads)
+        options = LoadOptions(ctx_size, batch_size, cache, sha256, pooling, self._n_threads, type_k, type_v)
         options.validate()
         return await self._load(source, options, progress_callback, signal)
 

@@ -101,6 +101,9 @@ class ModelSpecification:
     # whether the model is an embedding model (it declares a pooling type: embed() only, no generation)
     pooling_type: str | None = None
     embedding_model: bool = False
+    # the context's KV cache types, by ggml's names ("f16", "q8_0", ...): load_model(type_k=, type_v=)
+    type_k: str | None = None
+    type_v: str | None = None
     # provenance
     source_url: str | None = None
     file_name: str | None = None
@@ -168,6 +171,8 @@ class ModelSpecification:
             description=desc,
             pooling_type=POOLING_NAMES.get(pooling) if pooling is not None else None,
             embedding_model=bool(embedding_model),
+            type_k=metadata.get("type_k") or None,
+            type_v=metadata.get("type_v") or None,
             source_url=source_url,
             file_name=file_name if file_name is not None else metadata.get("file_name"),
             file_size=file_size if file_size is not None else _int(metadata.get("file_size")),

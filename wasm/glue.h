@@ -23,7 +23,9 @@ PR_API const char * pr_last_error(void);
 // pooling: PR_POOLING_MODEL keeps the model's own pooling type, else PR_POOLING_MEAN / _CLS / _LAST for embeddings
 // of a model that declares none. A model that declares a pooling type is an embedding
 // model: its context computes embeddings only, holds at most n_ctx_train tokens and takes a whole text per batch.
-PR_API pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, int pooling);
+// type_k, type_v: the KV cache's types (PR_CACHE_TYPE_*; PR_CACHE_TYPE_DEFAULT is llama.cpp's F16).
+PR_API pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, int pooling, int type_k,
+                            int type_v);
 PR_API const char * pr_metadata_json(pr_session * s);
 
 // Texts come with their byte length, as llama_tokenize takes them: a NUL is an ordinary character, never the end.
@@ -100,6 +102,19 @@ PR_API int pr_quantize(const char * in_path, const char * out_path, const char *
 #define PR_POOLING_MEAN 1
 #define PR_POOLING_CLS 2
 #define PR_POOLING_LAST 3
+
+// load's KV cache types: llama.cpp's default, or one of ggml's enum ggml_type (glue_session.cpp asserts they agree);
+// the types llama.cpp's --cache-type-k/-v take. Quantized ones need flash attention, which the CPU backend has.
+#define PR_CACHE_TYPE_DEFAULT (-1)
+#define PR_CACHE_TYPE_F32 0
+#define PR_CACHE_TYPE_F16 1
+#define PR_CACHE_TYPE_Q4_0 2
+#define PR_CACHE_TYPE_Q4_1 3
+#define PR_CACHE_TYPE_Q5_0 6
+#define PR_CACHE_TYPE_Q5_1 7
+#define PR_CACHE_TYPE_Q8_0 8
+#define PR_CACHE_TYPE_IQ4_NL 20
+#define PR_CACHE_TYPE_BF16 30
 
 #ifdef __cplusplus
 }

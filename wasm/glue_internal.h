@@ -25,6 +25,7 @@ struct pr_session {
     llama_token pending = -1;   // sampled but not yet decoded (decoded lazily by the next pr_next_token)
     bool has_logits = false;    // a prompt was evaluated, so there are logits to sample from
     bool embedding_model = false;  // the model declares a pooling type: its context only computes embeddings
+    ggml_type type_k = GGML_TYPE_F16, type_v = GGML_TYPE_F16;  // the KV cache's types, as the context was made
     std::string metadata_json;
     // llama.cpp's chat layer (common/chat) for the model's templates, made on first use; chat_override is the
     // template source they were made with ("" = the model's own).

@@ -18,6 +18,24 @@
 static_assert(PR_POOLING_MEAN == LLAMA_POOLING_TYPE_MEAN && PR_POOLING_CLS == LLAMA_POOLING_TYPE_CLS &&
                   PR_POOLING_LAST == LLAMA_POOLING_TYPE_LAST,
               "glue.h's pooling values are llama.cpp's enum llama_pooling_type");
+static_assert(PR_CACHE_TYPE_F32 == GGML_TYPE_F32 && PR_CACHE_TYPE_F16 == GGML_TYPE_F16 &&
+                  PR_CACHE_TYPE_Q4_0 == GGML_TYPE_Q4_0 && PR_CACHE_TYPE_Q4_1 == GGML_TYPE_Q4_1 &&
+                  PR_CACHE_TYPE_Q5_0 == GGML_TYPE_Q5_0 && PR_CACHE_TYPE_Q5_1 == GGML_TYPE_Q5_1 &&
+                  PR_CACHE_TYPE_Q8_0 == GGML_TYPE_Q8_0 && PR_CACHE_TYPE_IQ4_NL == GGML_TYPE_IQ4_NL &&
+                  PR_CACHE_TYPE_BF16 == GGML_TYPE_BF16,
+              "glue.h's cache types are ggml's enum ggml_type");
+
+// The KV cache types a caller may ask for (the PR_CACHE_TYPE_* of glue.h).
+static bool is_cache_type(int type) {
+    switch (type) {
+        case PR_CACHE_TYPE_F32: case PR_CACHE_TYPE_F16: case PR_CACHE_TYPE_BF16: case PR_CACHE_TYPE_Q8_0:
+        case PR_CACHE_TYPE_Q4_0: case PR_CACHE_TYPE_Q4_1: case PR_CACHE_TYPE_Q5_0: case PR_CACHE_TYPE_Q5_1:
+        case PR_CACHE_TYPE_IQ4_NL:
+            return true;
+        default:
+            return false;
+    }
+}
 
 static std::string g_last_error;
 static std::string g_last_log_error;  // llama.cpp reports the cause of a failed load through its log
@@ -120,13 +138,13 @@ static std::string build_metadata_json(const pr_session * s, const char * path) 
     snprintf(buf, sizeof(buf),
              "},\"n_vocab\":%d,\"n_ctx_train\":%d,\"n_embd\":%d,\"n_layer\":%d,\"n_head\":%d,\"n_head_kv\":%d,"
              "\"n_params\":%llu,\"size\":%llu,\"n_ctx\":%u,\"n_batch\":%u,\"gguf_version\":%u,\"tensor_count\":%llu,"
-             "\"n_embd_out\":%d,\"pooling\":%d,\"embedding_model\":%s,\"desc\":",
+             "\"n_embd_out\":%d,\"pooling\":%d,\"embedding_model\":%s,\"type_k\":\"%s\",\"type_v\":\"%s\",\"desc\":",
              llama_vocab_n_tokens(s->vocab), llama_model_n_ctx_train(s->model), llama_model_n_embd(s->model),
              llama_model_n_layer(s->model), llama_model_n_head(s->model), llama_model_n_head_kv(s->model),
              (unsigned long long) llama_model_n_params(s->model), (unsigned long long) llama_model_size(s->model),
              llama_n_ctx(s->ctx), llama_n_batch(s->ctx), gguf_version, (unsigned long long) n_tensors,
              llama_model_n_embd_out(s->model), (int) llama_pooling_type(s->ctx),
-             s->embedding_model ? "true" : "false");
+             s->embedding_model ? "true" : "false", ggml_type_name(s->type_k), ggml_type_name(s->type_v));
     json += buf;
     append_json_string(json, desc);
     // What llama.cpp allocated, summed over buffer types: the floor the wasm heap is measured against
@@ -171,7 +189,7 @@ static int declared_pooling(const llama_model * model) {
     return atoi(value);
 }
 
-pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, int pooling) {
+pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, int pooling, int type_k, int type_v) {
     clear_errors();
     pr_session * s = new pr_session();
     const bool loaded = guarded(false, "unable to load model", [&] {
@@ -207,6 +225,20 @@ pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, i
         ctx_params.n_threads = n_threads;
         ctx_params.n_threads_batch = n_threads;
         ctx_params.no_perf = true;
+        for (const int type : {type_k, type_v}) {
+            if (type != PR_CACHE_TYPE_DEFAULT && !is_cache_type(type)) {
+                set_error("unsupported KV cache type " + std::to_string(type));
+                return false;
+            }
+        }
+        if (type_k != PR_CACHE_TYPE_DEFAULT) {
+            ctx_params.type_k = (enum ggml_type) type_k;
+        }
+        if (type_v != PR_CACHE_TYPE_DEFAULT) {
+            ctx_params.type_v = (enum ggml_type) type_v;
+        }
+        s->type_k = ctx_params.type_k;
+        s->type_v = ctx_params.type_v;
         s->ctx = llama_init_from_model(s->model, ctx_params);
         if (!s->ctx) {
             set_error("unable to create the llama_context (out of memory?)");

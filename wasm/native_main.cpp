@@ -1,10 +1,11 @@
 // pr_native: the native reference build of the glue, for parity tests and benchmarks.
 //   pr_native generate --model PATH (--prompt TEXT | --user TEXT [--system TEXT]) [--n-predict N] [--threads N]
 //                      [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--batch-size N]
+//                      [--cache-type-k TYPE] [--cache-type-v TYPE]
 //       prints one JSON object: {"tokens", "pieces_hex", "prompt_hex", "finish_reason", "metadata", "timings"};
 //       --user makes the prompt a chat (an optional system message, then the user's) in the model's own template
 //   pr_native score --model PATH --prompt TEXT --tokens ID,ID,... [--threads N] [--ctx-size N] [--batch-size N]
-//                   [--logits-out FILE]
+//                   [--logits-out FILE] [--cache-type-k TYPE] [--cache-type-v TYPE]
 //       teacher-forced greedy check: evaluates the prompt, then feeds the given tokens one at a time (the same
 //       single-token decodes as generation). Prints {"steps": [{"token", "argmax", "margin", "deficit"}, ...],
 //       "n_vocab"}: native's best token at each step, its lead over the second best (logits), and how far the given
@@ -23,6 +24,7 @@
 //   pr_native quantize IN OUT TYPE        (TYPE: q8_0 | q4_k_m)
 // It runs exactly the loop of web/worker.js: tokenize (add_special, parse_special), eval prompt, next token.
 
+#include "ggml.h"
 #include "glue.h"
 #include "json_text.h"
 
@@ -40,13 +42,25 @@ static double now_ms() {
     return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
 }
 
+// A KV cache type by ggml's name for it ("f16", "q8_0", ...): one of glue.h's PR_CACHE_TYPE_*, or -2 if none is.
+static int cache_type(const char * name) {
+    for (const int type : {PR_CACHE_TYPE_F32, PR_CACHE_TYPE_F16, PR_CACHE_TYPE_BF16, PR_CACHE_TYPE_Q8_0,
+                           PR_CACHE_TYPE_Q4_0, PR_CACHE_TYPE_Q4_1, PR_CACHE_TYPE_Q5_0, PR_CACHE_TYPE_Q5_1,
+                           PR_CACHE_TYPE_IQ4_NL}) {
+        if (strcmp(ggml_type_name((ggml_type) type), name) == 0) {
+            return type;
+        }
+    }
+    return -2;
+}
+
 static int usage() {
     fprintf(stderr,
             "usage: pr_native generate --model PATH (--prompt TEXT | --user TEXT [--system TEXT]) [--n-predict N]\n"
             "                          [--threads N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx-size N]\n"
-            "                          [--batch-size N]\n"
+            "                          [--batch-size N] [--cache-type-k TYPE] [--cache-type-v TYPE]\n"
             "       pr_native score --model PATH --prompt TEXT --tokens ID,ID,... [--threads N] [--ctx-size N]\n"
-            "                       [--batch-size N] [--logits-out FILE]\n"
+            "                       [--batch-size N] [--logits-out FILE] [--cache-type-k TYPE] [--cache-type-v TYPE]\n"
             "       pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]\n"
             "       pr_native embed --model PATH --text TEXT [--text TEXT ...] [--pooling -1|1|2|3]\n"
             "                       [--normalize 0|1] [--ctx-size N] [--batch-size N] [--threads N]\n"
@@ -60,7 +74,7 @@ static int usage() {
 // reason on stderr, when it does not load.
 static pr_session * load_small(const std::string & model_path) {
     pr_init();
-    pr_session * s = pr_load(model_path.c_str(), 64, 64, 1, PR_POOLING_MODEL);
+    pr_session * s = pr_load(model_path.c_str(), 64, 64, 1, PR_POOLING_MODEL, PR_CACHE_TYPE_DEFAULT, PR_CACHE_TYPE_DEFAULT);
     if (!s) {
         fprintf(stderr, "error: %s\n", pr_last_error());
     }
@@ -138,6 +152,7 @@ static bool format_chat(pr_session * s, const std::string & system, const std::s
 static int generate(int argc, char ** argv) {
     std::string model_path, prompt, system, user;
     int n_predict = 32, n_threads = 1, top_k = 40, n_ctx = 2048, n_batch = 512;
+    int type_k = PR_CACHE_TYPE_DEFAULT, type_v = PR_CACHE_TYPE_DEFAULT;
     float temp = 0.0f, top_p = 0.95f;
     unsigned long seed = 0;
     for (int i = 2; i < argc; ++i) {
@@ -158,6 +173,8 @@ static int generate(int argc, char ** argv) {
         else if (arg == "--seed") seed = strtoul(value, nullptr, 10);
         else if (arg == "--ctx-size") n_ctx = atoi(value);
         else if (arg == "--batch-size") n_batch = atoi(value);
+        else if (arg == "--cache-type-k") type_k = cache_type(value);
+        else if (arg == "--cache-type-v") type_v = cache_type(value);
         else return usage();
     }
     if (model_path.empty()) {
@@ -168,7 +185,7 @@ static int generate(int argc, char ** argv) {
 
     // 1. load
     const double t_load = now_ms();
-    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads, PR_POOLING_MODEL);
+    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads, PR_POOLING_MODEL, type_k, type_v);
     if (!s) {
         fprintf(stderr, "error: %s\n", pr_last_error());
         return 1;
@@ -235,6 +252,7 @@ static int generate(int argc, char ** argv) {
 static int score(int argc, char ** argv) {
     std::string model_path, prompt, token_list, logits_out;
     int n_threads = 1, n_ctx = 2048, n_batch = 512;
+    int type_k = PR_CACHE_TYPE_DEFAULT, type_v = PR_CACHE_TYPE_DEFAULT;
     for (int i = 2; i + 1 < argc; i += 2) {
         const std::string arg = argv[i];
         if (arg == "--model") model_path = argv[i + 1];
@@ -244,6 +262,8 @@ static int score(int argc, char ** argv) {
         else if (arg == "--ctx-size") n_ctx = atoi(argv[i + 1]);
         else if (arg == "--batch-size") n_batch = atoi(argv[i + 1]);
         else if (arg == "--logits-out") logits_out = argv[i + 1];
+        else if (arg == "--cache-type-k") type_k = cache_type(argv[i + 1]);
+        else if (arg == "--cache-type-v") type_v = cache_type(argv[i + 1]);
         else return usage();
     }
     if (model_path.empty()) {
@@ -264,7 +284,7 @@ static int score(int argc, char ** argv) {
         }
     }
     pr_init();
-    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads, PR_POOLING_MODEL);
+    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads, PR_POOLING_MODEL, type_k, type_v);
     if (!s) {
         fprintf(stderr, "error: %s\n", pr_last_error());
         return 1;
@@ -367,7 +387,7 @@ static int embed(int argc, char ** argv) {
         return usage();
     }
     pr_init();
-    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads, pooling);
+    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads, pooling, PR_CACHE_TYPE_DEFAULT, PR_CACHE_TYPE_DEFAULT);
     if (!s) {
         fprintf(stderr, "error: %s\n", pr_last_error());
         return 1;

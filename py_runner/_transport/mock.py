@@ -28,7 +28,7 @@ from typing import Any
 
 from .._errors import BridgeError, ChatTemplateError, EmbeddingError, LoadAbortedError
 from .base import ProgressCallback, TokenCallback, Transport
-from .protocol import request_problems, result_problems
+from .protocol import CACHE_TYPES, request_problems, result_problems
 
 
 def gguf_header(arch: str = "llama", *, magic: bytes = b"GGUF", version: int = 3) -> bytes:
@@ -230,6 +230,9 @@ class MockTransport(Transport):
         metadata = dict(self.metadata)
         if "n_ctx" in options and "n_ctx" not in (self._metadata_given or {}):
             metadata["n_ctx"] = options["n_ctx"]  # the context asked for, as the engine makes it
+        type_names = {number: name for name, number in CACHE_TYPES.items()}
+        for kv in ("type_k", "type_v"):  # the KV cache's types by ggml's names, as the engine reports them
+            metadata[kv] = type_names[options[kv]] if kv in options else "f16"
         if isinstance(source, str) and options.get("cache", True):  # the worker's OPFS cache, in memory
             metadata["cache_hit"] = source in self.cache_entries
             size = metadata.get("file_size")

@@ -29,6 +29,8 @@ PROTOCOL: Final[dict[str, Any]] = {
                 "sizes": "list?",
                 "min_size": "int?",
                 "name": "str?",
+                "type_k": "int?",
+                "type_v": "int?",
             },
             "events": ["progress"],
             "result": "dict",
@@ -149,8 +151,29 @@ PROTOCOL: Final[dict[str, Any]] = {
         "PR_POOLING_MEAN": 1,
         "PR_POOLING_CLS": 2,
         "PR_POOLING_LAST": 3,
+        "PR_CACHE_TYPE_DEFAULT": -1,
+        "PR_CACHE_TYPE_F32": 0,
+        "PR_CACHE_TYPE_F16": 1,
+        "PR_CACHE_TYPE_Q4_0": 2,
+        "PR_CACHE_TYPE_Q4_1": 3,
+        "PR_CACHE_TYPE_Q5_0": 6,
+        "PR_CACHE_TYPE_Q5_1": 7,
+        "PR_CACHE_TYPE_Q8_0": 8,
+        "PR_CACHE_TYPE_IQ4_NL": 20,
+        "PR_CACHE_TYPE_BF16": 30,
     },
     "pooling": {"mean": 1, "cls": 2, "last": 3},
+    "cache_types": {
+        "f32": 0,
+        "f16": 1,
+        "bf16": 30,
+        "q8_0": 8,
+        "q4_0": 2,
+        "q4_1": 3,
+        "q5_0": 6,
+        "q5_1": 7,
+        "iq4_nl": 20,
+    },
     "opfs": {
         "dir": "py_runner-models",
         "data_suffix": ".gguf",
@@ -194,6 +217,9 @@ ERROR_NAMES: Final[frozenset[str]] = frozenset(PROTOCOL["errors"])
 ERROR_FIELDS: Final[tuple[str, ...]] = tuple(PROTOCOL["error_fields"])
 GLUE: Final[dict[str, int]] = PROTOCOL["glue"]
 POOLING: Final[dict[str, int]] = PROTOCOL["pooling"]  # load_model(pooling=...) -> llama_pooling_type
+CACHE_TYPES: Final[dict[str, int]] = PROTOCOL[
+    "cache_types"
+]  # load_model(type_k=..., type_v=...) -> ggml_type
 OPFS: Final[dict[str, str]] = PROTOCOL["opfs"]
 PTHREAD_POOL_SIZE: Final[int] = PROTOCOL["pthread_pool_size"]
 # pr_sampler_configure's knobs in its order: the generate request sends each, the worker passes them so.

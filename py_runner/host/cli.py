@@ -3,7 +3,7 @@
 py-runner serve [--host H] [--port P] [--models-dir DIR]
 py-runner run [--model PATH_OR_URL] [--chat [--system TEXT]] --prompt TEXT [--n-predict N] [--threads N]
               [--temp T] [--top-k K] [--top-p P] [--seed S] [--ctx-size N] [--build auto|st|mt|native]
-              [--json]
+              [--simd auto|relaxed|simd128] [--cache-type-k T] [--cache-type-v T] [--json]
 py-runner run --script app.py [args...]
 py-runner make-model OUT.gguf --preset tiny|s135|big-2.6g|big-3.3g --type f16|q8_0|q4_k_m [--seed N]
 py-runner make-model OUT.gguf --preset bert-tiny [--pooling mean|cls|last] [--seed N]   (an embedding model)
@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
-from py_runner._transport.protocol import DEFAULTS
+from py_runner._transport.protocol import CACHE_TYPES, DEFAULTS
 from py_runner.host.browser.browsers import BROWSER_ENV, BROWSERS, DEFAULT_BROWSER, select_browser
 
 PROG = "py-runner"
@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="the build's variant: relaxed SIMD where the browser has it (auto), or forced",
     )
+    for kv in ("k", "v"):
+        p.add_argument(
+            f"--cache-type-{kv}",
+            choices=sorted(CACHE_TYPES),
+            default=None,
+            help=f"the KV cache's {kv.upper()} type, as llama.cpp's (default f16)",
+        )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds before the browser run is abandoned")
     p.add_argument("--verbose", action="store_true", help="log server requests")
@@ -126,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=2, help="loads of each kind; the best time is reported")
     p.add_argument(
         "--ctx-size", type=int, default=DEFAULTS["n_ctx"], help="context size (the runner's default)"
+    )
+    p.add_argument(
+        "--cache-type",
+        choices=sorted(CACHE_TYPES),
+        action="append",
+        help="generate: the KV cache type (K and V), repeatable to compare types in one run (default f16)",
+    )
+    p.add_argument(
+        "--depth", type=int, default=0, help="generate: a prompt of about N tokens before generating"
     )
     p.add_argument("--generates", type=int, default=1000, help="soak: generate calls")
     p.add_argument("--loads", type=int, default=100, help="soak: load cycles after them")
@@ -328,7 +344,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "generate":
         builds = {"builds": (args.build,)} if args.build else {}  # default: all four
         report = bench_generate(
-            model, **builds, threads=args.threads, n_predict=args.n_predict, runs=args.runs
+            model,
+            **builds,
+            threads=args.threads,
+            n_predict=args.n_predict,
+            runs=args.runs,
+            cache_types=tuple(None if t == "f16" else t for t in args.cache_type or ["f16"]),
+            depth=args.depth,
         )
         print(json.dumps(report) if args.json else format_generate_report(report))
         return 0
@@ -456,6 +478,8 @@ def _cmd_run_prompt(args: argparse.Namespace) -> int:
         "ctx_size": args.ctx_size,
         "build": args.build,
         "simd": args.simd,
+        "cache_type_k": args.cache_type_k,
+        "cache_type_v": args.cache_type_v,
         "json": args.json,
     }
     from .._prompt_program import PROGRAM
@@ -500,6 +524,8 @@ def _run_native(args: argparse.Namespace, model: str | Path) -> int:
         "--seed", str(args.seed),
         "--ctx-size", str(args.ctx_size),
         "--batch-size", str(DEFAULTS["n_batch"]),  # the runner's default: long prompts split the same way
+        *(["--cache-type-k", args.cache_type_k] if args.cache_type_k else []),
+        *(["--cache-type-v", args.cache_type_v] if args.cache_type_v else []),
     ]  # fmt: skip
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
     if proc.returncode != 0:

@@ -158,18 +158,28 @@ class Parity:
         assert self.mean_kld <= mean_kld, f"distributions differ (bound {mean_kld:.1e}): {self.summary()}"
 
 
-def native_score(model: Path, prompt: str, tokens: list[int], *, ctx_size: int = 2048) -> list[dict]:
-    """Native's view of each step of `tokens` after `prompt`: {"token", "argmax", "margin", "deficit"}."""
+def native_score(
+    model: Path, prompt: str, tokens: list[int], *, ctx_size: int = 2048, extra: tuple[str, ...] = ()
+) -> list[dict]:
+    """Native's view of each step of `tokens` after `prompt`: {"token", "argmax", "margin", "deficit"}.
+    `extra`: more pr_native arguments (the KV cache types)."""
     proc = subprocess.run(
         [str(native_binary()), "score", "--model", str(model), "--prompt", prompt,
-         "--tokens", ",".join(map(str, tokens)), "--threads", "1", "--ctx-size", str(ctx_size)],
+         "--tokens", ",".join(map(str, tokens)), "--threads", "1", "--ctx-size", str(ctx_size), *extra],
         capture_output=True, text=True, check=True, timeout=600,
     )  # fmt: skip
     return json.loads(proc.stdout)["steps"]
 
 
 def assert_free_running_agrees(
-    model: Path, prompt: str, browser: list[int], native: list[int], label: str, *, ctx_size: int = 2048
+    model: Path,
+    prompt: str,
+    browser: list[int],
+    native: list[int],
+    label: str,
+    *,
+    ctx_size: int = 2048,
+    extra: tuple[str, ...] = (),
 ) -> int:
     """Two free-running greedy sequences (the browser's and native's) are equal up to their first difference,
     and there native's two best tokens were within NEAR_TIE, with the browser's token one of them. Returns the
@@ -178,7 +188,7 @@ def assert_free_running_agrees(
     if same is None:
         assert len(browser) == len(native), f"{label}: one sequence ended early: {browser} / {native}"
         return len(browser)
-    step = native_score(model, prompt, browser[: same + 1], ctx_size=ctx_size)[same]
+    step = native_score(model, prompt, browser[: same + 1], ctx_size=ctx_size, extra=extra)[same]
     assert step["margin"] <= NEAR_TIE and step["deficit"] <= NEAR_TIE, (
         f"{label}: the browser's greedy tokens part from native's at {same}, "
         f"where native's margin is clear: {step}"

@@ -87,6 +87,20 @@ def test_bench_generate(bench, tiny: Path) -> None:
         assert same(ratio, relaxed["python"]["gen_tok_s"], report["builds"][base]["python"]["gen_tok_s"])
 
 
+def test_bench_generate_compares_kv_cache_types_over_a_long_prompt(bench, tiny: Path) -> None:
+    args = ["--build", "st", "--cache-type", "f16", "--cache-type", "q8_0", "--depth", "200"]
+    report = bench("generate", "--model", str(tiny), "--runs", "1", "--n-predict", str(N_PREDICT), *args)
+    assert set(report["builds"]) == {"st", "st kv=q8_0"} and report["depth"] == 200, report
+    for build, native in (("st", report["native"]), ("st kv=q8_0", report["native kv=q8_0"])):
+        r = report["builds"][build]
+        assert r["prompt_tokens"] >= 100, r  # about 200 tokens of prose, whatever the vocabulary makes of it
+        for key in ("prompt_tok_s", "gen_tok_s"):
+            assert same(r["over_native"][key], r["python"][key], native[key]), (build, r)
+    ratio = report["kv_over_f16"]["st kv=q8_0"]["gen_tok_s"]
+    default, q8 = report["builds"]["st"]["python"], report["builds"]["st kv=q8_0"]["python"]
+    assert same(ratio, q8["gen_tok_s"], default["gen_tok_s"]), report
+
+
 def test_bench_vs_wllama(bench, tiny: Path) -> None:
     report = bench("vs-wllama", "--model", str(tiny), "--runs", "1", "--n-predict", str(N_PREDICT))
     assert (report["threads"], report["n_predict"], report["runs"]) == (1, N_PREDICT, 1)

@@ -174,3 +174,24 @@ def test_cli_json_run_matches_native(
         timings = doc["timings"]
         assert timings["prompt_tokens"] > 0 and timings["gen_tokens"] == N_PREDICT
         assert timings["gen_tok_s"] > 0 and timings["prompt_tok_s"] > 0
+
+
+@pytest.mark.parametrize("cache_type", ["f32", "q8_0"])
+def test_kv_cache_types_give_native_llama_cpp_greedy_tokens(
+    require_builds, models: dict[str, Path], tmp_path: Path, run_cli, cache_type: str
+) -> None:
+    """`--cache-type-k/-v` (load_model's type_k/type_v) in the browser (relaxed SIMD where it runs) and
+    natively: the same greedy tokens wherever native's choice is clear, and the context says its types."""
+    model = models["s135-q8_0"]
+    kv = ("--cache-type-k", cache_type, "--cache-type-v", cache_type)
+    args = ["run", "--model", str(model), "--prompt", PROMPT, "--n-predict", str(N_PREDICT), "--json", *kv]
+    docs = {}
+    for build in ("st", "native"):
+        proc = run_cli([*args, "--build", build], cwd=tmp_path, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        docs[build] = json.loads(proc.stdout)
+    for doc in docs.values():
+        assert (doc["model"]["type_k"], doc["model"]["type_v"]) == (cache_type, cache_type), doc["model"]
+    st, native = docs["st"]["tokens"], docs["native"]["tokens"]
+    assert len(st) == len(native) == N_PREDICT
+    assert_free_running_agrees(model, PROMPT, st, native, f"kv={cache_type}", ctx_size=512, extra=kv)

@@ -135,3 +135,14 @@ def test_a_cancel_the_engine_sees_too_late_still_aborts(cancel_at: int, aborted:
         assert len(asyncio.run(runner.embed(["a", "b", "c"], progress_callback=on_progress))) == 3
     assert seen == list(range(1, cancel_at + 1))  # nothing reaches the caller after its cancel()
     assert len(asyncio.run(runner.embed(["a", "b"]))) == 2  # and the runner goes on
+
+
+def test_kv_cache_types_go_to_the_engine_as_ggml_types() -> None:
+    runner, transport = loaded()
+    spec = asyncio.run(runner.load_model(URL, type_k="q8_0", type_v="f32"))
+    assert (transport.load_calls[-1][1]["type_k"], transport.load_calls[-1][1]["type_v"]) == (8, 0)
+    assert (spec.type_k, spec.type_v) == ("q8_0", "f32")
+    spec = asyncio.run(runner.load_model(URL))
+    assert "type_k" not in transport.load_calls[-1][1] and spec.type_k == "f16"
+    with pytest.raises(InvalidParameterError, match="type_v"):
+        asyncio.run(runner.load_model(URL, type_v="q3_k"))

@@ -81,3 +81,19 @@ def test_load_model_refuses_before_any_download(tmp_path: Path) -> None:
     with pytest.raises(ModelTooLargeError, match=r"^/six.gguf needs about"):
         asyncio.run(runner.load_model("/six.gguf"))
     assert transport.load_calls == [] and sum(transport.prefix_reads) < 4 << 20
+
+
+def test_the_kv_cache_types_size_the_cache_and_a_q8_0_cache_is_offered(tmp_path: Path) -> None:
+    header, _ = header_of(tmp_path, "big-2.6g", 30)
+    f16 = estimate(header, 2048, 256)
+    assert estimate(header, 2048, 256, type_k="f32", type_v="f32").kv_cache == 2 * f16.kv_cache
+    assert estimate(header, 2048, 256, type_k="q8_0", type_v="q8_0").kv_cache == f16.kv_cache * 34 // 64
+    mixed = estimate(header, 2048, 256, type_k="q8_0")  # K in q8_0, V in f16
+    assert mixed.kv_cache == f16.kv_cache // 2 + f16.kv_cache * 34 // 128
+    # just past the limit at f16: the advice names a q8_0 cache too, and it does fit
+    with pytest.raises(ModelTooLargeError, match='type_k="q8_0", type_v="q8_0"'):
+        check_fits(header, 2048, 256)
+    check_fits(header, 2048, 256, type_k="q8_0", type_v="q8_0")
+    with pytest.raises(ModelTooLargeError, match="A smaller context fits") as caught:
+        check_fits(header, 2048, 256, type_k="f32", type_v="f32")
+    assert "q8_0" not in str(caught.value)  # the caller chose the types: only the context is advised

@@ -236,3 +236,16 @@ def test_async_twins_and_the_sync_error_inside_a_loop() -> None:
             llm.create_chat_completion([{"role": "user", "content": "Hi"}])
 
     asyncio.run(main())
+
+
+def test_kv_cache_types_take_llama_cpp_python_ggml_type_numbers_or_names() -> None:
+    llm, transport = make(type_k=8, type_v="q8_0")  # llama_cpp.GGML_TYPE_Q8_0 is 8
+    fields = transport.load_calls[-1][1]
+    assert fields["type_k"] == fields["type_v"] == 8
+    assert llm.runner.spec.type_k == llm.runner.spec.type_v == "q8_0"
+    llm, transport = make(type_k=0)
+    assert transport.load_calls[-1][1]["type_k"] == 0 and "type_v" not in transport.load_calls[-1][1]
+    assert (llm.runner.spec.type_k, llm.runner.spec.type_v) == ("f32", "f16")
+    for bad in (99, "q9_0", True, 1.0):
+        with pytest.raises(InvalidParameterError, match="type_k"):
+            make(type_k=bad)

@@ -14,7 +14,7 @@ from py_runner import GenerateTextParams, LlamaRunner
 from py_runner._errors import _BY_JS_NAME
 from py_runner._loading import _WORKER_STAGES, LoadOptions
 from py_runner._transport import Transport
-from py_runner._transport.protocol import DEFAULTS, GLUE, POOLING, PROTOCOL
+from py_runner._transport.protocol import CACHE_TYPES, DEFAULTS, GLUE, POOLING, PROTOCOL
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
@@ -37,13 +37,18 @@ def test_python_mirrors_the_js_declaration() -> None:
 
 
 def test_glue_codes_agree_with_glue_h() -> None:
-    pattern = r"^#define (PR_(?:ERR|POOLING)_\w+)\s+(.+?)\s*(?://.*)?$"
+    pattern = r"^#define (PR_(?:ERR|POOLING|CACHE_TYPE)_\w+)\s+(.+?)\s*(?://.*)?$"
     defines = {
         name: int(eval(value, {}))  # integer literals, some parenthesised: "(-2147483647 - 1)"
         for name, value in re.findall(pattern, read("wasm/glue.h"), re.M)
     }
     assert defines == GLUE
     assert POOLING == {name: GLUE[f"PR_POOLING_{name.upper()}"] for name in POOLING}
+    # load_model(type_k=/type_v=) takes ggml's names for the types (glue_session.cpp asserts glue.h's values)
+    assert CACHE_TYPES == {name: GLUE[f"PR_CACHE_TYPE_{name.upper()}"] for name in CACHE_TYPES}
+    assert sorted(n for n in GLUE if n.startswith("PR_CACHE_TYPE_")) == sorted(
+        ["PR_CACHE_TYPE_DEFAULT", *(f"PR_CACHE_TYPE_{name.upper()}" for name in CACHE_TYPES)]
+    )
 
 
 def test_sampler_knobs_are_pr_sampler_configure_parameters_in_order() -> None:

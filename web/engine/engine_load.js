@@ -96,7 +96,10 @@ async function loadModel(msg, state, reply, scratch) {
   Object.assign(readStats, { calls: 0, blob_reads: 0, ms: 0, failure: null });
   try {
     const nCtx = msg.n_ctx || DEFAULTS.n_ctx;
-    session = Module._pr_load(pathPtr, nCtx, msg.n_batch || DEFAULTS.n_batch, threads, msg.pooling ?? GLUE.PR_POOLING_MODEL);
+    session = Module._pr_load(
+      pathPtr, nCtx, msg.n_batch || DEFAULTS.n_batch, threads, msg.pooling ?? GLUE.PR_POOLING_MODEL,
+      msg.type_k ?? GLUE.PR_CACHE_TYPE_DEFAULT, msg.type_v ?? GLUE.PR_CACHE_TYPE_DEFAULT,
+    );
     sessionThreads = threads;
   } finally {
     Module._free(pathPtr);

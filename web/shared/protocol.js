@@ -26,7 +26,8 @@
       "load": {
         "fields": {
           "source": "str|blob|list", "n_ctx": "int?", "n_batch": "int?", "cache": "bool?", "n_threads": "int?",
-          "pooling": "int?", "sha256": "str?", "sizes": "list?", "min_size": "int?", "name": "str?"
+          "pooling": "int?", "sha256": "str?", "sizes": "list?", "min_size": "int?", "name": "str?",
+          "type_k": "int?", "type_v": "int?"
         },
         "events": ["progress"],
         "result": "dict"
@@ -122,9 +123,22 @@
       "PR_POOLING_MODEL": -1,
       "PR_POOLING_MEAN": 1,
       "PR_POOLING_CLS": 2,
-      "PR_POOLING_LAST": 3
+      "PR_POOLING_LAST": 3,
+      "PR_CACHE_TYPE_DEFAULT": -1,
+      "PR_CACHE_TYPE_F32": 0,
+      "PR_CACHE_TYPE_F16": 1,
+      "PR_CACHE_TYPE_Q4_0": 2,
+      "PR_CACHE_TYPE_Q4_1": 3,
+      "PR_CACHE_TYPE_Q5_0": 6,
+      "PR_CACHE_TYPE_Q5_1": 7,
+      "PR_CACHE_TYPE_Q8_0": 8,
+      "PR_CACHE_TYPE_IQ4_NL": 20,
+      "PR_CACHE_TYPE_BF16": 30
     },
     "pooling": {"mean": 1, "cls": 2, "last": 3},
+    "cache_types": {
+      "f32": 0, "f16": 1, "bf16": 30, "q8_0": 8, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "iq4_nl": 20
+    },
     "opfs": {"dir": "py_runner-models", "data_suffix": ".gguf", "meta_suffix": ".json", "scratch_dir": "py_runner-scratch"},
     "pthread_pool_size": 4,
     "sampler": [

@@ -10,7 +10,10 @@ async def setup(params: dict) -> None:
     global bench_runner, bench_params
     threads = params["threads"]
     bench_runner = LlamaRunner(build=params["build"], simd=params["simd"], n_threads=threads)
-    await bench_runner.load_model(params["url"], cache=False, ctx_size=512)
+    kv = params["cache_type"]
+    await bench_runner.load_model(
+        params["url"], cache=False, ctx_size=params["ctx_size"], type_k=kv, type_v=kv
+    )
     bench_params = GenerateTextParams(n_predict=params["n_predict"], temp=0, seed=0, n_threads=threads)
     # V8 tiers the wasm up on first use
     await bench_runner.generate_text("warm-up: " + params["prompt"], bench_params)
@@ -24,6 +27,7 @@ async def run(params: dict) -> str:
             "prompt_tok_s": r.prompt_tok_s,
             "gen_tok_s": r.gen_tok_s,
             "tokens": len(streamed),
+            "prompt_tokens": r.prompt_tokens,
             "build": bench_runner.build,
             "simd": bench_runner.simd,
             "threads": r.threads,

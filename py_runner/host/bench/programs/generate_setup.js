@@ -1,11 +1,13 @@
 // `bench generate` from JavaScript alone (no Python, no Pyodide proxies), the baseline for streaming: one
 // bridge and engine of its own, kept as window.__benchBridge; the same requests as the Python path.
-async ({build, simd, threads, url, prompt, nPredict}) => {
+async ({build, simd, threads, url, prompt, nPredict, ctx_size, cache_type}) => {
   const { Bridge } = await import("/web/page/bridge.js");
   const builds = Object.fromEntries(["st", "mt", "st-relaxed", "mt-relaxed"].map((b) => [b, { js: `/build/${b}/pr_glue.js` }]));
   const bridge = new Bridge({ ...builds, worker: "/web/engine/worker.js" }, { build, simd, threads });
   await bridge.start();
-  await bridge.request("load", { source: url, n_ctx: 512, n_threads: threads, cache: false });
+  const types = globalThis.PyRunnerProtocol.cache_types; // the bridge module's import defined it
+  const kv = cache_type ? { type_k: types[cache_type], type_v: types[cache_type] } : {};
+  await bridge.request("load", { source: url, n_ctx: ctx_size, n_threads: threads, cache: false, ...kv });
   // Fields left out take web/shared/protocol.js's defaults, the values the Python side sends: both do the same work.
   window.__benchOptions = { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads };
   const warmUp = { ...window.__benchOptions, prompt: "warm-up: " + prompt };
