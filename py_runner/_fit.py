@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import ModelTooLargeError
+from ._errors import InvalidParameterError, ModelTooLargeError
 from ._gguf import GGUFHeader, GiB, MiB
 
 HEAP_LIMIT = 4 * GiB  # build_wasm.sh: -sMAXIMUM_MEMORY=4GB
@@ -29,6 +29,7 @@ KV_BYTES_PER_32 = {
     "f32": 128, "f16": 64, "bf16": 64, "q8_0": 34,
     "q4_0": 18, "q4_1": 20, "q5_0": 22, "q5_1": 24, "iq4_nl": 18,
 }  # fmt: skip
+QUANTIZED_CACHE_TYPES = frozenset(t for t, size in KV_BYTES_PER_32.items() if size < 64)  # blocks of 32
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,29 @@ def _int(metadata: dict[str, Any], key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _head_dims(header: GGUFHeader) -> tuple[int, int]:
+    """The K and V head sizes, as llama.cpp reads them (key_length / value_length, else n_embd / n_head)."""
+    md, arch = header.metadata, header.architecture or ""
+    n_embd = _int(md, f"{arch}.embedding_length") or 0
+    n_head = _int(md, f"{arch}.attention.head_count") or 0
+    head_dim = n_embd // n_head if n_head else 0
+    return (
+        _int(md, f"{arch}.attention.key_length") or head_dim,
+        _int(md, f"{arch}.attention.value_length") or head_dim,
+    )
+
+
+def check_cache_types(header: GGUFHeader, type_k: str | None, type_v: str | None, label: str) -> None:
+    """A quantized KV cache type stores rows in blocks of 32 values: llama.cpp refuses it (when it makes the
+    context, after the download) for a head size that 32 does not divide. Refused here, from the header."""
+    for name, chosen, dim in zip(("type_k", "type_v"), (type_k, type_v), _head_dims(header), strict=True):
+        if chosen in QUANTIZED_CACHE_TYPES and dim % 32:
+            raise InvalidParameterError(
+                f'{name}="{chosen}" stores blocks of 32 values, which do not divide the head size of {label} '
+                f'({dim}): use "f16" (the default), "bf16" or "f32"'
+            )
+
+
 def estimate(
     header: GGUFHeader,
     ctx_size: int,
@@ -68,9 +92,7 @@ def estimate(
     n_head = _int(md, f"{arch}.attention.head_count") or 0
     n_head_kv = _int(md, f"{arch}.attention.head_count_kv") or n_head
     n_ff = _int(md, f"{arch}.feed_forward_length") or 0
-    head_dim = n_embd // n_head if n_head else 0
-    k_dim = _int(md, f"{arch}.attention.key_length") or head_dim
-    v_dim = _int(md, f"{arch}.attention.value_length") or head_dim
+    k_dim, v_dim = _head_dims(header)
     tokens = md.get("tokenizer.ggml.tokens")
     n_vocab = _int(md, f"{arch}.vocab_size") or (len(tokens) if hasattr(tokens, "__len__") else 0)
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._errors import InvalidParameterError, ModelCompatibilityError, TruncatedModelError
-from ._fit import check_fits
+from ._fit import check_cache_types, check_fits
 from ._gguf import SUPPORTED_ARCHITECTURES, GGUFHeader, NeedMoreData, check_compatibility, parse_header
 from ._progress import LoadingStage, ProgressReporter
 from ._sources import check_url_schemes, describe, expand_split, first_part, in_shard_order
@@ -121,6 +121,7 @@ async def load(
     else:
         # A response without Content-Length that ends early must not pass for the whole file (and be cached).
         fields["min_size"] = header.file_size_expected
+    check_cache_types(header, options.type_k, options.type_v, describe(source))
     check_fits(
         header,
         options.ctx_size,

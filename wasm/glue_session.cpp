@@ -241,7 +241,10 @@ pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, i
         s->type_v = ctx_params.type_v;
         s->ctx = llama_init_from_model(s->model, ctx_params);
         if (!s->ctx) {
-            set_error("unable to create the llama_context (out of memory?)");
+            // llama.cpp logs why: an allocation that failed, or a setting it refuses (a quantized KV cache type
+            // whose block does not divide the head size); only a silent failure is guessed to be memory
+            set_error(g_last_log_error.empty() ? "unable to create the llama_context (out of memory?)"
+                                               : "unable to create the llama_context");
             return false;
         }
         s->n_batch = (int) llama_n_batch(s->ctx);

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from py_runner import LlamaRunner, MockTransport, ModelCompatibilityError, ModelTooLargeError
-from py_runner._fit import HEAP_LIMIT, check_fits, estimate
+from py_runner import (
+    InvalidParameterError,
+    LlamaRunner,
+    MockTransport,
+    ModelCompatibilityError,
+    ModelTooLargeError,
+)
+from py_runner._fit import HEAP_LIMIT, check_cache_types, check_fits, estimate
 from py_runner._gguf import GiB, parse_header
 from py_runner.host.fixtures import claimed_model
 
@@ -97,3 +103,26 @@ def test_the_kv_cache_types_size_the_cache_and_a_q8_0_cache_is_offered(tmp_path:
     with pytest.raises(ModelTooLargeError, match="A smaller context fits") as caught:
         check_fits(header, 2048, 256, type_k="f32", type_v="f32")
     assert "q8_0" not in str(caught.value)  # the caller chose the types: only the context is advised
+
+
+def test_a_quantized_kv_cache_is_refused_where_32_does_not_divide_the_head_size(tmp_path: Path) -> None:
+    tiny, _ = header_of(tmp_path, "tiny")  # 64 / 4 heads: a head size of 16
+    check_cache_types(tiny, "f32", "bf16", "tiny.gguf")
+    with pytest.raises(
+        InvalidParameterError, match=r'type_v="q8_0" stores blocks of 32 .* head size of tiny.gguf \(16\)'
+    ):
+        check_cache_types(tiny, None, "q8_0", "tiny.gguf")
+    big, _ = header_of(tmp_path, "big-2.6g")  # a head size of 64
+    check_cache_types(big, "q8_0", "q4_0", "big.gguf")
+
+
+def test_load_model_refuses_a_quantized_kv_cache_for_small_heads_before_any_download(tmp_path: Path) -> None:
+    _, path = header_of(tmp_path, "tiny")
+    data = path.read_bytes()
+    transport = MockTransport(model_bytes=data[: 4 << 20], model_size=len(data))
+    runner = LlamaRunner(transport=transport)
+    with pytest.raises(InvalidParameterError, match=r'type_k="q4_0" stores blocks of 32'):
+        asyncio.run(runner.load_model("/tiny.gguf", type_k="q4_0"))
+    assert transport.load_calls == []
+    asyncio.run(runner.load_model("/tiny.gguf", type_k="f32"))  # a cache type any head size takes
+    assert transport.load_calls[-1][1]["type_k"] == 0
