@@ -19,29 +19,49 @@ QUESTION = "What is the capital of France? Answer in one sentence."
 # Creates Python workers from the page, each a module that imports web/page/python_worker.js: `kind` "url"
 # from an http URL (an app's worker script, /files/app/python.js), "blob" from a blob: URL (how PyScript-style
 # runtimes start theirs).
-# __pyWorkers[name](msg) sends one request and resolves with its value, or rejects with the worker's error.
+# __pyWorkers[name](msg) sends one request and resolves with its value, or rejects with the worker's error,
+# or after CALL_MS without an answer. Firefox under WebDriver BiDi can leave a new Worker() that never runs
+# (docs/DESIGN.md; the bridge replaces such an engine worker): a worker that has not answered its first
+# request in START_MS is replaced, three times at most, as the bridge does, and nothing waits forever.
 START_WORKER = """async ([name, kind, baseUrl]) => {
+    const START_MS = 90_000, CALL_MS = 300_000;
     const script = new URL("/web/page/python_worker.js", location.href).href;
-    const url = kind === "url"
-        ? new URL("/files/app/python.js", location.href).href
-        : URL.createObjectURL(new Blob([`import ${JSON.stringify(script)};`], {type: "text/javascript"}));
-    const worker = new Worker(url, {type: "module"});
-    const pending = new Map();
-    let nextId = 1;
-    worker.onmessage = ({data}) => {
-        if (data.stream) return console.log(`[${name}] ${data.text}`);
-        const {resolve, reject} = pending.get(data.id);
-        pending.delete(data.id);
-        "error" in data ? reject(new Error(data.error)) : resolve(data.value);
+    const start = () => {
+        const url = kind === "url"
+            ? new URL("/files/app/python.js", location.href).href
+            : URL.createObjectURL(new Blob([`import ${JSON.stringify(script)};`], {type: "text/javascript"}));
+        const worker = new Worker(url, {type: "module"});
+        const pending = new Map();
+        let nextId = 1;
+        worker.onmessage = ({data}) => {
+            if (data.stream) return console.log(`[${name}] ${data.text}`);
+            const {resolve, reject} = pending.get(data.id);
+            pending.delete(data.id);
+            "error" in data ? reject(new Error(data.error)) : resolve(data.value);
+        };
+        worker.onerror = (ev) => { for (const p of pending.values()) p.reject(new Error(ev.message)); };
+        const call = (msg, ms = CALL_MS) => new Promise((resolve, reject) => {
+            const id = nextId++;
+            const timer = setTimeout(() => reject(new Error(`${name}: no answer in ${ms} ms`)), ms);
+            const done = (f) => (v) => { clearTimeout(timer); f(v); };
+            pending.set(id, {resolve: done(resolve), reject: done(reject)});
+            worker.postMessage({id, ...msg});
+        });
+        return {worker, call};
     };
-    worker.onerror = (ev) => { for (const p of pending.values()) p.reject(new Error(ev.message)); };
-    const call = (msg) => new Promise((resolve, reject) => {
-        const id = nextId++;
-        pending.set(id, {resolve, reject});
-        worker.postMessage({id, ...msg});
-    });
-    (window.__pyWorkers ||= {})[name] = call;
-    return await call(baseUrl ? {boot: {baseUrl}} : {code: "None"});
+    const first = baseUrl ? {boot: {baseUrl}} : {code: "None"};
+    for (let attempt = 1; ; attempt++) {
+        const {worker, call} = start();
+        try {
+            const value = await call(first, START_MS);
+            (window.__pyWorkers ||= {})[name] = call;
+            return value;
+        } catch (err) {
+            worker.terminate();
+            if (attempt === 3 || !/no answer/.test(err.message)) throw err;
+            console.warn(`[${name}] the worker did not start (${err.message}): replaced`);
+        }
+    }
 }"""
 
 RUN_IN_WORKER = "async ([name, code]) => await window.__pyWorkers[name]({code})"

@@ -111,7 +111,8 @@ def bench_generate(
                         native_runs.setdefault(cache_type, []).append(
                             _native_generate(model, prompt, n_predict, 1, ctx_size, cache_type)
                         )
-                        if base == "mt" and threads > 1:  # what native llama.cpp gains from the threads here
+                        # what native llama.cpp gains from the threads here (with the default KV cache)
+                        if base == "mt" and threads > 1 and cache_type is None:
                             native_mt_runs.append(
                                 _native_generate(model, prompt, n_predict, threads, ctx_size, cache_type)
                             )
