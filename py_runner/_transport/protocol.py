@@ -163,17 +163,6 @@ PROTOCOL: Final[dict[str, Any]] = {
         "PR_CACHE_TYPE_BF16": 30,
     },
     "pooling": {"mean": 1, "cls": 2, "last": 3},
-    "cache_types": {
-        "f32": 0,
-        "f16": 1,
-        "bf16": 30,
-        "q8_0": 8,
-        "q4_0": 2,
-        "q4_1": 3,
-        "q5_0": 6,
-        "q5_1": 7,
-        "iq4_nl": 20,
-    },
     "opfs": {
         "dir": "py_runner-models",
         "data_suffix": ".gguf",
@@ -217,9 +206,12 @@ ERROR_NAMES: Final[frozenset[str]] = frozenset(PROTOCOL["errors"])
 ERROR_FIELDS: Final[tuple[str, ...]] = tuple(PROTOCOL["error_fields"])
 GLUE: Final[dict[str, int]] = PROTOCOL["glue"]
 POOLING: Final[dict[str, int]] = PROTOCOL["pooling"]  # load_model(pooling=...) -> llama_pooling_type
-CACHE_TYPES: Final[dict[str, int]] = PROTOCOL[
-    "cache_types"
-]  # load_model(type_k=..., type_v=...) -> ggml_type
+# load_model(type_k=, type_v=) by ggml's names -> ggml_type: the glue's PR_CACHE_TYPE_* constants, named
+CACHE_TYPES: Final[dict[str, int]] = {
+    name.removeprefix("PR_CACHE_TYPE_").lower(): value
+    for name, value in GLUE.items()
+    if name.startswith("PR_CACHE_TYPE_") and name != "PR_CACHE_TYPE_DEFAULT"
+}
 OPFS: Final[dict[str, str]] = PROTOCOL["opfs"]
 PTHREAD_POOL_SIZE: Final[int] = PROTOCOL["pthread_pool_size"]
 # pr_sampler_configure's knobs in its order: the generate request sends each, the worker passes them so.

@@ -136,9 +136,6 @@
       "PR_CACHE_TYPE_BF16": 30
     },
     "pooling": {"mean": 1, "cls": 2, "last": 3},
-    "cache_types": {
-      "f32": 0, "f16": 1, "bf16": 30, "q8_0": 8, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "iq4_nl": 20
-    },
     "opfs": {"dir": "py_runner-models", "data_suffix": ".gguf", "meta_suffix": ".json", "scratch_dir": "py_runner-scratch"},
     "pthread_pool_size": 4,
     "sampler": [

@@ -5,8 +5,9 @@ async ({build, simd, threads, url, prompt, nPredict, ctx_size, cache_type}) => {
   const builds = Object.fromEntries(["st", "mt", "st-relaxed", "mt-relaxed"].map((b) => [b, { js: `/build/${b}/pr_glue.js` }]));
   const bridge = new Bridge({ ...builds, worker: "/web/engine/worker.js" }, { build, simd, threads });
   await bridge.start();
-  const types = globalThis.PyRunnerProtocol.cache_types; // the bridge module's import defined it
-  const kv = cache_type ? { type_k: types[cache_type], type_v: types[cache_type] } : {};
+  // the glue's PR_CACHE_TYPE_* constant for the type's name (the bridge module's import defined the protocol)
+  const type = cache_type && globalThis.PyRunnerProtocol.glue[`PR_CACHE_TYPE_${cache_type.toUpperCase()}`];
+  const kv = cache_type ? { type_k: type, type_v: type } : {};
   await bridge.request("load", { source: url, n_ctx: ctx_size, n_threads: threads, cache: false, ...kv });
   // Fields left out take web/shared/protocol.js's defaults, the values the Python side sends: both do the same work.
   window.__benchOptions = { n_predict: nPredict, temp: 0, seed: 0, n_threads: threads };
