@@ -170,6 +170,7 @@ PROTOCOL: Final[dict[str, Any]] = {
         "scratch_dir": "py_runner-scratch",
     },
     "pthread_pool_size": 4,
+    "download_window_bytes": 33554432,
     "sampler": [
         "temp",
         "top_k",
@@ -214,6 +215,8 @@ CACHE_TYPES: Final[dict[str, int]] = {
 }
 OPFS: Final[dict[str, str]] = PROTOCOL["opfs"]
 PTHREAD_POOL_SIZE: Final[int] = PROTOCOL["pthread_pool_size"]
+# a same-origin model download asks for at most this many bytes per request (web/shared/download.js)
+DOWNLOAD_WINDOW_BYTES: Final[int] = PROTOCOL["download_window_bytes"]
 # pr_sampler_configure's knobs in its order: the generate request sends each, the worker passes them so.
 SAMPLER_KNOBS: Final[tuple[str, ...]] = tuple(PROTOCOL["sampler"])
 # The engine's defaults, load (n_ctx, n_batch) and sampling: GenerateTextParams and load_model start here.

@@ -8,6 +8,10 @@ from __future__ import annotations
 import hashlib
 from http import HTTPStatus
 
+from py_runner._transport.protocol import DOWNLOAD_WINDOW_BYTES
+
+FIRST_WINDOW = f"bytes=0-{DOWNLOAD_WINDOW_BYTES - 1}"  # what a same-origin download asks for first
+
 
 def etag_of(data: bytes) -> str:
     """A strong ETag that changes with the bytes, as a real server's does when the file changes."""
@@ -43,7 +47,10 @@ def faults_handler(base: type, faults: dict[str, Faulty]) -> type:
             data, asked, if_range = fault.data, self.headers.get("Range", ""), self.headers.get("If-Range")
             fault.asked.append((asked, if_range))
             etag = etag_of(data)
-            kind = "probe" if asked.startswith("bytes=0-") else "resume" if asked else "full"
+            # a download's first window (same origin: web/shared/download.js) starts it as a plain GET would;
+            # any other "bytes=0-N" is the GGUF header probe
+            probe = asked.startswith("bytes=0-")
+            kind = "full" if asked in ("", FIRST_WINDOW) else "probe" if probe else "resume"
             if asked and if_range is not None and if_range.strip() != etag:
                 asked = ""  # RFC 9110 13.1.5: the file changed since the client's copy: all of it, with 200
             start, end = 0, len(data) - 1

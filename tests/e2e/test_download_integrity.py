@@ -23,8 +23,9 @@ from http import HTTPStatus
 from pathlib import Path
 
 import pytest
-from faulty_server import Faulty, etag_of, faults_handler
+from faulty_server import FIRST_WINDOW, Faulty, etag_of, faults_handler
 
+from py_runner._transport.protocol import DOWNLOAD_WINDOW_BYTES
 from py_runner.host.browser.headless import harness_page
 from py_runner.host.fixtures import fixture_model
 from py_runner.host.server import start_server, stop_server
@@ -48,6 +49,8 @@ def _faulty_handler(base: type, state: Misbehaving) -> type:
                 return super().do_GET()
             asked = self.headers.get("Range", "")
             state.requests.append((self.path, asked))
+            if asked == FIRST_WINDOW:
+                asked = ""  # a download's first request is answered whole (200), as with no Range support
             etag, data = state.versions[state.current]
             if asked.startswith("bytes="):
                 first, _, last = asked[len("bytes=") :].partition("-")
@@ -137,7 +140,7 @@ def test_a_file_replaced_before_its_resume_is_downloaded_again_not_spliced(requi
     first, second = out["results"]
     assert first.get("size") == len(new), first
     # The resume's 206 came from the new file: it was refused, and the new file was fetched whole.
-    full_gets = [r for _, r in state.requests if r == ""]
+    full_gets = [r for _, r in state.requests if r in ("", FIRST_WINDOW)]
     assert len(full_gets) == 2, state.requests
     # The cached entry hashes as the new file: a splice of the old file's first half would not.
     assert second == {"cache_hit": True, "sha256": digest, "size": len(new)}, second
@@ -209,7 +212,8 @@ def test_dropped_failed_and_slow_downloads_end_typed_and_the_next_load_is_whole(
     assert out["/faulty/resume-503.gguf"] == [{"error": "ServerError"}, whole], out
     assert out["/faulty/slow.gguf"] == [{"error": "LoadAbortedError"}, whole], out
     assert ("resume", 206) in faults["/faulty/four-drops.gguf"].log  # the second load resumed, not restarted
-    assert faults["/faulty/resume-503.gguf"].log.count(("full", 200)) == 1  # resumed after the 503 too
+    resumed_after_503 = [kind for kind, _ in faults["/faulty/resume-503.gguf"].log].count("full") == 1
+    assert resumed_after_503, faults["/faulty/resume-503.gguf"].log
     assert all(complete for _, _, complete in out["entries"]) and len(out["entries"]) == 5, out["entries"]
 
 
@@ -251,21 +255,67 @@ def test_a_resume_sends_if_range_and_a_200_to_it_replaces_what_was_kept(require_
     finally:
         stop_server(server)
     for url, fault in faults.items():
-        # Past the header probes (Range from byte 0), the download: the resume asked for the rest only if the
-        # file is still the one it began with (the ETag of its 200).
-        download = [asked for asked in fault.asked if not asked[0].startswith("bytes=0-")]
-        assert len(download) == 2 and download[0] == ("", None), (url, fault.asked)
+        # Past the header probes (other ranges from byte 0), the download: its first window (the file is
+        # smaller than one), then a resume that asked for the rest only if the file is still the one it began
+        # with (the ETag of its first response).
+        download = [
+            asked for asked in fault.asked if asked[0] == FIRST_WINDOW or not asked[0].startswith("bytes=0-")
+        ]
+        assert len(download) == 2 and download[0] == (FIRST_WINDOW, None), (url, fault.asked)
         # It resumes from what it kept: at most the cut (bytes the browser had in flight when the connection
         # dropped may be lost with it: seen at a 4 MiB boundary on a loaded machine), never from the start.
         resume_range, if_range = download[1]
-        start = int(resume_range.removeprefix("bytes=").removesuffix("-"))
-        assert 0 < start <= cut and resume_range == f"bytes={start}-", (url, fault.asked)
+        start = int(resume_range.removeprefix("bytes=").partition("-")[0])
+        assert 0 < start <= cut and resume_range == f"bytes={start}-{start + DOWNLOAD_WINDOW_BYTES - 1}", (
+            url,
+            fault.asked,
+        )
         assert if_range == etag_of(old), (url, fault.asked)
         # It is not: the server sent the new file whole, with 200, and the download took that response as the
         # file, from its first byte: no further request (a 416, a fresh start), no splice.
-        assert [entry for entry in fault.log if entry[0] != "probe"] == [("full", 200), ("resume", 200)], (
+        assert [entry for entry in fault.log if entry[0] != "probe"] == [("full", 206), ("resume", 200)], (
             url,
             fault.log,
         )
         assert out[url] == {"sha256": digest, "size": len(new)}, (url, out[url])
     assert out["entries"] == [["changed-cached.gguf", len(new), True]], out["entries"]
+
+
+def test_a_same_origin_download_comes_in_windows_and_a_cut_window_resumes_where_it_stopped(
+    require_builds,
+) -> None:
+    """The default model (98 MB: three windows, the last one short): every download request is one bounded
+    window (the next asked while one is read, so Firefox's parent never buffers the whole model); the
+    connection drops in the middle of the second window, and the download resumes from what it kept, still in
+    windows, with If-Range, to the right bytes."""
+    from py_runner.host.build.assets import default_model
+
+    data = default_model().read_bytes()
+    assert len(data) > 2 * DOWNLOAD_WINDOW_BYTES
+    cut = DOWNLOAD_WINDOW_BYTES + DOWNLOAD_WINDOW_BYTES // 2
+    faults = {"/faulty/windows.gguf": Faulty(data, cuts=[cut])}
+    digest = hashlib.sha256(data).hexdigest()
+    server, base_url = start_server("127.0.0.1", 0)
+    server.RequestHandlerClass = faults_handler(server.RequestHandlerClass, faults)
+    try:
+        with harness_page(base_url, timeout_s=180) as harness:
+            out = _run(harness, "/faulty/windows.gguf", [{"sha256": digest}])
+    finally:
+        stop_server(server)
+    assert out["results"] == [{"cache_hit": False, "sha256": digest, "size": len(data)}], out
+    fault = faults["/faulty/windows.gguf"]
+    download = [a for a in fault.asked if a[0] == FIRST_WINDOW or not a[0].startswith("bytes=0-")]
+    assert download[0] == (FIRST_WINDOW, None), fault.asked
+    starts = []
+    for asked, if_range in download:
+        first, _, last = asked.removeprefix("bytes=").partition("-")
+        assert int(last) == int(first) + DOWNLOAD_WINDOW_BYTES - 1, fault.asked  # never an open-ended request
+        assert if_range == (None if first == "0" else etag_of(data)), fault.asked
+        starts.append(int(first))
+    # Windows 0, 1 and 2 (asked for ahead while 1 was read), then the cut window's resume (past its start, at
+    # most the cut: what was in flight may be lost) and the window after it, which reaches the end.
+    window = DOWNLOAD_WINDOW_BYTES
+    resume = next(start for start in starts if start % window)
+    assert window < resume <= cut, fault.asked
+    assert sorted(starts) == [0, window, resume, 2 * window, resume + window], fault.asked
+    assert ("full", 206) in fault.log and ("resume", 206) in fault.log, fault.log

@@ -138,6 +138,7 @@
     "pooling": {"mean": 1, "cls": 2, "last": 3},
     "opfs": {"dir": "py_runner-models", "data_suffix": ".gguf", "meta_suffix": ".json", "scratch_dir": "py_runner-scratch"},
     "pthread_pool_size": 4,
+    "download_window_bytes": 33554432,
     "sampler": [
       "temp", "top_k", "top_p", "min_p", "typical_p", "repeat_penalty", "repeat_last_n", "frequency_penalty",
       "presence_penalty", "seed"
