@@ -71,6 +71,10 @@ def test_requests_and_results_are_held_to_the_protocol_declaration() -> None:
 
     with pytest.raises(ValueError, match="no request named"):
         MockTransport(handlers={"tokenise": lambda request: {}})
+    # any declared request takes a handler, one the scripted engine has none for too
+    started = MockTransport(handlers={"init": lambda r: {"build": r.fields["build"], "threads": 1}})
+    init = {"build": "st", "moduleUrl": "x.js", "threads": 1}
+    assert run(started.request("init", init)) == {"build": "st", "threads": 1}
     transport = MockTransport(handlers={"detokenize": lambda request: {"text": "wrong shape"}})
 
     async def ask(type_: str, fields: dict) -> object:
@@ -79,6 +83,7 @@ def test_requests_and_results_are_held_to_the_protocol_declaration() -> None:
 
     words = {"text": "x", "add_special": True, "parse_special": False}
     for type_, fields, said in [
+        ("init", {"build": "st", "moduleUrl": "x.js", "threads": 1}, "no handler for the request 'init'"),
         ("tokenize", {**words, "extra": 1}, "no field extra"),
         ("tokenize", {"text": "x", "add_special": True}, "parse_special is missing"),
         ("tokenize", {**words, "text": 3}, "text should be str"),
