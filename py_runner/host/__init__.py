@@ -7,7 +7,8 @@
 - `build/`: pinned external inputs and their fetching (`pins`, `assets`), where everything lives on disk
   (`paths`), the page's wheel (`wheel`), the PEP 517 build backend (`backend`) and what makes archives
   reproducible (`reproducible`).
-- `cli`: the `py-runner` command line; `server`: the dev server; `export`: static sites; `perplexity`: the
+- `cli`: the `py-runner` command line; `server`: the dev server; `export`: static sites (`export_lite`: the
+  JupyterLite site of `export --jupyterlite`); `perplexity`: the
   browser against native llama.cpp over a text (`texts/`); `fixtures`: fixture models (numpy and gguf);
   `pytest_plugin`: the pytest plugin (entry point `pytest11`) for users' own in-browser apps; `skips`: the
   skip-or-fail rule of the tests.

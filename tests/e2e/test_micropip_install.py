@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,16 @@ def open_page(url: str, report: bool) -> tuple[str, dict | None, bool]:
         browser = launch_browser(p)
         try:
             page = browser.new_context().new_page()
+            # nothing from another origin (no CDN): Pyodide, micropip, PyScript, the wheel: all the site's
+            origin = "{0.scheme}://{0.netloc}/".format(urllib.parse.urlsplit(url))
+            outside: list[str] = []
+            page.on(
+                "request",
+                lambda r: outside.append(r.url) if not r.url.startswith((origin, "blob:", "data:")) else None,
+            )
             page.goto(url)
             page.wait_for_function("/Paris|Error/i.test(document.body?.textContent ?? '')", timeout=300_000)
+            assert not outside, outside
             text = page.evaluate("document.body.textContent")
             facts = (
                 json.loads(page.evaluate("(c) => window.pyodide.runPythonAsync(c)", REPORT))
