@@ -21,7 +21,7 @@ import cycle (TYPE_CHECKING imports count). Importing this package is cheap: no 
 js/pyodide until a model loads.
 """
 
-from ._cache import CachedModel, ModelCache
+from ._cache import CachedModel, CacheUsage, ModelCache
 from ._errors import (
     AccessDeniedError,
     BridgeError,
@@ -73,6 +73,7 @@ __all__ = [
     "ChatTemplateError",
     "ContextOverflowError",
     "CachedModel",
+    "CacheUsage",
     "CorsBlockedError",
     "EmbeddingAbortedError",
     "EmbeddingError",

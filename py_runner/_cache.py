@@ -24,6 +24,22 @@ class CachedModel:
     sha256: str | None = None  # hex, when it was computed (load_model(..., sha256=...))
 
 
+@dataclass(frozen=True)
+class CacheUsage:
+    """What the cache holds and what the browser grants, in bytes (`await runner.cache.usage()`): ask it
+    before downloading a large model. `usage` and `quota` are the origin's, as `navigator.storage.estimate()`
+    says them (None where the browser does not); a browser's quota follows its free disk space."""
+
+    models: int  # py_runner's cached models, complete or not
+    usage: int | None  # everything the page's origin stores, the models included
+    quota: int | None  # what the origin may store in all
+
+    @property
+    def available(self) -> int | None:
+        """Bytes the origin may still store (quota less usage), or None where the browser does not say."""
+        return None if self.usage is None or self.quota is None else max(0, self.quota - self.usage)
+
+
 def _cached_model(entry: dict[str, Any]) -> CachedModel:
     size = entry.get("size")
     return CachedModel(
@@ -67,3 +83,14 @@ class ModelCache:
         """Delete every entry; returns how many there were."""
         transport = await self._transport_for("clear the cache")
         return int(await transport.cache_clear() or 0)
+
+    async def usage(self) -> CacheUsage:
+        """The bytes the cached models take, and what the origin stores and may store."""
+        transport = await self._transport_for("measure the cache")
+        result = await transport.request("cache_usage", {})
+        usage, quota = result.get("usage"), result.get("quota")
+        return CacheUsage(
+            models=int(result["models"]),
+            usage=None if usage is None else int(usage),
+            quota=None if quota is None else int(quota),
+        )

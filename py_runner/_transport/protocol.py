@@ -102,6 +102,11 @@ PROTOCOL: Final[dict[str, Any]] = {
         "cache_list": {"fields": {}, "events": [], "result": "list"},
         "cache_delete": {"fields": {"url": "str"}, "events": [], "result": "bool"},
         "cache_clear": {"fields": {}, "events": [], "result": "int"},
+        "cache_usage": {
+            "fields": {},
+            "events": [],
+            "result": {"models": "int", "usage": "int?", "quota": "int?"},
+        },
     },
     "control": ["abort"],
     "replies": ["progress", "token", "result", "error"],

@@ -155,8 +155,10 @@ def test_cache_list_and_delete_from_python(cache_page: Page, model) -> None:
 url = {url!r}
 runner = LlamaRunner(build="st")
 report = {{"empty": [dataclasses.asdict(e) for e in await runner.cache.list()]}}
+report["usage_empty"] = dataclasses.asdict(await runner.cache.usage())
 await load_and_generate(url)
 report["listed"] = [dataclasses.asdict(e) for e in await runner.cache.list()]
+report["usage"] = dataclasses.asdict(await runner.cache.usage())
 report["deleted"] = await runner.cache.delete(url)
 report["after_delete"] = [dataclasses.asdict(e) for e in await runner.cache.list()]
 report["deleted_again"] = await runner.cache.delete(url)
@@ -176,6 +178,10 @@ json.dumps(report)
     assert len(listed) == 1
     assert listed[0]["url"] == cache_page.base_url + url
     assert listed[0]["size"] == size and listed[0]["complete"] is True and listed[0]["cached_at"]
+    # usage(): the models' bytes, within what the origin stores, within its quota
+    assert report["usage_empty"]["models"] == 0, report["usage_empty"]
+    usage = report["usage"]
+    assert usage["models"] == size and size <= usage["usage"] < usage["quota"], usage
     assert report["deleted"] is True and report["after_delete"] == [] and report["deleted_again"] is False
     assert report["reload_hit"] is False  # deleted: downloaded again
     assert report["cleared"] == 1 and report["after_clear"] == []

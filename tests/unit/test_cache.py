@@ -5,8 +5,10 @@ import asyncio
 import pytest
 
 from py_runner import (
+    BridgeError,
     CachedModel,
     CacheQuotaError,
+    CacheUsage,
     LlamaRunner,
     LoadingStage,
     ModelIntegrityError,
@@ -129,3 +131,15 @@ def test_load_error_from_quota_reaches_the_caller():
     with pytest.raises(CacheQuotaError):
         run(r.load_model(URL))
     assert isinstance(errors[0], CacheQuotaError) and not r.is_model_loaded
+
+
+def test_usage_reports_the_engines_answer_and_what_is_left():
+    answer = {"models": 5, "usage": 7, "quota": 10}
+    t = MockTransport(handlers={"cache_usage": lambda request: dict(answer)})
+    usage = run(LlamaRunner(transport=t).cache.usage())
+    assert usage == CacheUsage(models=5, usage=7, quota=10) and usage.available == 3
+    answer.update(usage=None, quota=None)  # a browser with no storage estimate
+    assert run(LlamaRunner(transport=t).cache.usage()).available is None
+    # the scripted engine has no answer of its own for this request: a clear error, not a KeyError
+    with pytest.raises(BridgeError, match="no handler for the request 'cache_usage'"):
+        run(LlamaRunner(transport=MockTransport()).cache.usage())

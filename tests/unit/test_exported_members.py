@@ -6,7 +6,7 @@ import py_runner
 
 PUBLIC = set(
     """
-    AccessDeniedError Artifacts BridgeError CacheQuotaError CachedModel ChatTemplateError
+    AccessDeniedError Artifacts BridgeError CacheQuotaError CachedModel CacheUsage ChatTemplateError
     ContextOverflowError CorsBlockedError EmbeddingAbortedError EmbeddingError
     EmbeddingInputTooLongError EmbeddingNotSupportedError EngineCrashedError EngineOutOfMemoryError
     GenerateTextParams GenerationError GenerationNotSupportedError GenerationResult

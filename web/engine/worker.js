@@ -56,7 +56,16 @@ const HANDLERS = {
   cache_list: () => self.PyRunnerModelCache.list(),
   cache_delete: (msg) => self.PyRunnerModelCache.remove(msg.url),
   cache_clear: () => self.PyRunnerModelCache.clear(),
+  cache_usage: cacheUsage,
 };
+
+/** The cached models' bytes, and the origin's usage and quota as navigator.storage.estimate() says them. */
+async function cacheUsage() {
+  const entries = await self.PyRunnerModelCache.list();
+  const estimate = navigator.storage && navigator.storage.estimate ? await navigator.storage.estimate() : {};
+  const models = entries.reduce((sum, entry) => sum + (entry.size || 0), 0);
+  return { models, usage: estimate.usage ?? null, quota: estimate.quota ?? null };
+}
 
 async function handle(msg, state) {
   const reply = (fields, transfer) => self.postMessage({ id: msg.id, ...fields }, transfer || []);

@@ -99,6 +99,11 @@
         "fields": {},
         "events": [],
         "result": "int"
+      },
+      "cache_usage": {
+        "fields": {},
+        "events": [],
+        "result": {"models": "int", "usage": "int?", "quota": "int?"}
       }
     },
     "control": ["abort"],
