@@ -199,7 +199,7 @@ common_sources=(jinja/caps.cpp jinja/lexer.cpp jinja/parser.cpp jinja/runtime.cp
                 reasoning-budget.cpp)
 # Our glue (wasm/, the C ABI of glue.h; wasm/README.md says which file does what). Object files are named after
 # their source's basename: no name here may be one of common_sources'.
-glue_sources=(glue_session.cpp glue_generate.cpp glue_tokens.cpp glue_chat.cpp common_log.cpp)
+glue_sources=(glue_session.cpp glue_generate.cpp glue_tokens.cpp glue_state.cpp glue_chat.cpp common_log.cpp)
 compile_glue() {
     local variant="$1" work="$2" cxx=em++ opt=-O3
     local includes=(-I "$patched/include" -I "$patched/ggml/include" -I "$patched/common" -I "$patched/vendor")

@@ -5,8 +5,9 @@ the private modules, by job:
 
 - LlamaRunner: _runner (public methods, the one operation state, the engine's lifetime), _loading (the load
   pipeline), _generation + _stop + _utf8 (the per-token pipeline), _chat (the chat policy: which llama.cpp
-  path a chat takes, and the runner's chat methods), _params + _json_schema + _limits (generation parameters
-  and input bounds), _progress, _cache, _errors.
+  path a chat takes, and the runner's chat methods), _state (saved states and sessions, and their methods),
+  _rerank (reranking), _params + _json_schema + _limits (generation parameters and input bounds), _progress,
+  _cache, _errors.
 - Model files: _gguf (the header reader), _fit (does it fit the heap), _sources (URLs, Files, split shards),
   _spec (ModelSpecification).
 - Llama (llama-cpp-python's API): _llama (the class), _llama_args (its keyword arguments), _llama_request (a
@@ -48,8 +49,13 @@ from ._errors import (
     ModelNotLoadedError,
     ModelTooLargeError,
     NetworkError,
+    RerankNotSupportedError,
     RunnerBusyError,
     ServerError,
+    SessionNotFoundError,
+    StateError,
+    StateIntegrityError,
+    StateMismatchError,
     SyncCallError,
     TruncatedModelError,
 )
@@ -59,6 +65,7 @@ from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressInfo
 from ._runner import LlamaRunner
 from ._spec import MAX_SUPPORTED_GGUF_VERSION, MIN_SUPPORTED_GGUF_VERSION, ModelSpecification
+from ._state import LlamaState, SessionInfo
 from ._transport import Artifacts, MockTransport
 
 __version__ = "0.1.0"
@@ -88,6 +95,7 @@ __all__ = [
     "InvalidParameterError",
     "Llama",
     "LlamaRunner",
+    "LlamaState",
     "LoadAbortedError",
     "LoadingStage",
     "LocalWebAIError",
@@ -103,8 +111,14 @@ __all__ = [
     "ModelSpecification",
     "NetworkError",
     "ProgressInfo",
+    "RerankNotSupportedError",
     "RunnerBusyError",
     "ServerError",
+    "SessionInfo",
+    "SessionNotFoundError",
+    "StateError",
+    "StateIntegrityError",
+    "StateMismatchError",
     "SyncCallError",
     "TokenChunk",
     "TruncatedModelError",

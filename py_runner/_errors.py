@@ -126,6 +126,32 @@ class EmbeddingAbortedError(EmbeddingError):
     """embed() was cancelled (cancel() or task cancellation) before every text was embedded."""
 
 
+class RerankNotSupportedError(EmbeddingError):
+    """rerank() needs a reranker: a model whose GGUF declares pooling type rank (a cross-encoder with a
+    classification head, as llama.cpp's server runs with --reranking)."""
+
+
+class StateError(LocalWebAIError):
+    """A saved state (save_state(), a session) could not be saved or restored (root of the state errors)."""
+
+
+class StateMismatchError(StateError):
+    """The state was saved with another model (its source, size, sha256 or ETag differ), another context
+    size or other KV cache types; restoring it here would give undefined results, so it is refused."""
+
+
+class StateIntegrityError(StateError):
+    """A stored session's bytes are not the ones that were saved (its sha256 differs, or it is cut short);
+    it is deleted."""
+
+
+class SessionNotFoundError(StateError, KeyError):
+    """No session of that name is stored in this browser (for this origin)."""
+
+    def __str__(self) -> str:  # KeyError's would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class InvalidParameterError(LocalWebAIError, ValueError):
     """A parameter is out of range; also a ValueError so generic validation code catches it."""
 
@@ -167,6 +193,11 @@ _BY_JS_NAME: dict[str, type[LocalWebAIError]] = {
     "EmbeddingInputTooLongError": EmbeddingInputTooLongError,
     "EmbeddingAbortedError": EmbeddingAbortedError,
     "InvalidParameterError": InvalidParameterError,
+    "RerankNotSupportedError": RerankNotSupportedError,
+    "StateError": StateError,
+    "StateMismatchError": StateMismatchError,
+    "StateIntegrityError": StateIntegrityError,
+    "SessionNotFoundError": SessionNotFoundError,
     "ModelNotLoadedError": ModelNotLoadedError,
     "BridgeError": BridgeError,
     "EngineOutOfMemoryError": EngineOutOfMemoryError,

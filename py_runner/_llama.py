@@ -19,6 +19,7 @@ and GenerateTextParams; chats by _chat's policy), _openai_shapes (the response d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,6 +34,7 @@ from ._llama_request import LlamaRequest
 from ._llama_sync import SyncRunner
 from ._progress import ProgressCallback
 from ._runner import LlamaRunner
+from ._state import LlamaState
 
 _IGNORED_INIT = set(
     """n_gpu_layers split_mode main_gpu tensor_split vocab_only use_mmap use_mlock kv_overrides rpc_servers
@@ -275,6 +277,31 @@ class Llama:
         normalize, truncate = bool(args.flag("normalize", normalize)), bool(args.flag("truncate", truncate))
         vectors = await self.runner.embed(texts, normalize=normalize, truncate=truncate)
         return vectors[0] if isinstance(input, str) else vectors
+
+    # ---- reranking ---------------------------------------------------------------------------------------
+    def rerank(self, query: str, documents: list[str], top_n: int | None = None) -> dict[str, Any]:
+        return self._sync.run(self.arerank(query, documents, top_n), "arerank")
+
+    async def arerank(self, query: str, documents: list[str], top_n: int | None = None) -> dict[str, Any]:
+        """llama-server's /v1/rerank response for a reranker model (LlamaRunner.rerank), with "model"."""
+        return {"model": str(self.model_path), **await self.runner.rerank(query, documents, top_n)}
+
+    # ---- saved state -------------------------------------------------------------------------------------
+    def save_state(self) -> LlamaState:
+        return self._sync.run(self.asave_state(), "asave_state")
+
+    async def asave_state(self) -> LlamaState:
+        """The conversation the engine holds, as llama-cpp-python's LlamaState (LlamaRunner.save_state),
+        carrying this Llama's seed."""
+        return dataclasses.replace(await self.runner.save_state(), seed=self.seed)
+
+    def load_state(self, state: LlamaState) -> None:
+        return self._sync.run(self.aload_state(state), "aload_state")
+
+    async def aload_state(self, state: LlamaState) -> None:
+        """Restore a LlamaState saved with this model and context (LlamaRunner.load_state) and its seed."""
+        await self.runner.load_state(state)
+        self.seed = state.seed
 
     # ---- shared ------------------------------------------------------------------------------------------
     async def _generate_stream(self, request: LlamaRequest) -> AsyncIterator[TokenChunk | GenerationResult]:

@@ -35,7 +35,9 @@ from ._generation import GenerationResult, TokenChunk, TokenPipeline
 from ._loading import LoadOptions
 from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressCallback, ProgressReporter
+from ._rerank import RerankMethods
 from ._spec import ModelSpecification
+from ._state import StateMethods
 from ._transport import Artifacts, Transport
 from ._transport.protocol import DEFAULTS
 
@@ -63,7 +65,7 @@ def _call_quietly(fn: Callable[..., Any] | None, *args: Any) -> None:
             log.exception("callback %r raised; ignored", fn)
 
 
-class LlamaRunner(ChatMethods):
+class LlamaRunner(ChatMethods, StateMethods, RerankMethods):
     """Loads a GGUF model into llama.cpp (WebAssembly, in a Web Worker) and generates text.
 
     One operation at a time: a load_model()/generate_text() while another one runs raises
@@ -111,6 +113,7 @@ class LlamaRunner(ChatMethods):
         # How the model came (a URL, a File): after the engine dies, the next call loads it into a new one.
         self._reload: tuple[Any, LoadOptions] | None = None
         self._lost: str | None = None  # why there is no model after a crash that cannot be undone (bytes)
+        self.last_result: GenerationResult | None = None  # the last finished generation's (Llama's calls too)
 
     # ---- state -------------------------------------------------------------------------------
     @property
@@ -346,6 +349,7 @@ class LlamaRunner(ChatMethods):
             raise pipeline.callback_error
         prompt_shown = None if params.no_display_prompt else full_prompt
         out = pipeline.result(engine, prompt=prompt_shown, seed=options["seed"])
+        self.last_result = out
         if completion_callback is not None:
             completion_callback(out)
         return out

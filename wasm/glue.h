@@ -81,6 +81,25 @@ PR_API int pr_is_eog(pr_session * s, int32_t token);
 PR_API int pr_embed(pr_session * s, const int32_t * tokens, int n, int normalize, float * out, int max);
 // The length of an embedding (floats).
 PR_API int pr_n_embd(pr_session * s);
+// A reranker's relevance of `document` to `query` (NUL-terminated UTF-8), the pair formatted as llama.cpp's server
+// formats it (the model's "rerank" template, else BOS query EOS SEP document EOS as the vocabulary adds them; EOS is
+// SEP where there is none) and decoded alone: writes the first min(max, n_cls_out) classifier outputs (the first is
+// llama-server's relevance_score, unnormalised) and returns n_cls_out; *n_tokens gets the pair's token count.
+// PR_ERR_NOT_RERANKER for a model without pooling type rank, PR_ERR_CONTEXT_FULL when the pair does not fit one
+// batch. Clears the KV cache, as pr_embed does.
+PR_API int pr_rerank(pr_session * s, const char * query, const char * document, float * out, int max, int * n_tokens);
+// Saved state (glue_state.cpp): the tokens the KV cache holds (what pr_eval_prompt reuses a prefix of), and that
+// cache's bytes (llama_state_seq_get_data of sequence 0). pr_state_tokens: their count, or -(needed) when max is
+// too small. pr_state_size: the state's byte count (PR_ERR_STATE past 2 GiB). pr_state_save: writes it to buf (len
+// bytes), returns the count written or PR_ERR_STATE.
+PR_API int pr_state_tokens(pr_session * s, int32_t * out, int max);
+PR_API int pr_state_size(pr_session * s);
+PR_API int pr_state_save(pr_session * s, uint8_t * buf, int len);
+// Restores a state pr_state_save wrote, with its n tokens: the next pr_eval_prompt whose prompt starts with them
+// evaluates only the rest. 0; PR_ERR_STATE when llama.cpp refuses the bytes (another model's layers, cell count or
+// K/V types: the caller refuses another model of the same shapes), PR_ERR_CONTEXT_FULL for more tokens than the
+// context holds, PR_ERR_EMBEDDING_MODEL. After a failure the cache is empty.
+PR_API int pr_state_load(pr_session * s, const uint8_t * buf, int len, const int32_t * tokens, int n);
 PR_API void pr_set_threads(pr_session * s, int n_threads);
 PR_API void pr_free(pr_session * s);
 
@@ -94,6 +113,8 @@ PR_API int pr_quantize(const char * in_path, const char * out_path, const char *
 #define PR_ERR_TEMPLATE (-4)
 #define PR_ERR_NO_POOLING (-5)
 #define PR_ERR_EMBEDDING_MODEL (-6)  // generation asked of an embedding model
+#define PR_ERR_STATE (-7)            // a saved state could not be written or restored
+#define PR_ERR_NOT_RERANKER (-8)     // rerank asked of a model without pooling type rank
 // pr_tokenize / pr_token_to_piece / pr_detokenize: llama.cpp threw (their other negatives are -(needed)).
 #define PR_ERR_EXCEPTION (-2147483647 - 1)
 
@@ -102,6 +123,7 @@ PR_API int pr_quantize(const char * in_path, const char * out_path, const char *
 #define PR_POOLING_MEAN 1
 #define PR_POOLING_CLS 2
 #define PR_POOLING_LAST 3
+#define PR_POOLING_RANK 4
 
 // load's KV cache types: llama.cpp's default, or one of ggml's enum ggml_type (glue_session.cpp asserts they agree);
 // the types llama.cpp's --cache-type-k/-v take. Quantized ones need flash attention, which the CPU backend has.

@@ -16,7 +16,7 @@
 #include <vector>
 
 static_assert(PR_POOLING_MEAN == LLAMA_POOLING_TYPE_MEAN && PR_POOLING_CLS == LLAMA_POOLING_TYPE_CLS &&
-                  PR_POOLING_LAST == LLAMA_POOLING_TYPE_LAST,
+                  PR_POOLING_LAST == LLAMA_POOLING_TYPE_LAST && PR_POOLING_RANK == LLAMA_POOLING_TYPE_RANK,
               "glue.h's pooling values are llama.cpp's enum llama_pooling_type");
 static_assert(PR_CACHE_TYPE_F32 == GGML_TYPE_F32 && PR_CACHE_TYPE_F16 == GGML_TYPE_F16 &&
                   PR_CACHE_TYPE_Q4_0 == GGML_TYPE_Q4_0 && PR_CACHE_TYPE_Q4_1 == GGML_TYPE_Q4_1 &&

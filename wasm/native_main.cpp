@@ -15,6 +15,8 @@
 //   pr_native embed --model PATH --text TEXT [--text TEXT ...] [--pooling -1|1|2|3] [--normalize 0|1]
 //                   [--ctx-size N] [--batch-size N] [--threads N]
 //       prints {"embeddings": [[...], ...], "n_tokens": [...], "metadata"}: one pooled vector per text
+//   pr_native rerank --model PATH --query TEXT --document TEXT [--document TEXT ...] [--ctx-size N] [--batch-size N]
+//       prints {"scores": [...], "n_tokens": [...]}: a reranker's relevance score of each document (pr_rerank)
 //   pr_native chat --model PATH --request FILE [--reply FILE]
 //       prints pr_chat_apply's JSON for an OpenAI-shaped request (messages, tools, tool_choice) and, with --reply,
 //       {"apply": ..., "message": ...}: the reply's text parsed as llama.cpp's server parses it (pr_chat_parse)
@@ -64,6 +66,8 @@ static int usage() {
             "       pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]\n"
             "       pr_native embed --model PATH --text TEXT [--text TEXT ...] [--pooling -1|1|2|3]\n"
             "                       [--normalize 0|1] [--ctx-size N] [--batch-size N] [--threads N]\n"
+            "       pr_native rerank --model PATH --query TEXT --document TEXT [--document TEXT ...]\n"
+            "                        [--ctx-size N] [--batch-size N] [--threads N]\n"
             "       pr_native chat --model PATH --request FILE [--reply FILE]\n"
             "       pr_native grammar --model PATH --file FILE\n"
             "       pr_native quantize IN OUT q8_0|q4_k_m\n");
@@ -417,6 +421,51 @@ static int embed(int argc, char ** argv) {
     return 0;
 }
 
+// pr_native rerank: the reference for the browser's rerank(); each (query, document) pair is formatted and scored
+// by the glue (pr_rerank), as the worker does.
+static int rerank(int argc, char ** argv) {
+    std::string model_path, query;
+    std::vector<std::string> documents;
+    int n_ctx = 2048, n_batch = 256, n_threads = 1;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const std::string arg = argv[i];
+        if (arg == "--model") model_path = argv[i + 1];
+        else if (arg == "--query") query = argv[i + 1];
+        else if (arg == "--document") documents.push_back(argv[i + 1]);
+        else if (arg == "--ctx-size") n_ctx = atoi(argv[i + 1]);
+        else if (arg == "--batch-size") n_batch = atoi(argv[i + 1]);
+        else if (arg == "--threads") n_threads = atoi(argv[i + 1]);
+        else return usage();
+    }
+    if (model_path.empty() || documents.empty()) {
+        return usage();
+    }
+    pr_init();
+    pr_session * s = pr_load(model_path.c_str(), n_ctx, n_batch, n_threads, PR_POOLING_MODEL, PR_CACHE_TYPE_DEFAULT,
+                             PR_CACHE_TYPE_DEFAULT);
+    if (!s) {
+        fprintf(stderr, "error: %s\n", pr_last_error());
+        return 1;
+    }
+    std::string scores, counts;
+    for (size_t d = 0; d < documents.size(); ++d) {
+        float score = 0.0f;
+        int n_tokens = 0;
+        if (pr_rerank(s, query.c_str(), documents[d].c_str(), &score, 1, &n_tokens) < 0) {
+            fprintf(stderr, "error: %s\n", pr_last_error());
+            pr_free(s);
+            return 1;
+        }
+        char b[32];
+        snprintf(b, sizeof(b), "%s%.9g", d ? "," : "", score);
+        scores += b;
+        counts += (d ? "," : "") + std::to_string(n_tokens);
+    }
+    printf("{\"scores\":[%s],\"n_tokens\":[%s]}\n", scores.c_str(), counts.c_str());
+    pr_free(s);
+    return 0;
+}
+
 // pr_native chat: the reference for the browser's chat_apply / chat_parse requests.
 static int chat(int argc, char ** argv) {
     std::string model_path, request_path, reply_path;
@@ -515,6 +564,9 @@ int main(int argc, char ** argv) {
     }
     if (argc >= 2 && strcmp(argv[1], "embed") == 0) {
         return embed(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "rerank") == 0) {
+        return rerank(argc, argv);
     }
     if (argc >= 2 && strcmp(argv[1], "chat") == 0) {
         return chat(argc, argv);

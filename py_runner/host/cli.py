@@ -6,7 +6,7 @@ py-runner run [--model PATH_OR_URL] [--chat [--system TEXT]] --prompt TEXT [--n-
               [--simd auto|relaxed|simd128] [--cache-type-k T] [--cache-type-v T] [--json]
 py-runner run --script app.py [args...]
 py-runner make-model OUT.gguf --preset tiny|s135|big-2.6g|big-3.3g --type f16|q8_0|q4_k_m [--seed N]
-py-runner make-model OUT.gguf --preset bert-tiny [--pooling mean|cls|last] [--seed N]   (an embedding model)
+py-runner make-model OUT.gguf --preset bert-tiny [--pooling mean|cls|last|rank] [--seed N]  (embeddings)
 py-runner export APP OUT [--model PATH_OR_URL ...] [--max-file-size 95M] [--pyscript]   (a static site)
 py-runner export --jupyterlite OUT [--model PATH_OR_URL ...] [--max-file-size 95M]   (a JupyterLite site)
 py-runner export --preview OUT [--port P]   (serve it as a plain static host would, under /<OUT name>/)
@@ -112,9 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="measure: `bench load` (MB/s, peak memory), `bench generate` (tok/s: Python, JS, native), "
         "`bench soak` (1,000 generates and 100 loads in one page: heap figures) or `bench vs-wllama` "
-        "(tok/s against wllama in the same page) or `bench first-token` (page load to first token, cached)",
+        "(tok/s against wllama in the same page) or `bench first-token` (page load to first token, cached) "
+        "or `bench session` (a long conversation's next turn after a reload: restored session or re-read)",
     )
-    p.add_argument("what", choices=("load", "generate", "soak", "vs-wllama", "first-token"))
+    p.add_argument("what", choices=("load", "generate", "soak", "vs-wllama", "first-token", "session"))
     p.add_argument("--threads", type=int, default=1, help="generate: threads (mt)")
     p.add_argument("--n-predict", type=int, default=64, help="generate: tokens per run")
     p.add_argument(
@@ -220,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="big-2.6g, big-3.3g: 2.57 and 3.30 GB in f16 (the wasm32 heap's limits), written in ~30-40 s",
     )
     p.add_argument("--type", dest="qtype", choices=("f16", "q8_0", "q4_k_m"), default="f16")
-    p.add_argument("--pooling", choices=("mean", "cls", "last"), default="mean", help="bert-tiny only")
+    pooling = ("mean", "cls", "last", "rank")
+    p.add_argument("--pooling", choices=pooling, default="mean", help="bert-tiny only (rank: a reranker)")
     p.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -307,11 +309,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         bench_first_token,
         bench_generate,
         bench_load,
+        bench_session,
         bench_soak,
         bench_vs_wllama,
         format_first_token_report,
         format_generate_report,
         format_load_report,
+        format_session_report,
         format_soak_report,
         format_vs_wllama_report,
         requantized,
@@ -340,6 +344,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "first-token":
         report = bench_first_token(model, build=args.build or "st", runs=args.runs)
         print(json.dumps(report) if args.json else format_first_token_report(report))
+        return 0
+    if args.what == "session":
+        report = bench_session(model, build=args.build or "st", runs=args.runs, ctx_size=args.ctx_size)
+        print(json.dumps(report) if args.json else format_session_report(report))
         return 0
     if args.what == "generate":
         builds = {"builds": (args.build,)} if args.build else {}  # default: all four

@@ -472,7 +472,7 @@ def split_fixture_model(preset: str, qtype: str, n_shards: int = 3) -> list[Path
 
 # --- embedding models ---------------------------------------------------------------------------------------
 
-POOLING_TYPES = {"mean": 1, "cls": 2, "last": 3}  # llama.cpp's enum llama_pooling_type
+POOLING_TYPES = {"mean": 1, "cls": 2, "last": 3, "rank": 4}  # llama.cpp's enum llama_pooling_type
 
 
 @dataclass(frozen=True)
@@ -521,7 +521,20 @@ def _bert_tensor_specs(p: BertPreset, n_vocab: int) -> list[tuple[str, tuple[int
     return specs
 
 
-def _bert_tensor_data(name: str, shape: tuple[int, ...], kind: str, seed: int) -> np.ndarray:
+def _rerank_head_specs(p: BertPreset) -> list[tuple[str, tuple[int, ...], str]]:
+    """A reranker's classification head (bge-reranker's shape, llama.cpp's LLM_TENSOR_CLS / CLS_OUT): the
+    [CLS] state through a dense tanh layer, then one output, the relevance score."""
+    return [
+        ("cls.weight", (p.n_embd, p.n_embd), "weight"),
+        ("cls.bias", (p.n_embd,), "bias"),
+        ("cls.output.weight", (1, p.n_embd), "weight"),
+        ("cls.output.bias", (1,), "bias"),
+    ]
+
+
+def _bert_tensor_data(
+    name: str, shape: tuple[int, ...], kind: str, seed: int, f32: bool = False
+) -> np.ndarray:
     name_key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
     w = np.random.default_rng([seed, name_key]).standard_normal(shape, dtype=np.float32)
     if kind == "norm":  # random gains and biases, so a reference that skips one of them cannot match
@@ -532,12 +545,13 @@ def _bert_tensor_data(name: str, shape: tuple[int, ...], kind: str, seed: int) -
         return w
     if kind == "weight":
         w *= np.float32(shape[1] ** -0.5)
-    return w.astype(np.float16)
+    return w if f32 and kind == "weight" else w.astype(np.float16)
 
 
 def make_embedding_model(out: Path, preset: str = "bert-tiny", pooling: str = "mean", seed: int = 0) -> Path:
     """Write a random-weight BERT embedding model with llama.cpp's bert-bge WordPiece vocabulary; it declares
-    `pooling` (mean, cls or last) as its pooling type, as converted sentence-embedding models do."""
+    `pooling` (mean, cls or last) as its pooling type, as converted sentence-embedding models do; "rank"
+    makes a reranker (a cross-encoder with a classification head, as bge-reranker converts)."""
     if preset not in BERT_PRESETS:
         raise ValueError(f"unknown embedding preset {preset!r}; choose one of {sorted(BERT_PRESETS)}")
     if pooling not in POOLING_TYPES:
@@ -547,9 +561,12 @@ def make_embedding_model(out: Path, preset: str = "bert-tiny", pooling: str = "m
     w.add_layer_norm_eps(p.norm_eps)
     w.add_causal_attention(False)
     w.add_pooling_type(gguf.PoolingType(POOLING_TYPES[pooling]))
-    specs = _bert_tensor_specs(p, n_vocab)
+    rank = pooling == "rank"
+    specs = _bert_tensor_specs(p, n_vocab) + (_rerank_head_specs(p) if rank else [])
     for name, shape, kind in specs:
-        w.add_tensor(name, _bert_tensor_data(name, shape, kind, seed))
+        # A reranker's score is one raw number: its matrices are F32, since F16 ones round the activations to
+        # F16 before each product, and a last-bit difference between engines then moves a score by ~1e-4.
+        w.add_tensor(name, _bert_tensor_data(name, shape, kind, seed, f32=rank))
     _write_and_close(w)
     return Path(out)
 

@@ -12,7 +12,8 @@ URL layout::
     /build/st/, /build/mt/ -> build_dir()/st, build_dir()/mt (and /build/st-relaxed/, /build/mt-relaxed/)
     /pyodide/...           -> pyodide_dir()
     /wheels/<name>         -> the freshly built py_runner wheel, else wheels_dir()
-    /models/...            -> models folder (default models_dir())
+    /models/...            -> models folder (default models_dir(), where test fixtures are written too; the
+                              pages list its models only when it was given: the user's --models-dir)
     /files/...             -> optional folder (run --script)
     <extra single files>   -> e.g. /local-model/<basename> for run --model PATH
 """
@@ -96,8 +97,10 @@ class PyRunnerServer(ThreadingHTTPServer):
         isolate: bool = True,
         cleanup_dirs: tuple[Path, ...] = (),
         drop_after: Mapping[str, int] | None = None,
+        listed_models: Path | None = None,
     ) -> None:
         super().__init__(address, _Handler)
+        self.listed_models = listed_models  # the folder whose models the pages offer (None: the default only)
         # Longest prefix first so /build/st/ wins over a hypothetical /build/.
         self.mounts = dict(sorted(mounts.items(), key=lambda kv: -len(kv[0])))
         self.files = dict(files)
@@ -210,10 +213,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_found()
 
     def _model_names(self) -> list[str]:
-        """The models the demo page offers: the default model first, then the models folder's GGUF files."""
+        """The models the pages offer: the default model first, then the GGUF files of the user's models
+        folder (--models-dir). Without one, the default alone: the cache's models folder also holds the
+        project's test fixtures (random weights), which are no model to chat with."""
         first = [url.removeprefix("/models/") for url in self.server.files if url.startswith("/models/")]
-        folder = self.server.mounts.get("/models/")
-        if not isinstance(folder, Path) or not folder.is_dir():
+        folder = self.server.listed_models
+        if folder is None or not folder.is_dir():
             return first
         found = sorted(
             p.name for p in folder.glob("*.gguf") if not p.name.startswith(".") and _inside(p, folder)
@@ -431,6 +436,7 @@ def make_server(
             isolate=isolate,
             cleanup_dirs=(wheel_tmp,),
             drop_after=drop_after,
+            listed_models=Path(models_dir) if models_dir else None,
         )
     except BaseException:
         shutil.rmtree(wheel_tmp, ignore_errors=True)

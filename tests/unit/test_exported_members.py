@@ -10,11 +10,12 @@ PUBLIC = set(
     ContextOverflowError CorsBlockedError EmbeddingAbortedError EmbeddingError
     EmbeddingInputTooLongError EmbeddingNotSupportedError EngineCrashedError EngineOutOfMemoryError
     GenerateTextParams GenerationError GenerationNotSupportedError GenerationResult
-    InvalidParameterError Llama LlamaRunner LoadAbortedError LoadingStage LocalWebAIError
+    InvalidParameterError Llama LlamaRunner LlamaState LoadAbortedError LoadingStage LocalWebAIError
     MAX_SUPPORTED_GGUF_VERSION MIN_SUPPORTED_GGUF_VERSION ModelCache ModelCompatibilityError
     ModelInitializationError ModelIntegrityError ModelLoadError ModelNotFoundError
     ModelNotLoadedError ModelTooLargeError MockTransport ModelSpecification NetworkError ProgressInfo
-    RunnerBusyError ServerError SyncCallError
+    RerankNotSupportedError RunnerBusyError ServerError SessionInfo SessionNotFoundError StateError
+    StateIntegrityError StateMismatchError SyncCallError
     TokenChunk TruncatedModelError __version__
     """.split()
 )

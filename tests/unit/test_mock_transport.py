@@ -87,7 +87,7 @@ def test_requests_and_results_are_held_to_the_protocol_declaration() -> None:
         ("tokenize", {**words, "extra": 1}, "no field extra"),
         ("tokenize", {"text": "x", "add_special": True}, "parse_special is missing"),
         ("tokenize", {**words, "text": 3}, "text should be str"),
-        ("rerank", {}, "unknown request type rerank"),
+        ("summarize", {}, "unknown request type summarize"),
         ("detokenize", {"tokens": [1], "remove_special": False, "unparse_special": False}, "no field text"),
     ]:
         with pytest.raises(BridgeError, match=said):

@@ -65,7 +65,12 @@ def test_every_request_has_one_worker_handler_and_no_bridge_or_transport_method_
     transports send every one through request(), with no per-request method to keep in step."""
     requests = set(PROTOCOL["requests"])
     handlers = set()
-    for path, table in (("web/engine/worker.js", "HANDLERS"), ("web/engine/engine_text.js", "TEXT_HANDLERS")):
+    tables = (
+        ("web/engine/worker.js", "HANDLERS"),
+        ("web/engine/engine_text.js", "TEXT_HANDLERS"),
+        ("web/engine/engine_state.js", "STATE_HANDLERS"),
+    )
+    for path, table in tables:
         block = read(path).split(f"const {table} = {{", 1)[1].split("\n};", 1)[0]
         handlers |= set(re.findall(r"^\s+(\w+)\s*[,:]", block, re.M))
     assert handlers == requests

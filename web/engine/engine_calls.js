@@ -36,6 +36,18 @@ const GLUE_ERRORS = {
     [GLUE.PR_ERR_NO_POOLING]: "EmbeddingNotSupportedError",
     default: "EmbeddingError",
   },
+  rerank: {
+    [GLUE.PR_ERR_CONTEXT_FULL]: "EmbeddingInputTooLongError",
+    [GLUE.PR_ERR_NOT_RERANKER]: "RerankNotSupportedError",
+    default: "EmbeddingError",
+  },
+  state_save: { default: "StateError" },
+  state_load: {
+    [GLUE.PR_ERR_STATE]: "StateMismatchError", // llama.cpp refused it: another model's shapes or KV cache types
+    [GLUE.PR_ERR_CONTEXT_FULL]: "StateMismatchError", // more tokens than this context holds
+    [GLUE.PR_ERR_EMBEDDING_MODEL]: "GenerationNotSupportedError",
+    default: "StateError",
+  },
   template: { [GLUE.PR_ERR_TEMPLATE]: "ChatTemplateError", default: "GenerationError" },
   sampler: { default: "InvalidParameterError" },
 };

@@ -30,6 +30,7 @@ async function loadModel(msg, state, reply, scratch) {
   let files; // [{name, data: Blob}]
   let cacheHit = false;
   let sha256 = null;
+  let etag = null;
   let cachedAt = null;
   // Where a URL's bytes are kept: "opfs", "cache-storage", or null (no cache: asked for none, or none exists).
   const cacheBackend = msg.urls && msg.cache !== false ? await self.PyRunnerModelCache.backend() : null;
@@ -50,6 +51,7 @@ async function loadModel(msg, state, reply, scratch) {
       if (fetched.file.release) scratch.push(fetched.file.release);
       cacheHit = cacheHit && fetched.cacheHit;
       sha256 = fetched.sha256;
+      etag = fetched.etag;
       cachedAt = fetched.cachedAt;
       before += fetched.file.data.size;
     }
@@ -138,6 +140,13 @@ async function loadModel(msg, state, reply, scratch) {
   };
   metadata.wasm_heap_bytes_before_load = heapBefore;
   if (cacheHit) metadata.cached_at = cachedAt; // when the cached file was downloaded
+  // What a saved state must have been saved with (engine_state.js): the model's source (URLs, or the names of the
+  // files given), bytes, digest and ETag where known, and the context's size and KV cache types.
+  loadedModel = {
+    source: msg.urls ? msg.urls.join(" ") : "file:" + metadata.file_names.join(" "),
+    size: fileSize, sha256: sha256 || null, etag: etag || null,
+    n_ctx: metadata.n_ctx, type_k: metadata.type_k, type_v: metadata.type_v,
+  };
   if (msg.urls) {
     metadata.cache_backend = cacheBackend;
     metadata.download_store = downloadStore;

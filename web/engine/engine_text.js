@@ -94,6 +94,43 @@ async function embed(msg, state, reply) {
   return { embeddings: out, n_embd: nEmbd, n_tokens: nTokens };
 }
 
+// --- rerank: one relevance score per document --------------------------------------------------------------
+// Each (query, document) pair is formatted and scored by the glue (pr_rerank: as llama-server's /v1/rerank does).
+// Replies progress {stage: "embedding", loaded: documents done, total}; resolves with {scores: [the classifier's
+// first output per document], n_tokens: [per pair]}.
+async function rerank(msg, state, reply) {
+  requireSession();
+  const documents = Array.from(msg.documents);
+  const query = allocString(String(msg.query));
+  const outPtr = Module._malloc(4);
+  const nTokensPtr = Module._malloc(4);
+  const scores = [];
+  const nTokens = [];
+  let lastProgress = 0;
+  try {
+    for (let i = 0; i < documents.length; i++) {
+      if (state.aborted) throw new PyRunnerError("EmbeddingAbortedError", `reranking was aborted after ${i} of ${documents.length} documents`);
+      const documentPtr = allocString(String(documents[i]));
+      const n = Module._pr_rerank(session, query, documentPtr, outPtr, 1, nTokensPtr);
+      Module._free(documentPtr);
+      if (n < 0) throw glueError("rerank", n, `document ${i}: `);
+      scores.push(new Float32Array(Module.HEAPU8.buffer, outPtr, 1)[0]);
+      nTokens.push(Module.HEAP32[nTokensPtr >>> 2]);
+      const now = performance.now();
+      if (i + 1 === documents.length || now - lastProgress >= PROGRESS_INTERVAL_MS) {
+        lastProgress = now;
+        reply({ type: "progress", stage: "embedding", loaded: i + 1, total: documents.length });
+      }
+      if (documents.length > 1) await nextTask(); // lets an "abort" message in between two documents
+    }
+  } finally {
+    Module._free(query);
+    Module._free(outPtr);
+    Module._free(nTokensPtr);
+  }
+  return { scores, n_tokens: nTokens };
+}
+
 // --- logits: teacher-forced, for parity with native llama.cpp, perplexity and logprobs ------------------------
 // The prompt is tokenized as generate does; then row i holds the raw logits that predict tokens[i] (after the prompt
 // and tokens[0..i-1]), each computed by the same one-token decode as generation (the KV cache keeps the prefix).
@@ -243,6 +280,7 @@ async function chatJson(call, texts) {
 const TEXT_HANDLERS = {
   generate,
   embed,
+  rerank,
   logits,
   tokenize: tokenizeText,
   detokenize: detokenizeTokens,

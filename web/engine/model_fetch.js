@@ -43,6 +43,7 @@ async function fetchUrl(url, msg, cacheBackend, state, progress, minSize) {
         file: { name: entry.name, data: entry.data, handle: entry.handle, shared: entry.shared },
         cacheHit,
         sha256: entry.meta.sha256 || null,
+        etag: entry.meta.etag || null,
         cachedAt: entry.meta.cached_at || null,
       };
     });
@@ -56,7 +57,7 @@ async function fetchUrl(url, msg, cacheBackend, state, progress, minSize) {
       throw new PyRunnerError("ModelIntegrityError", message, { stage: "verifying", url });
     }
   }
-  return { file, cacheHit: false, sha256, cachedAt: null };
+  return { file, cacheHit: false, sha256, etag: null, cachedAt: null };
 }
 
 // The cache off: a scratch file on disk (OPFS) that the load removes once the engine has read it, so the model is

@@ -6,15 +6,17 @@
 // protocol.js: the requests, error names, glue codes, defaults. Then hashing, the download loop and the OPFS
 // cache (shared with the page's bridge); a URL's bytes for a load (model_fetch.js); how the engine reads a model
 // file (engine_files.js); what calling the glue takes (engine_calls.js); the handlers: load (engine_load.js),
-// generate, embed, logits, tokenizer, chat (engine_text.js).
+// generate, embed, rerank, logits, tokenizer, chat (engine_text.js), saved states and sessions (engine_state.js,
+// stored by session_store.js).
 // Started from a blob: URL (the engine installed inside the wheel: py_runner/_transport/installed.py), the worker
 // is told each script's own blob: URL first, since relative paths resolve against nothing there.
 const scriptUrl = (path) => (self.__pyRunnerScriptUrls && self.__pyRunnerScriptUrls[path]) || path;
 importScripts(scriptUrl("../shared/protocol.js"));
 const P = self.PyRunnerProtocol;
 const { PyRunnerError, glue: GLUE, defaults: DEFAULTS } = P; // before the scripts below, which use them
-importScripts(...["../shared/sha256.js", "../shared/download.js", "../shared/model_cache.js", "./model_fetch.js",
-  "./engine_files.js", "./engine_calls.js", "./engine_load.js", "./engine_text.js"].map(scriptUrl));
+importScripts(...["../shared/sha256.js", "../shared/download.js", "../shared/model_cache.js", "../shared/session_store.js",
+  "./model_fetch.js", "./engine_files.js", "./engine_calls.js", "./engine_load.js", "./engine_text.js",
+  "./engine_state.js"].map(scriptUrl));
 
 const MODEL_DIR = "/models";
 const PROGRESS_INTERVAL_MS = 100;
@@ -26,6 +28,9 @@ let build = null;
 let maxThreads = 1;
 let engineDead = false;
 let session = 0; // pr_session* of the loaded model, 0 when none
+// The loaded model's identity, which a saved state must match (engine_state.js): {source, size, sha256, etag, n_ctx,
+// type_k, type_v}; null when none.
+let loadedModel = null;
 let sessionThreads = 1; // threads the loaded model's context computes with
 let pieceBuf = 0; // scratch buffer for pr_token_to_piece
 
@@ -48,11 +53,13 @@ self.onmessage = (event) => {
 };
 
 // One handler per request of protocol.js (tests/unit/test_protocol.py checks that they are the same): the engine's
-// own here, the text requests from engine_text.js's table (a new one is added there, and declared in protocol.js).
+// own here, the text requests from engine_text.js's table (a new one is added there, and declared in protocol.js),
+// the saved states' from engine_state.js's.
 const HANDLERS = {
   init,
   load,
   ...TEXT_HANDLERS,
+  ...STATE_HANDLERS,
   cache_list: () => self.PyRunnerModelCache.list(),
   cache_delete: (msg) => self.PyRunnerModelCache.remove(msg.url),
   cache_clear: () => self.PyRunnerModelCache.clear(),
@@ -163,6 +170,7 @@ function freeSession() {
     Module._pr_free(session);
     session = 0;
   }
+  loadedModel = null;
   unmountModels();
 }
 

@@ -496,6 +496,7 @@ self.PyRunnerModelCache = (() => {
     downloadScratch, // cache off: OPFS only (web/engine/worker.js checks opfsWritable first)
     opfsWritable,
     isQuota,
+    writeAll, // for the session store (web/shared/session_store.js), which writes OPFS files the same way
     async lookup(url, state, progress, options) {
       const chosen = await writer();
       return chosen ? chosen.lookup(url, state, progress, options) : null;

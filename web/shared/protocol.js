@@ -104,6 +104,41 @@
         "fields": {},
         "events": [],
         "result": {"models": "int", "usage": "int?", "quota": "int?"}
+      },
+      "rerank": {
+        "fields": {"query": "str", "documents": "list"},
+        "events": ["progress"],
+        "result": {"scores": "list", "n_tokens": "list"}
+      },
+      "state_save": {
+        "fields": {},
+        "events": [],
+        "result": {"tokens": "list", "state": "bytes", "model": "dict"}
+      },
+      "state_load": {
+        "fields": {"tokens": "list", "state": "bytes", "model": "dict"},
+        "events": [],
+        "result": {"tokens": "int"}
+      },
+      "session_save": {
+        "fields": {"name": "str"},
+        "events": [],
+        "result": "dict"
+      },
+      "session_load": {
+        "fields": {"name": "str"},
+        "events": [],
+        "result": "dict"
+      },
+      "session_list": {
+        "fields": {},
+        "events": [],
+        "result": "list"
+      },
+      "session_delete": {
+        "fields": {"name": "str"},
+        "events": [],
+        "result": "bool"
       }
     },
     "control": ["abort"],
@@ -114,7 +149,8 @@
       "EmbeddingAbortedError", "EmbeddingError", "EmbeddingInputTooLongError", "EmbeddingNotSupportedError",
       "EngineCrashedError", "EngineOutOfMemoryError", "GenerationError", "GenerationNotSupportedError",
       "InvalidParameterError", "ModelCompatibilityError", "ModelInitializationError", "ModelIntegrityError",
-      "ModelNotLoadedError", "NetworkError", "TruncatedModelError"
+      "ModelNotLoadedError", "NetworkError", "RerankNotSupportedError", "SessionNotFoundError", "StateError",
+      "StateIntegrityError", "StateMismatchError", "TruncatedModelError"
     ],
     "stages": ["checking", "cache", "downloading", "verifying", "loading", "embedding", "spawning", "spawned"],
     "glue": {
@@ -124,11 +160,14 @@
       "PR_ERR_TEMPLATE": -4,
       "PR_ERR_NO_POOLING": -5,
       "PR_ERR_EMBEDDING_MODEL": -6,
+      "PR_ERR_STATE": -7,
+      "PR_ERR_NOT_RERANKER": -8,
       "PR_ERR_EXCEPTION": -2147483648,
       "PR_POOLING_MODEL": -1,
       "PR_POOLING_MEAN": 1,
       "PR_POOLING_CLS": 2,
       "PR_POOLING_LAST": 3,
+      "PR_POOLING_RANK": 4,
       "PR_CACHE_TYPE_DEFAULT": -1,
       "PR_CACHE_TYPE_F32": 0,
       "PR_CACHE_TYPE_F16": 1,
@@ -140,8 +179,11 @@
       "PR_CACHE_TYPE_IQ4_NL": 20,
       "PR_CACHE_TYPE_BF16": 30
     },
-    "pooling": {"mean": 1, "cls": 2, "last": 3},
-    "opfs": {"dir": "py_runner-models", "data_suffix": ".gguf", "meta_suffix": ".json", "scratch_dir": "py_runner-scratch"},
+    "pooling": {"mean": 1, "cls": 2, "last": 3, "rank": 4},
+    "opfs": {
+      "dir": "py_runner-models", "data_suffix": ".gguf", "meta_suffix": ".json", "scratch_dir": "py_runner-scratch",
+      "sessions_dir": "py_runner-sessions", "session_suffix": ".session"
+    },
     "pthread_pool_size": 4,
     "download_window_bytes": 33554432,
     "sampler": [
