@@ -83,6 +83,7 @@ report["backend"] = runner.load_details.get("cache_backend")
 report["completion"] = (await runner.generate_text({completion!r}, greedy)).tokens
 reply = await runner.chat([{{"role": "user", "content": {france!r}}}], greedy)
 report["chat"] = reply.text
+saved = await runner.save_session("webkit")  # in Cache Storage: WebKit has no OPFS here
 
 # cancel: a long generation stopped after its third token keeps exactly those three
 chunks = []
@@ -102,6 +103,10 @@ spec2 = await again.load_model({url!r})
 report["second_cache_hit"] = spec2.cache_hit
 report["second_completion"] = (await again.generate_text({completion!r}, greedy)).tokens
 report["cache_list"] = [e.url for e in await again.cache.list()]
+restored = await again.load_session("webkit")
+again_reply = await again.chat([{{"role": "user", "content": {france!r}}}], greedy)
+report["session"] = [restored.n_tokens == saved.n_tokens, again_reply.text, again_reply.prompt_tokens,
+                     again_reply.prompt_tokens_reused]
 json.dumps(report)
 """
 )
@@ -127,6 +132,9 @@ def test_webkit_loads_generates_chats_cancels_and_reloads_from_its_cache(
     # The same engine and build on the same bytes from the cache: the same tokens, exactly.
     assert report["second_cache_hit"] is True and report["second_completion"] == report["completion"]
     assert report["cache_list"] == [f"{server}{url}"]
+    # a session saved by the first runner, restored in the second: the chat's prompt comes from it
+    restored, text, prompt_tokens, reused = report["session"]
+    assert restored and text == report["chat"] and reused == prompt_tokens - 1
 
 
 SYNC_WITHOUT_JSPI = """
