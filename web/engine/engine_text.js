@@ -57,6 +57,20 @@ async function generate(msg, state, reply) {
   };
 }
 
+// After item i of total is done: progress {stage: "embedding", loaded, total} at most every PROGRESS_INTERVAL_MS
+// (and for the last one), then a macrotask, which lets an "abort" message in between two items.
+function itemProgress(reply, total) {
+  let lastProgress = 0;
+  return async (i) => {
+    const now = performance.now();
+    if (i + 1 === total || now - lastProgress >= PROGRESS_INTERVAL_MS) {
+      lastProgress = now;
+      reply({ type: "progress", stage: "embedding", loaded: i + 1, total });
+    }
+    if (total > 1) await nextTask();
+  };
+}
+
 // --- embed: one pooled vector per text -----------------------------------------------------------------------
 // Replies progress {stage: "embedding", loaded: texts done, total}; resolves with {embeddings: Float32Array of
 // texts x n_embd (one transfer, no per-text copies), n_embd, n_tokens: [per text]}.
@@ -68,7 +82,7 @@ async function embed(msg, state, reply) {
   const out = new Float32Array(texts.length * nEmbd);
   const outPtr = Module._malloc(nEmbd * 4);
   const nTokens = [];
-  let lastProgress = 0;
+  const done = itemProgress(reply, texts.length);
   try {
     for (let i = 0; i < texts.length; i++) {
       if (state.aborted) throw new PyRunnerError("EmbeddingAbortedError", `embedding was aborted after ${i} of ${texts.length} texts`);
@@ -81,12 +95,7 @@ async function embed(msg, state, reply) {
       if (n < 0) throw glueError("embed", n, `text ${i}: `);
       out.set(new Float32Array(Module.HEAPU8.buffer, outPtr, nEmbd), i * nEmbd);
       nTokens.push(tokens.length);
-      const now = performance.now();
-      if (i + 1 === texts.length || now - lastProgress >= PROGRESS_INTERVAL_MS) {
-        lastProgress = now;
-        reply({ type: "progress", stage: "embedding", loaded: i + 1, total: texts.length });
-      }
-      if (texts.length > 1) await nextTask(); // lets an "abort" message in between two texts
+      await done(i);
     }
   } finally {
     Module._free(outPtr);
@@ -106,7 +115,7 @@ async function rerank(msg, state, reply) {
   const nTokensPtr = Module._malloc(4);
   const scores = [];
   const nTokens = [];
-  let lastProgress = 0;
+  const done = itemProgress(reply, documents.length);
   try {
     for (let i = 0; i < documents.length; i++) {
       if (state.aborted) throw new PyRunnerError("EmbeddingAbortedError", `reranking was aborted after ${i} of ${documents.length} documents`);
@@ -116,12 +125,7 @@ async function rerank(msg, state, reply) {
       if (n < 0) throw glueError("rerank", n, `document ${i}: `);
       scores.push(new Float32Array(Module.HEAPU8.buffer, outPtr, 1)[0]);
       nTokens.push(Module.HEAP32[nTokensPtr >>> 2]);
-      const now = performance.now();
-      if (i + 1 === documents.length || now - lastProgress >= PROGRESS_INTERVAL_MS) {
-        lastProgress = now;
-        reply({ type: "progress", stage: "embedding", loaded: i + 1, total: documents.length });
-      }
-      if (documents.length > 1) await nextTask(); // lets an "abort" message in between two documents
+      await done(i);
     }
   } finally {
     Module._free(query);
