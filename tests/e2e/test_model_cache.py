@@ -270,6 +270,32 @@ def quota_page(require_builds) -> Iterator[Page]:
         yield page
 
 
+def test_a_session_over_the_quota_is_the_caches_typed_error_and_leaves_no_entry(quota_page: Page) -> None:
+    """Sessions (py_runner/_state.py) are stored beside the models, under the same quota: one that does not
+    fit is CacheQuotaError, as a model is, and no partial session is left."""
+    from py_runner.host.build.assets import default_model
+
+    report = quota_page.py(
+        f"""
+import json
+from py_runner import CacheQuotaError, GenerateTextParams, LlamaRunner
+runner = LlamaRunner(build="st")
+await runner.load_model("/models/{default_model().name}", cache=False, ctx_size=512)
+await runner.generate_text("word " * 150, GenerateTextParams(temp=0.0, n_predict=1))  # ~3.5 MB of KV cache
+try:
+    await runner.save_session("too-big")
+    error = None
+except CacheQuotaError as err:
+    error = str(err)
+sessions = [s.name for s in await runner.list_sessions()]
+runner.terminate()
+json.dumps({{"error": error, "sessions": sessions}})
+"""
+    )
+    assert report["error"] and "no room to store session" in report["error"], report
+    assert report["sessions"] == []
+
+
 def test_quota_exceeded_is_a_typed_error_and_leaves_no_entry(quota_page: Page, model) -> None:
     url = f"/models/{model.name}"
     assert model.stat().st_size > 1 << 20  # more than the page may store
