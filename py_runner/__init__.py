@@ -11,7 +11,8 @@ the private modules, by job:
 - Model files: _gguf (the header reader), _fit (does it fit the heap), _sources (URLs, Files, split shards),
   _spec (ModelSpecification).
 - Llama (llama-cpp-python's API): _llama (the class), _llama_args (its keyword arguments), _llama_request (a
-  request's prompt and parameters), _openai_shapes (response dicts), _logprobs, _llama_sync (sync over async).
+  request's prompt and parameters), _openai_shapes (response dicts), _logprobs, _llama_sync (sync over async),
+  _llama_grammar (LlamaGrammar), _llama_cache (LlamaRAMCache, for Llama.set_cache).
 - _transport/: the cut to I/O (the Transport interface, PyodideTransport, MockTransport).
 - _prompt_program: what `py-runner run --prompt` runs in the page.
 - host/: CPython-only tools (CLI, server, browsers, benches, build); not part of the library.
@@ -61,6 +62,8 @@ from ._errors import (
 )
 from ._generation import GenerationResult, TokenChunk
 from ._llama import Llama
+from ._llama_cache import BaseLlamaCache, LlamaCache, LlamaRAMCache
+from ._llama_grammar import LlamaGrammar
 from ._params import GenerateTextParams
 from ._progress import LoadingStage, ProgressInfo
 from ._runner import LlamaRunner
@@ -93,7 +96,11 @@ __all__ = [
     "GenerationNotSupportedError",
     "GenerationResult",
     "InvalidParameterError",
+    "BaseLlamaCache",
     "Llama",
+    "LlamaCache",
+    "LlamaGrammar",
+    "LlamaRAMCache",
     "LlamaRunner",
     "LlamaState",
     "LoadAbortedError",

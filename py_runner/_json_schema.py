@@ -1,7 +1,10 @@
 """JSON Schema → GBNF, for `GenerateTextParams(json_schema=...)`: output that parses as JSON and validates.
 
 A practical subset: object (properties, required), array (items, minItems, maxItems), string (enum,
-const, minLength, maxLength), integer, number, boolean, null, enum/const of any JSON value, anyOf/oneOf.
+const, minLength, maxLength), integer, number, boolean, null, enum/const of any JSON value, anyOf/oneOf, and
+local references (`$ref` to `#/$defs/<name>` or `#/definitions/<name>`, as pydantic writes nested models): a
+referred schema is one rule, used wherever it is referred to; one that refers to itself, however indirectly,
+raises InvalidParameterError (its documents would have no bound).
 The JSON is compact (no optional whitespace) and every string, number and array is bounded, so constrained
 generation always ends. Optional properties are always written (valid: the schema allows them); other
 keywords raise InvalidParameterError rather than being silently ignored.
@@ -44,13 +47,20 @@ number ::= "-"? ( [0-9] | [1-9] [0-9]{1,15} ) ( "." [0-9]{1,16} )? ( [eE] [-+]? 
 """
 
 _IGNORED = {"$schema", "$id", "title", "description", "examples", "default", "additionalProperties"}
+_DEFINITIONS = ("$defs", "definitions")  # where a local $ref may point (JSON Schema 2019+, and draft 7)
 
 
 def schema_to_gbnf(schema: dict[str, Any]) -> str:
     """A GBNF grammar (start symbol `root`) for JSON documents valid against `schema`."""
     if not isinstance(schema, dict):
         raise InvalidParameterError("json_schema must be a dict")
-    rules = _Rules()
+    definitions: dict[str, Any] = {}
+    for key in _DEFINITIONS:
+        found = schema.get(key, {})
+        if not isinstance(found, dict):
+            raise InvalidParameterError(f"json_schema: {key} must map names to schemas")
+        definitions.update({f"#/{key}/{name}": body for name, body in found.items()})
+    rules = _Rules(definitions)
     try:
         root = rules.expr(schema, "json_schema", 0)
     except RecursionError:
@@ -82,8 +92,10 @@ def _literal(value: Any) -> str:
 class _Rules:
     """The named rules of one grammar, each body once (body -> name, in the order made)."""
 
-    def __init__(self) -> None:
+    def __init__(self, definitions: dict[str, Any] | None = None) -> None:
         self.names: dict[str, str] = {}
+        self.definitions = definitions or {}  # "#/$defs/<name>" -> its schema
+        self.resolving: list[str] = []  # the references being expanded, outermost first
 
     def name(self, kind: str, body: str) -> str:
         """The rule name for `body` (GBNF names are letters, digits and '-'): the same body, the same name."""
@@ -100,7 +112,9 @@ class _Rules:
             raise InvalidParameterError(f"{where}: an unconstrained value cannot be bounded; give it a type")
         if not isinstance(schema, dict):
             raise InvalidParameterError(f"{where}: a schema must be an object")
-        unknown = set(schema) - _IGNORED - {
+        if "$ref" in schema:
+            return self.reference(schema, where, depth)
+        unknown = set(schema) - _IGNORED - set(_DEFINITIONS) - {
             "type", "properties", "required", "items", "minItems", "maxItems", "enum", "const", "anyOf",
             "oneOf", "minLength", "maxLength",
         }  # fmt: skip
@@ -162,3 +176,22 @@ class _Rules:
             ]
             return self.name("object", '"{" ' + ' "," '.join(members) + ' "}"')
         raise InvalidParameterError(f"{where}: unsupported or missing type {kind!r}")
+
+    def reference(self, schema: dict[str, Any], where: str, depth: int) -> str:
+        """The expression of a local `$ref` (its siblings other than annotations are refused)."""
+        ref = schema["$ref"]
+        extra = set(schema) - _IGNORED - set(_DEFINITIONS) - {"$ref"}
+        if extra:
+            raise InvalidParameterError(f"{where}: keywords beside $ref are not supported: {sorted(extra)}")
+        if not isinstance(ref, str) or ref not in self.definitions:
+            raise InvalidParameterError(
+                f"{where}: $ref {ref!r} is not one of this schema's own $defs or definitions"
+            )
+        if ref in self.resolving:
+            chain = " -> ".join([*self.resolving[self.resolving.index(ref) :], ref])
+            raise InvalidParameterError(f"{where}: $ref refers to itself ({chain}): unbounded documents")
+        self.resolving.append(ref)
+        try:
+            return self.expr(self.definitions[ref], f"{where}({ref})", depth)
+        finally:
+            self.resolving.pop()

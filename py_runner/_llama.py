@@ -30,6 +30,7 @@ from ._chat import reply_message
 from ._errors import InvalidParameterError
 from ._generation import GenerationResult, TokenChunk
 from ._llama_args import LLAMA_DEFAULT_SEED
+from ._llama_cache import BaseLlamaCache, longest_token_prefix
 from ._llama_request import LlamaRequest
 from ._llama_sync import SyncRunner
 from ._progress import ProgressCallback
@@ -96,6 +97,8 @@ class Llama:
         self.runner = runner if runner is not None else LlamaRunner(n_threads=n_threads, base_url=base_url)
         self._progress_callback = progress_callback  # py_runner's: the load's ProgressInfo events
         self._sync = SyncRunner()
+        self.cache: BaseLlamaCache | None = None  # set_cache's
+        self._held: list[int] = []  # the tokens the engine holds after the last cached completion
         if model_path is not None:
             self._sync.run(self._aload(), "Llama.load")
 
@@ -186,7 +189,7 @@ class Llama:
         if args.streaming(kwargs):
             return self._completion_chunks(prompt, **kwargs)
         request = LlamaRequest.completion(self, prompt, kwargs)
-        result = await self.runner.generate_text(request.prompt, request.params)
+        result = await self._generate(request)
         logprobs = None
         if request.logprobs is not None:
             logprobs = await _logprobs.completion_logprobs(
@@ -219,7 +222,7 @@ class Llama:
         if args.streaming(kwargs):
             return self._chat_chunks(messages, **kwargs)
         request = await LlamaRequest.chat(self, messages, kwargs)
-        result = await self.runner.generate_text(request.prompt, request.params)
+        result = await self._generate(request)
         logprobs = None
         if request.logprobs is not None:
             logprobs = await _logprobs.chat_logprobs(
@@ -303,10 +306,43 @@ class Llama:
         await self.runner.load_state(state)
         self.seed = state.seed
 
+    # ---- prompt cache ------------------------------------------------------------------------------------
+    def set_cache(self, cache: BaseLlamaCache | None) -> None:
+        """llama-cpp-python's: keep each completion's state in `cache` (a LlamaRAMCache), keyed by its prompt
+        and completion tokens; a later prompt that starts with a cached conversation continues from its state
+        (only its own new tokens are evaluated) when that shares more of it than what the engine holds."""
+        if cache is not None and not isinstance(cache, BaseLlamaCache):
+            raise InvalidParameterError(f"set_cache takes a LlamaRAMCache or None: {type(cache).__name__}")
+        self.cache = cache
+
+    async def _state_for(self, prompt: str) -> list[int]:
+        """Before a completion with a cache: restore the cached state that shares the most of the prompt,
+        where it shares more than what the engine holds; returns the prompt's tokens."""
+        assert self.cache is not None
+        tokens = await self.runner.tokenize(prompt, add_special=True, parse_special=True)
+        try:
+            state = self.cache[tokens]
+        except KeyError:
+            return tokens
+        if longest_token_prefix(state.input_ids, tokens) > longest_token_prefix(self._held, tokens):
+            await self.aload_state(state)
+            self._held = list(state.input_ids)
+        return tokens
+
     # ---- shared ------------------------------------------------------------------------------------------
+    async def _generate(self, request: LlamaRequest) -> GenerationResult:
+        """The request's GenerationResult (through the stream below: one path, the cache's included)."""
+        async with contextlib.aclosing(self._generate_stream(request)) as items:
+            async for item in items:
+                if isinstance(item, GenerationResult):
+                    return item
+        raise AssertionError("a generation stream ends with its result")
+
     async def _generate_stream(self, request: LlamaRequest) -> AsyncIterator[TokenChunk | GenerationResult]:
         """The request's tokens as they come, then its GenerationResult; leaving early cancels it (the
-        runner's one stream pump, LlamaRunner._stream)."""
+        runner's one stream pump, LlamaRunner._stream). With a cache (set_cache), the prompt may continue from
+        a cached state, and the completion's state is cached after it."""
+        prompt_tokens = await self._state_for(request.prompt) if self.cache is not None else None
         results: list[GenerationResult] = []
         start = lambda on_token: self.runner.generate_text(  # noqa: E731
             request.prompt, request.params, on_token, results.append
@@ -314,6 +350,9 @@ class Llama:
         async with contextlib.aclosing(self.runner._stream(start)) as chunks:
             async for chunk in chunks:
                 yield chunk
+        if self.cache is not None and prompt_tokens is not None:
+            self._held = prompt_tokens + list(results[0].tokens)
+            self.cache[self._held] = await self.asave_state()
         yield results[0]
 
     def close(self) -> None:

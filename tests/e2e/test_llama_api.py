@@ -317,3 +317,32 @@ def test_tool_choice_binds_the_grammar_from_the_start_or_from_its_trigger(
     # The grammar begins with what the template already wrote ("<|im_start|>assistant\n"); the engine feeds it
     # those tokens first, as llama-server does, so the reply does not repeat them.
     assert required["message"]["content"].startswith(answer), required["message"]["content"][:80]
+
+
+def test_a_ram_cache_restores_an_earlier_prompts_state_exactly(require_builds, pyodide_page) -> None:
+    """llama-cpp-python's Llama.set_cache(LlamaRAMCache()): after another prompt has taken the engine's KV
+    cache, a prompt seen before continues from its cached state (only its last token is evaluated again) and
+    completes exactly as the first time; a LlamaGrammar constrains a completion as grammar= does there."""
+    model = default_model()
+    code = f"""
+import json
+from py_runner import Llama, LlamaGrammar, LlamaRAMCache
+llm = await Llama.load("/models/{model.name}", n_ctx=512)
+llm.set_cache(LlamaRAMCache())
+story, other = "Once upon a time, in a small village by the sea,", "The recipe for bread is simple:"
+runs = []
+for prompt in (story, other, story):
+    out = await llm.acreate_completion(prompt, max_tokens=12, temperature=0)
+    runs.append([out["choices"][0]["text"], llm.runner.last_result.prompt_tokens,
+                 llm.runner.last_result.prompt_tokens_reused])
+yes_no = LlamaGrammar.from_string('root ::= "yes" | "no"')
+question = "Is the sea salty? Answer:"
+answer = await llm.acreate_completion(question, grammar=yes_no, max_tokens=4, temperature=0)
+llm.close()
+json.dumps({{"runs": runs, "answer": answer["choices"][0]["text"], "states": len(llm.cache.cache_state)}})
+"""
+    out = json.loads(pyodide_page.run(code))
+    (first, prompt_tokens, reused_first), (_, _, reused_other), (third, _, reused_third) = out["runs"]
+    assert reused_first == 0 and reused_other <= 1  # nothing shared but the BOS token
+    assert third == first and reused_third == prompt_tokens - 1  # from the cached state, exactly
+    assert out["answer"] in ("yes", "no") and out["states"] == 3

@@ -6,17 +6,17 @@ import py_runner
 
 PUBLIC = set(
     """
-    AccessDeniedError Artifacts BridgeError CacheQuotaError CachedModel CacheUsage ChatTemplateError
-    ContextOverflowError CorsBlockedError EmbeddingAbortedError EmbeddingError
+    AccessDeniedError Artifacts BaseLlamaCache BridgeError CacheQuotaError CachedModel CacheUsage
+    ChatTemplateError ContextOverflowError CorsBlockedError EmbeddingAbortedError EmbeddingError
     EmbeddingInputTooLongError EmbeddingNotSupportedError EngineCrashedError EngineOutOfMemoryError
     GenerateTextParams GenerationError GenerationNotSupportedError GenerationResult
-    InvalidParameterError Llama LlamaRunner LlamaState LoadAbortedError LoadingStage LocalWebAIError
-    MAX_SUPPORTED_GGUF_VERSION MIN_SUPPORTED_GGUF_VERSION ModelCache ModelCompatibilityError
-    ModelInitializationError ModelIntegrityError ModelLoadError ModelNotFoundError
-    ModelNotLoadedError ModelTooLargeError MockTransport ModelSpecification NetworkError ProgressInfo
-    RerankNotSupportedError RunnerBusyError ServerError SessionInfo SessionNotFoundError StateError
-    StateIntegrityError StateMismatchError SyncCallError
-    TokenChunk TruncatedModelError __version__
+    InvalidParameterError Llama LlamaCache LlamaGrammar LlamaRAMCache LlamaRunner LlamaState
+    LoadAbortedError LoadingStage LocalWebAIError MAX_SUPPORTED_GGUF_VERSION MIN_SUPPORTED_GGUF_VERSION
+    ModelCache ModelCompatibilityError ModelInitializationError ModelIntegrityError ModelLoadError
+    ModelNotFoundError ModelNotLoadedError ModelTooLargeError MockTransport ModelSpecification
+    NetworkError ProgressInfo RerankNotSupportedError RunnerBusyError ServerError SessionInfo
+    SessionNotFoundError StateError StateIntegrityError StateMismatchError SyncCallError TokenChunk
+    TruncatedModelError __version__
     """.split()
 )
 

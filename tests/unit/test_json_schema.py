@@ -38,7 +38,10 @@ def test_params_turn_a_schema_into_a_grammar() -> None:
     [
         {"type": "object", "properties": {"x": {}}},  # unbounded value
         {"type": "string", "pattern": "^a$"},  # unsupported keyword
-        {"$ref": "#/defs/x"},
+        {"$ref": "#/defs/x"},  # not a local definition
+        {"$defs": {"x": {"type": "string"}}, "$ref": "#/$defs/y"},
+        {"$defs": {"n": {"type": "object", "properties": {"n": {"$ref": "#/$defs/n"}}}}, "$ref": "#/$defs/n"},
+        {"$defs": {"x": {"type": "string"}}, "$ref": "#/$defs/x", "type": "string"},  # a keyword beside it
         {"type": "object", "properties": {}, "required": ["x"]},
         {"type": "tuple"},
     ],
@@ -72,3 +75,23 @@ def test_nested_arrays_repeat_rule_names_not_groups(levels, item) -> None:
         group = grammar[grammar.rindex("(", 0, repeated.start()) : repeated.start() + 1]
         assert not re.search(r"[?*+{]", group.replace('"', " ")), group  # nothing that makes a rule inside
     assert len(grammar.splitlines()) == levels + 2 and len(grammar) < 1000
+
+
+def test_local_references_are_rules_of_their_own() -> None:
+    """pydantic's nested models: $defs (and draft 7's definitions) referred to by $ref, each one rule used
+    wherever it is referred to."""
+    schema = {
+        "$defs": {"A": {"properties": {"a": {"type": "integer"}}, "required": ["a"], "type": "object"}},
+        "definitions": {"U": {"enum": ["c", "f"]}},
+        "properties": {
+            "x": {"$ref": "#/$defs/A"},
+            "y": {"$ref": "#/$defs/A"},
+            "u": {"$ref": "#/definitions/U"},
+        },
+        "required": ["x", "y", "u"],
+        "type": "object",
+    }
+    grammar = schema_to_gbnf(schema)
+    assert grammar.count('"{" "\\"a\\"" ":" integer-1 "}"') == 1, grammar  # A's rule, once
+    root = grammar.splitlines()[-1]
+    assert root.count("object-2") == 2 and "enum-3" in root, grammar
