@@ -346,3 +346,47 @@ json.dumps({{"runs": runs, "answer": answer["choices"][0]["text"], "states": len
     assert reused_first == 0 and reused_other <= 1  # nothing shared but the BOS token
     assert third == first and reused_third == prompt_tokens - 1  # from the cached state, exactly
     assert out["answer"] in ("yes", "no") and out["states"] == 3
+
+
+def test_import_llama_cpp_in_the_page_and_llama_cpp_pythons_own_grammar_tests_pass(
+    require_builds, pyodide_page
+) -> None:
+    """llama-cpp-python's import line works unchanged in the page (the page wheel's llama_cpp package), and
+    its own tests/test_llama_grammar.py, from the pinned sdist, unmodified, passes there. (Its test_llama.py
+    and test_llama_chat_format.py import numpy, scipy and jinja2 at their top: no registry serves those built
+    for Pyodide, so they cannot run in the page.)"""
+    from py_runner.host.fixtures import llama_cpp_source_dir
+
+    grammar_tests = (llama_cpp_source_dir().parents[1] / "tests" / "test_llama_grammar.py").read_text()
+    code = f"""
+import json, sys, types
+import llama_cpp
+import py_runner
+from llama_cpp import Llama, LlamaGrammar
+same = Llama is py_runner.Llama and LlamaGrammar is py_runner.LlamaGrammar
+report = {{"version": llama_cpp.__version__, "same": same}}
+try:
+    import llama_cpp.llama_cpp
+    report["bindings"] = None
+except ImportError as e:
+    report["bindings"] = str(e)
+module = types.ModuleType("test_llama_grammar")
+exec(compile({grammar_tests!r}, "test_llama_grammar.py", "exec"), module.__dict__)
+results = {{}}
+for name in sorted(n for n in vars(module) if n.startswith("test_")):
+    try:
+        getattr(module, name)()
+        results[name] = "passed"
+    except Exception as e:
+        results[name] = f"failed: {{type(e).__name__}}: {{e}}"
+report["tests"] = results
+json.dumps(report)
+"""
+    out = json.loads(pyodide_page.run(code))
+    assert out["version"] == "0.3.36" and out["same"] is True
+    assert "not available in the browser" in out["bindings"]
+    assert out["tests"] == {
+        "test_composed_pydantic_grammar": "passed",
+        "test_grammar_anyof": "passed",
+        "test_grammar_from_string": "passed",
+    }

@@ -63,11 +63,14 @@ def test_the_page_wheel_holds_the_library_and_the_engine_only(tmp_path: Path) ->
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
     modules = {n for n in names if n.endswith(".py")}
-    assert modules == {f"py_runner/{rel.as_posix()}" for rel in library_files()}
+    library = {f"py_runner/{rel.as_posix()}" for rel in library_files()}
+    # and py_runner/_llama_cpp again as the top-level llama_cpp: `import llama_cpp` in the page
+    aliases = {n.replace("py_runner/_llama_cpp/", "llama_cpp/") for n in library if "/_llama_cpp/" in n}
+    assert modules == library | aliases and "llama_cpp/__init__.py" in aliases
     data = {n for n in names if n.startswith("py_runner/") and not n.endswith(".py")}
     assert data == {f"py_runner/_engine/{rel}" for _, rel in engine_files()}  # empty where nothing is built
     assert not any(n.startswith("py_runner/host/") for n in names)
-    assert all(n.startswith(("py_runner/", "py_runner-")) for n in names)
+    assert all(n.startswith(("py_runner/", "py_runner-", "llama_cpp/")) for n in names)
 
 
 def import_cycle(paths: list[Path]) -> list[str] | None:

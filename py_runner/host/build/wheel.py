@@ -55,6 +55,9 @@ def library_files() -> list[Path]:
 
 
 ENGINE_WEB = (("engine", "*.js"), ("shared", "*.js"), ("page", "bridge.js"))  # what the engine needs of web/
+# The library's subpackage that the page's wheel also carries as a top-level package: `import llama_cpp` in
+# Pyodide (py_runner/_llama_cpp/__init__.py says why only there).
+TOP_LEVEL_ALIASES = {"_llama_cpp": "llama_cpp"}
 
 
 def engine_files() -> list[tuple[Path, str]]:
@@ -137,15 +140,19 @@ def build_wheel(out_dir: str | Path, *, use_cache: bool = True) -> Path:
 
 def _build(tmp: Path, files: list[Path], engine: list[tuple[Path, str]]) -> Path:
     stage = tmp / "src"
-    staged = [(PACKAGE_DIR / rel, Path(rel)) for rel in files]
-    staged += [(src, Path("_engine") / rel) for src, rel in engine]
+    staged = [(PACKAGE_DIR / rel, Path(DIST_NAME) / rel) for rel in files]
+    staged += [(src, Path(DIST_NAME) / "_engine" / rel) for src, rel in engine]
+    aliased = [(rel, TOP_LEVEL_ALIASES[rel.parts[0]]) for rel in files if rel.parts[0] in TOP_LEVEL_ALIASES]
+    staged += [(PACKAGE_DIR / rel, Path(alias, *rel.parts[1:])) for rel, alias in aliased]
     for src, rel in staged:
-        dest = stage / DIST_NAME / rel
+        dest = stage / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
         dest.chmod(0o644)
     pyproject = _PYPROJECT.format(
-        name=DIST_NAME, version=py_runner.__version__, packages=json.dumps(_packages(files))
+        name=DIST_NAME,
+        version=py_runner.__version__,
+        packages=json.dumps(_packages(files) + sorted(set(TOP_LEVEL_ALIASES.values()))),
     )
     (stage / "pyproject.toml").write_text(pyproject, encoding="utf-8")
     out = tmp / "dist"
