@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import py_runner as py_runner_package
 from py_runner import __version__
 from py_runner.host.build.wheel import library_files
 
@@ -72,20 +73,40 @@ def test_run_script_timeout_is_a_clear_error(tmp_path: Path, run_cli) -> None:
     assert proc.stderr.splitlines()[-1] == "py-runner: error: the program did not finish within 20 s"
 
 
+def _refusing_modules() -> list[str]:
+    """The library's stand-ins for llama-cpp-python modules that cannot exist in a browser: importing one
+    raises an ImportError that says why (py_runner/_llama_cpp/_unavailable.py)."""
+    folder = Path(py_runner_package.__file__).parent
+    return sorted(
+        ".".join(("py_runner", *rel.with_suffix("").parts))
+        for rel in library_files()
+        if "raise missing_module(" in (folder / rel).read_text(encoding="utf-8")
+    )
+
+
 def test_every_module_the_page_installs_imports_there_and_none_is_a_host_tool(pyodide_page) -> None:
     code = """
 import importlib, json, pkgutil
 import py_runner
 names = sorted(m.name for m in pkgutil.walk_packages(py_runner.__path__, "py_runner."))
-imported = [importlib.import_module(name).__name__ for name in names]
-json.dumps({"names": names, "imported": imported})
+imported, refused = [], {}
+for name in names:
+    try:
+        imported.append(importlib.import_module(name).__name__)
+    except ImportError as exc:
+        refused[name] = str(exc)
+json.dumps({"names": names, "imported": imported, "refused": refused})
 """
     report = json.loads(pyodide_page.run(code))
     dotted = (".".join(("py_runner", *rel.with_suffix("").parts)) for rel in library_files())
     library = sorted(name.removesuffix(".__init__") for name in dotted)
     assert report["names"] == [n for n in library if n != "py_runner"]  # the library, all of it, and only it
     assert "py_runner._transport.pyodide" in report["names"]
-    assert not any(".host" in n for n in report["names"]) and report["imported"] == report["names"]
+    assert not any(".host" in n for n in report["names"])
+    refusing = _refusing_modules()
+    assert refusing and sorted(report["refused"]) == refusing  # only the stand-ins refuse, and they all do
+    assert all("is not available in the browser" in why for why in report["refused"].values())
+    assert report["imported"] == [n for n in report["names"] if n not in refusing]
 
 
 @pytest.fixture
@@ -158,3 +179,47 @@ def test_run_script_ends_at_once_on_a_pyodide_fatal_error(tmp_path: Path, run_cl
     assert proc.returncode == 1, proc.stdout + proc.stderr  # not 124: the run did not wait out its timeout
     assert proc.stdout.splitlines()[0] == "before"  # then Pyodide's dump of the Python stack
     assert "Pyodide suffered a fatal error and can no longer run Python" in proc.stderr
+
+
+def _failing_first(page, pattern: str, fail) -> list[str]:
+    """Route `pattern` in `page`: its first request fails as `fail(route)` does, later ones go through; the
+    requests seen, in order."""
+    seen: list[str] = []
+
+    def handle(route) -> None:
+        seen.append(route.request.url)
+        fail(route) if len(seen) == 1 else route.continue_()
+
+    page.route(pattern, handle)
+    return seen
+
+
+def test_a_page_where_pyodide_failed_to_start_is_opened_once_more(browser_and_server, capsys) -> None:
+    """Pyodide's own start failing (WebKitGTK's engine traps in it now and then; here its standard library's
+    first download is refused) is not the program's fault: the harness opens the page once more and says
+    so."""
+    from py_runner.host.browser.headless import HarnessPage
+
+    browser, _, base_url = browser_and_server
+    page = browser.new_page()
+    seen = _failing_first(page, "**/python_stdlib.zip", lambda route: route.fulfill(status=404, body="gone"))
+    harness = HarnessPage(page)
+    harness.boot(base_url)
+    assert harness.run("1 + 1") == 2 and len(seen) == 2
+    err = capsys.readouterr().err
+    assert "Pyodide failed to start in the page, before any other code ran" in err
+    assert "opening the page once more" in err
+
+
+def test_a_page_whose_own_start_failed_is_not_opened_again(browser_and_server) -> None:
+    """A failure after Pyodide started (here py_runner's wheel is refused) is reported at once, not
+    retried."""
+    from py_runner.host.browser.headless import HarnessPage
+    from py_runner.host.browser.in_page import PageError
+
+    browser, _, base_url = browser_and_server
+    page = browser.new_page()
+    seen = _failing_first(page, "**/py_runner-*.whl", lambda route: route.fulfill(status=404, body="gone"))
+    with pytest.raises(PageError, match="could not boot Pyodide and py_runner"):
+        HarnessPage(page).boot(base_url)
+    assert len(seen) == 1

@@ -54,8 +54,7 @@ def webkit(require_builds, require_webkit):
         with launch_webkit(shared_memory=shared_memory) as browser:
             page = browser.new_page()
             harness = HarnessPage(page)
-            page.goto(f"{base_url}/web/site/run.html")
-            page.wait_for_function("window.__pyRunnerReady === true", timeout=180_000)
+            harness.boot(base_url, timeout_s=180)  # once more if Pyodide itself failed to start (headless.py)
             yield harness
 
     return open_page

@@ -59,7 +59,16 @@ export async function bootPyodide(options = {}) {
   status("Loading Pyodide…");
   const indexURL = resolve(config.pyodide);
   const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
-  const pyodide = await loadPyodide({ indexURL, stdout: options.stdout, stderr: options.stderr });
+  let pyodide;
+  try {
+    pyodide = await loadPyodide({ indexURL, stdout: options.stdout, stderr: options.stderr });
+  } catch (e) {
+    // Pyodide's own start failed, before any of py_runner's or the page's code ran: marked so that a controller
+    // can tell it from a failure of that code (WebKitGTK's JavaScriptCore now and then traps inside Pyodide's
+    // start with "Out of bounds memory access"; a new page starts).
+    if (e && typeof e === "object") e.pyRunnerPhase = "pyodide-start";
+    throw e;
+  }
 
   status("Installing py_runner…");
   if (!config.micropip_wheel) throw new Error("no micropip wheel on the server (run scripts/fetch_assets.sh)");

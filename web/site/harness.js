@@ -16,7 +16,8 @@
 // (top-level await allowed, sys.argv set). Output goes to <pre id="py-runner-output"> and, when the controlling
 // program defines them (Playwright expose_function), to window.__pyRunnerOutput(stream, text), the exit status to
 // window.__pyRunnerExit(code). document.body.dataset.pyRunnerStatus goes "running" -> "done" | "error", with the
-// exit status in data-py-runner-exit, so people and tests can watch it. Everything is fetched from this site.
+// exit status in data-py-runner-exit, so people and tests can watch it; data-py-runner-boot-failed="pyodide-start"
+// says Pyodide itself failed to start, before any other code ran. Everything is fetched from this site.
 
 import { bootPyodide } from "../page/boot.js";
 
@@ -289,6 +290,8 @@ main().then(
   },
   async (e) => {
     emit("stderr", `py_runner harness: ${describe(e)}\n`);
+    // A controller may open the page once more after this failure (py_runner.host.browser.headless).
+    if (e && e.pyRunnerPhase === "pyodide-start") document.body.dataset.pyRunnerBootFailed = "pyodide-start";
     await exit(1);
   },
 );

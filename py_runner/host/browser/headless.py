@@ -26,6 +26,26 @@ _POLL_MS = 50
 _ABORTED_REQUEST = {"net::ERR_ABORTED", "NS_BINDING_ABORTED"}
 
 
+# How many times a page is opened when Pyodide itself fails to start in it, before any other code ran: a
+# fault of the browser's WebAssembly engine (WebKitGTK's JavaScriptCore now and then traps inside Pyodide's
+# start with "Out of bounds memory access"), which a fresh page does not repeat. A failure of py_runner's or
+# the program's own code is never retried.
+_PYODIDE_STARTS = 2
+_PYODIDE_START_FAILED_JS = "() => document.body?.dataset.pyRunnerBootFailed === 'pyodide-start'"
+
+
+def _pyodide_failed_to_start(page, on_stderr: Callable[[str], None]) -> bool:
+    """Whether the page's run ended because Pyodide did not start (web/site/harness.js marks it); if so, says
+    that the page is opened once more."""
+    if not page.evaluate(_PYODIDE_START_FAILED_JS):
+        return False
+    on_stderr(
+        "py_runner: Pyodide failed to start in the page, before any other code ran (a fault inside the "
+        "browser's WebAssembly engine); opening the page once more\n"
+    )
+    return True
+
+
 class HeadlessError(RuntimeError):
     """The browser run could not start or finish (no browser, crash, timeout)."""
 
@@ -147,24 +167,28 @@ def run_in_browser(
             page.on("crash", on_crash)
             page.on("requestfailed", on_request_failed)
             deadline = time.monotonic() + timeout_s
-            try:
-                page.goto(url, wait_until="load", timeout=max(1.0, timeout_s) * 1000)
-            except PlaywrightError as exc:
-                raise HeadlessError(f"cannot open {url}: {exc.message.splitlines()[0]}") from exc
-            while state["exit"] is None:
-                if state["crashed"]:
-                    raise HeadlessError("the browser page crashed (out of memory?)")
-                if page.is_closed():
-                    raise HeadlessError("the browser page closed before the program finished")
-                if time.monotonic() > deadline:
-                    raise HeadlessTimeout(f"the program did not finish within {timeout_s:g} s")
+            for start in range(_PYODIDE_STARTS):
+                state["exit"] = None
                 try:
-                    # Waiting inside Playwright dispatches the exposed-function calls.
-                    page.wait_for_timeout(_POLL_MS)
+                    page.goto(url, wait_until="load", timeout=max(1.0, timeout_s) * 1000)
                 except PlaywrightError as exc:
-                    if state["exit"] is not None:
-                        break
-                    raise HeadlessError(f"browser failure: {exc.message.splitlines()[0]}") from exc
+                    raise HeadlessError(f"cannot open {url}: {exc.message.splitlines()[0]}") from exc
+                while state["exit"] is None:
+                    if state["crashed"]:
+                        raise HeadlessError("the browser page crashed (out of memory?)")
+                    if page.is_closed():
+                        raise HeadlessError("the browser page closed before the program finished")
+                    if time.monotonic() > deadline:
+                        raise HeadlessTimeout(f"the program did not finish within {timeout_s:g} s")
+                    try:
+                        # Waiting inside Playwright dispatches the exposed-function calls.
+                        page.wait_for_timeout(_POLL_MS)
+                    except PlaywrightError as exc:
+                        if state["exit"] is not None:
+                            break
+                        raise HeadlessError(f"browser failure: {exc.message.splitlines()[0]}") from exc
+                if start + 1 == _PYODIDE_STARTS or not _pyodide_failed_to_start(page, on_stderr):
+                    break
             return int(state["exit"])  # type: ignore[arg-type]
         finally:
             try:
@@ -192,21 +216,25 @@ def _run_in_webkit(
     deadline = time.monotonic() + timeout_s
     with open_browser() as browser:
         page = browser.new_page()
-        page.goto(url)
-        seen = 0
-        while True:
-            try:
-                state = page.evaluate(_READ_OUTPUT_JS, seen)
-            except WebKitError as exc:
-                raise HeadlessError(f"browser failure: {exc.message.splitlines()[0]}") from exc
-            for stream, text in state["out"]:
-                (on_stderr if stream == "stderr" else on_stdout)(text)
-            seen += len(state["out"])
-            if state["exit"] is not None:
+        for start in range(_PYODIDE_STARTS):
+            page.goto(url)
+            seen = 0
+            while True:
+                try:
+                    state = page.evaluate(_READ_OUTPUT_JS, seen)
+                except WebKitError as exc:
+                    raise HeadlessError(f"browser failure: {exc.message.splitlines()[0]}") from exc
+                for stream, text in state["out"]:
+                    (on_stderr if stream == "stderr" else on_stdout)(text)
+                seen += len(state["out"])
+                if state["exit"] is not None:
+                    break
+                if time.monotonic() > deadline:
+                    raise HeadlessTimeout(f"the program did not finish within {timeout_s:g} s")
+                time.sleep(_POLL_MS / 1000)
+            if start + 1 == _PYODIDE_STARTS or not _pyodide_failed_to_start(page, on_stderr):
                 return int(state["exit"])
-            if time.monotonic() > deadline:
-                raise HeadlessTimeout(f"the program did not finish within {timeout_s:g} s")
-            time.sleep(_POLL_MS / 1000)
+        raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
@@ -240,15 +268,19 @@ class HarnessPage:
     def boot(self, server_base_url: str, *, timeout_s: float = 120.0) -> None:
         """Open web/site/run.html and wait until Pyodide and py_runner are ready; a page whose boot failed
         says so (status "error", PageError with its output) instead of being waited for until `timeout_s`."""
-        self.page.goto(f"{server_base_url.rstrip('/')}/web/site/run.html")
-        self.page.wait_for_function(
-            "window.__pyRunnerReady === true || document.body?.dataset.pyRunnerStatus === 'error'",
-            timeout=timeout_s * 1000,
-        )
-        # functions, not expressions: a WebKitPage evaluates only functions
-        if not self.page.evaluate("() => window.__pyRunnerReady === true"):
+        for start in range(_PYODIDE_STARTS):
+            self.page.goto(f"{server_base_url.rstrip('/')}/web/site/run.html")
+            self.page.wait_for_function(
+                "window.__pyRunnerReady === true || document.body?.dataset.pyRunnerStatus === 'error'",
+                timeout=timeout_s * 1000,
+            )
+            # functions, not expressions: a WebKitPage evaluates only functions
+            if self.page.evaluate("() => window.__pyRunnerReady === true"):
+                return
             output = self.page.evaluate("() => document.getElementById('py-runner-output').textContent")
-            raise PageError(f"the page could not boot Pyodide and py_runner:\n{output}")
+            if start + 1 == _PYODIDE_STARTS or not _pyodide_failed_to_start(self.page, sys.stderr.write):
+                raise PageError(f"the page could not boot Pyodide and py_runner:\n{output}")
+            sys.stderr.write(output)
 
     @property
     def engine(self) -> str:
