@@ -30,6 +30,7 @@ class GenerationResult:
     seed: int = 0
     threads: int | None = None  # threads the engine computed with
     prompt_tokens_reused: int = 0  # prompt tokens the KV cache already held (not evaluated again)
+    eog_token: int | None = None  # the end-of-generation token that ended it (finish_reason "eos")
 
     @property
     def prompt_tokens_evaluated(self) -> int:
@@ -113,6 +114,7 @@ class TokenPipeline:
             gen_ms=float(timings.get("gen_ms") or 0.0),
             seed=seed,
             threads=int_or_none(engine.get("threads")),
+            eog_token=eog if (eog := int_or_none(engine.get("eog_token"))) is not None and eog >= 0 else None,
         )
 
 

@@ -14,7 +14,9 @@ and ignored; those whose effect would silently differ (`suffix`, token-list prom
 
 Here is the class; its jobs live apart: _llama_args (keyword arguments), _llama_request (a request's prompt
 and GenerateTextParams; chats by _chat's policy), _openai_shapes (the response dicts), _logprobs, _llama_sync
-(sync over async). Streams run on LlamaRunner's one stream pump (LlamaRunner._stream)."""
+(sync over async), _llama_eval (the token-level methods: eval, sample, generate, reset, n_tokens, input_ids,
+scores), _llama_cache (set_cache's caches). Streams run on LlamaRunner's one stream pump
+(LlamaRunner._stream)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from ._errors import InvalidParameterError
 from ._generation import GenerationResult, TokenChunk
 from ._llama_args import LLAMA_DEFAULT_SEED
 from ._llama_cache import BaseLlamaCache, longest_token_prefix
+from ._llama_eval import LlamaTokenMethods
 from ._llama_request import LlamaRequest
 from ._llama_sync import SyncRunner
 from ._progress import ProgressCallback
@@ -38,15 +41,15 @@ from ._runner import LlamaRunner
 from ._state import LlamaState
 
 _IGNORED_INIT = set(
-    """n_gpu_layers split_mode main_gpu tensor_split vocab_only use_mmap use_mlock kv_overrides rpc_servers
+    """n_gpu_layers split_mode main_gpu tensor_split use_mmap use_mlock kv_overrides rpc_servers
     n_ubatch n_threads_batch rope_scaling_type pooling_type rope_freq_base rope_freq_scale yarn_ext_factor
-    yarn_attn_factor yarn_beta_fast yarn_beta_slow yarn_orig_ctx logits_all offload_kqv flash_attn op_offload
+    yarn_attn_factor yarn_beta_fast yarn_beta_slow yarn_orig_ctx offload_kqv flash_attn op_offload
     swa_full no_perf last_n_tokens_size lora_base lora_scale lora_path numa chat_handler draft_model tokenizer
     spm_infill""".split()
 )  # what llama-cpp-python's Llama() takes and a browser build has no use for
 
 
-class Llama:
+class Llama(LlamaTokenMethods):
     """llama-cpp-python's `Llama`, running llama.cpp in the browser.
 
         llm = Llama(model_path="models/SmolLM2-135M-Instruct.Q4_1.gguf", n_ctx=2048)       # sync (JSPI)
@@ -58,6 +61,9 @@ class Llama:
     Beyond llama-cpp-python's arguments: `runner` (a LlamaRunner to use, e.g. with build="st") and
     `progress_callback` (LlamaRunner.load_model's), `base_url` (LlamaRunner's: what a relative `model_path`
     resolves against, for Python hosted in a worker). `llm.runner` is the LlamaRunner underneath.
+    `vocab_only=True` loads the tokenizer alone (no weights, no context): tokenize/detokenize and the metadata
+    work, generation raises GenerationNotSupportedError. `logits_all=True` keeps the logits after every
+    position `eval` evaluates (`scores`).
     """
 
     def __init__(
@@ -70,6 +76,8 @@ class Llama:
         seed: int = LLAMA_DEFAULT_SEED,
         chat_format: str | None = None,
         embedding: bool = False,
+        vocab_only: bool = False,
+        logits_all: bool = False,
         verbose: bool = True,
         runner: LlamaRunner | None = None,
         progress_callback: ProgressCallback | None = None,
@@ -91,14 +99,18 @@ class Llama:
         self.type_v = args.cache_type("type_v", type_v)
         self.chat_format = chat_format
         self.embedding = bool(args.flag("embedding", embedding))
+        self.vocab_only = bool(args.flag("vocab_only", vocab_only))
+        self.logits_all = bool(args.flag("logits_all", logits_all))
         self.verbose = bool(args.flag("verbose", verbose))
         if runner is not None and base_url is not None:
             raise InvalidParameterError("give base_url to the LlamaRunner you pass as runner, not to Llama")
+        self._owns_runner = runner is None  # close() (and garbage collection) stops only an engine it started
         self.runner = runner if runner is not None else LlamaRunner(n_threads=n_threads, base_url=base_url)
         self._progress_callback = progress_callback  # py_runner's: the load's ProgressInfo events
         self._sync = SyncRunner()
         self.cache: BaseLlamaCache | None = None  # set_cache's
-        self._held: list[int] = []  # the tokens the engine holds after the last cached completion
+        self._tokens: list[int] | None = []  # the tokens evaluated (_llama_eval: None = the engine's)
+        self._scores: dict[int, Any] = {}
         if model_path is not None:
             self._sync.run(self._aload(), "Llama.load")
 
@@ -114,6 +126,10 @@ class Llama:
     async def _aload(self) -> None:
         # n_ctx=0: the model's training context, as llama.cpp reads it.
         ctx = self._n_ctx_requested
+        self._set_view([])
+        if self.vocab_only:
+            await self.runner.load_model(self.model_path, self._progress_callback, vocab_only=True)
+            return
         kv = {"type_k": self.type_k, "type_v": self.type_v}
         spec = await self.runner.load_model(
             self.model_path, self._progress_callback, ctx_size=max(ctx, 16), batch_size=self.n_batch, **kv
@@ -151,6 +167,29 @@ class Llama:
     def token_bos(self) -> int:
         return int(self.metadata.get("tokenizer.ggml.bos_token_id", -1))
 
+    def token_nl(self) -> int:
+        """The newline token (llama.cpp's llama_vocab_nl: the token of "\\n")."""
+        return self._sync.run(self._atoken_nl(), "atokenize")
+
+    async def _atoken_nl(self) -> int:
+        tokens = await self.runner.tokenize("\n", add_special=False, parse_special=False)
+        return tokens[0] if tokens else -1
+
+    def set_seed(self, seed: int) -> None:
+        """The seed the next samplings start from (llama-cpp-python's set_seed)."""
+        self.seed = args.init_args(self._n_ctx_requested, self.n_batch, None, seed, None)[2]
+
+    @property
+    def _is_recurrent(self) -> bool:
+        """A recurrent model (Mamba, RWKV): llama.cpp's llama_model_is_recurrent, which llama-cpp-python
+        reads."""
+        return bool(self.runner.load_details.get("recurrent"))
+
+    @property
+    def _is_hybrid(self) -> bool:
+        """A hybrid attention/recurrent model (Jamba, Falcon-H1, ...): llama_model_is_hybrid."""
+        return bool(self.runner.load_details.get("hybrid"))
+
     # ---- tokens ------------------------------------------------------------------------------------------
     def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
         return self._sync.run(self.atokenize(text, add_bos, special), "atokenize")
@@ -176,15 +215,21 @@ class Llama:
         )
 
     # ---- completions -------------------------------------------------------------------------------------
-    def create_completion(self, prompt: str, **kwargs: Any) -> Any:
-        """A completion dict, or with stream=True an iterator of chunks (llama-cpp-python's shapes)."""
+    def create_completion(self, prompt: str | list[int], **kwargs: Any) -> Any:
+        """A completion dict, or with stream=True an iterator of chunks (llama-cpp-python's shapes). `prompt`
+        is text or a list of token ids (evaluated as they are)."""
         if args.streaming(kwargs):
             return self._sync.iterate(self._completion_chunks(prompt, **kwargs), "acreate_completion")
+        if self.cache is not None:
+            # as llama-cpp-python does, through load_state: a cached state that shares more of the prompt
+            state = self._sync.run(self._cached_state(prompt), "acreate_completion")
+            if state is not None:
+                self.load_state(state)
         return self._sync.run(self.acreate_completion(prompt, **kwargs), "acreate_completion")
 
     __call__ = create_completion
 
-    async def acreate_completion(self, prompt: str, **kwargs: Any) -> Any:
+    async def acreate_completion(self, prompt: str | list[int], **kwargs: Any) -> Any:
         """The async twin of create_completion; with stream=True an async iterator of chunks."""
         if args.streaming(kwargs):
             return self._completion_chunks(prompt, **kwargs)
@@ -195,15 +240,20 @@ class Llama:
             logprobs = await _logprobs.completion_logprobs(
                 self.runner, request.prompt, list(result.tokens), request.logprobs, echo=request.echo
             )
-        text = (prompt if request.echo else "") + result.text
+        text = (await self._prompt_text(prompt) if request.echo else "") + result.text
         return shapes.completion(request.head, text, logprobs, result)
 
-    async def _completion_chunks(self, prompt: str, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+    async def _prompt_text(self, prompt: str | list[int]) -> str:
+        return prompt if isinstance(prompt, str) else await self.runner.detokenize(prompt)
+
+    async def _completion_chunks(
+        self, prompt: str | list[int], **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
         request = LlamaRequest.completion(self, prompt, {**kwargs, "stream": False})
         if request.logprobs is not None:
             raise InvalidParameterError("logprobs with stream=True is not supported: use stream=False")
         if request.echo:
-            yield shapes.completion_chunk(request.head, prompt)
+            yield shapes.completion_chunk(request.head, await self._prompt_text(prompt))
         async for item in self._generate_stream(request):
             if isinstance(item, GenerationResult):
                 yield shapes.completion_chunk(request.head, "", shapes.finish_reason(item))
@@ -305,6 +355,7 @@ class Llama:
         """Restore a LlamaState saved with this model and context (LlamaRunner.load_state) and its seed."""
         await self.runner.load_state(state)
         self.seed = state.seed
+        self._set_view(list(state.input_ids))
 
     # ---- prompt cache ------------------------------------------------------------------------------------
     def set_cache(self, cache: BaseLlamaCache | None) -> None:
@@ -315,19 +366,24 @@ class Llama:
             raise InvalidParameterError(f"set_cache takes a LlamaRAMCache or None: {type(cache).__name__}")
         self.cache = cache
 
-    async def _state_for(self, prompt: str) -> list[int]:
-        """Before a completion with a cache: restore the cached state that shares the most of the prompt,
-        where it shares more than what the engine holds; returns the prompt's tokens."""
+    async def _prompt_tokens(self, prompt: str | list[int]) -> list[int]:
+        if isinstance(prompt, list):
+            return list(prompt)
+        return await self.runner.tokenize(prompt, add_special=True, parse_special=True)
+
+    async def _cached_state(self, prompt: str | list[int]) -> LlamaState | None:
+        """The cached state that shares the most of the prompt, where it shares more than what the engine
+        holds (restoring it saves evaluating that much); None otherwise."""
         assert self.cache is not None
-        tokens = await self.runner.tokenize(prompt, add_special=True, parse_special=True)
+        tokens = await self._prompt_tokens(prompt)
         try:
             state = self.cache[tokens]
         except KeyError:
-            return tokens
-        if longest_token_prefix(state.input_ids, tokens) > longest_token_prefix(self._held, tokens):
-            await self.aload_state(state)
-            self._held = list(state.input_ids)
-        return tokens
+            return None
+        held = await self.runner.held_tokens()
+        if longest_token_prefix(state.input_ids, tokens) > longest_token_prefix(held, tokens):
+            return state
+        return None
 
     # ---- shared ------------------------------------------------------------------------------------------
     async def _generate(self, request: LlamaRequest) -> GenerationResult:
@@ -342,20 +398,34 @@ class Llama:
         """The request's tokens as they come, then its GenerationResult; leaving early cancels it (the
         runner's one stream pump, LlamaRunner._stream). With a cache (set_cache), the prompt may continue from
         a cached state, and the completion's state is cached after it."""
-        prompt_tokens = await self._state_for(request.prompt) if self.cache is not None else None
+        prompt_tokens = None
+        if self.cache is not None:
+            state = await self._cached_state(request.prompt)
+            if state is not None:
+                await self.aload_state(state)
+            prompt_tokens = await self._prompt_tokens(request.prompt)
         results: list[GenerationResult] = []
         start = lambda on_token: self.runner.generate_text(  # noqa: E731
             request.prompt, request.params, on_token, results.append
         )
-        async with contextlib.aclosing(self.runner._stream(start)) as chunks:
-            async for chunk in chunks:
-                yield chunk
+        try:
+            async with contextlib.aclosing(self.runner._stream(start)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        finally:
+            self._set_view(None)  # what the engine holds now: read when n_tokens / input_ids are asked
         if self.cache is not None and prompt_tokens is not None:
-            self._held = prompt_tokens + list(results[0].tokens)
-            self.cache[self._held] = await self.asave_state()
+            self.cache[prompt_tokens + list(results[0].tokens)] = await self.asave_state()
         yield results[0]
 
     def close(self) -> None:
         """Stop the engine (llama-cpp-python's close())."""
         self.runner.terminate()
         self._sync.close()
+
+    def __del__(self) -> None:
+        # llama-cpp-python frees its model when the Llama is collected: an engine this Llama started goes too
+        # (a page that makes many Llamas would otherwise keep every worker's memory).
+        if getattr(self, "_owns_runner", False) and getattr(self, "runner", None) is not None:
+            with contextlib.suppress(Exception):
+                self.runner.terminate()

@@ -94,6 +94,18 @@ def texts(name: str, value: Any) -> list[str]:
     raise InvalidParameterError(f"{name} must be a str or a list of str, got {type(value).__name__}")
 
 
+def token_ids(name: str, value: Any, n_vocab: int) -> list[int]:
+    """A list of token ids, each an int in 0..n_vocab-1 (a prompt given as tokens)."""
+    out = []
+    for token in value:
+        if isinstance(token, bool) or not isinstance(token, int) or not 0 <= token < (n_vocab or 2**31):
+            raise InvalidParameterError(f"{name}: token ids must be ints in 0..{n_vocab - 1}, got {token!r}")
+        out.append(token)
+    if not out:
+        raise InvalidParameterError(f"{name} is an empty list of tokens")
+    return out
+
+
 def _seed(value: Any, random: int | None) -> int | None:
     # -1 is llama-cpp-python's random seed too: its uint32 wraps to LLAMA_DEFAULT_SEED.
     seed = whole("seed", value, -1)

@@ -30,7 +30,9 @@ class LlamaRequest:
     """A request's prompt, GenerateTextParams and response head; `echo` and `logprobs` (top-n count, None for
     none) as asked; for a chat, how it was rendered."""
 
-    def __init__(self, llm: Llama, prompt: str, params: GenerateTextParams, model: str | None) -> None:
+    def __init__(
+        self, llm: Llama, prompt: str | list[int], params: GenerateTextParams, model: str | None
+    ) -> None:
         self.prompt = prompt
         self.params = params
         self.head = Head(model or str(llm.model_path))
@@ -41,12 +43,18 @@ class LlamaRequest:
     @classmethod
     def completion(cls, llm: Llama, prompt: Any, kwargs: dict[str, Any]) -> LlamaRequest:
         kwargs = dict(kwargs)
-        if not isinstance(prompt, str):
-            raise InvalidParameterError("prompt must be a str (token-list prompts are not supported here)")
+        if isinstance(prompt, list | tuple):
+            prompt = args.token_ids("prompt", prompt, llm.n_vocab())  # evaluated as they are
+        elif not isinstance(prompt, str):
+            raise InvalidParameterError(
+                f"prompt must be a str or a list of token ids, got {type(prompt).__name__}"
+            )
         if kwargs.pop("suffix", None) is not None:
             raise InvalidParameterError("suffix (infill) is not supported")
         echo = bool(args.flag("echo", kwargs.pop("echo", False)))
         logprobs = args.logprobs_count("logprobs", kwargs.pop("logprobs", None))
+        if logprobs is not None and isinstance(prompt, list):
+            raise InvalidParameterError("logprobs with a token-list prompt is not supported: give the text")
         model = kwargs.get("model")
         request = cls(llm, prompt, _params(llm, kwargs, max_tokens=16, temperature=0.8), model)
         request.echo = echo

@@ -44,6 +44,7 @@ class LoadOptions:
     # the KV cache's types by ggml's names ("f16", "f32", "q8_0", ...); None: llama.cpp's default, F16
     type_k: str | None = None
     type_v: str | None = None
+    vocab_only: bool = False  # the tokenizer alone (llama-cpp-python's vocab_only=True)
 
     def validate(self) -> None:
         def is_int(v: Any) -> bool:  # a C int in the engine: larger values would wrap in JS
@@ -57,6 +58,8 @@ class LoadOptions:
             raise InvalidParameterError(
                 f"pooling must be None or one of {sorted(POOLING)}, got {self.pooling!r}"
             )
+        if not isinstance(self.vocab_only, bool):
+            raise InvalidParameterError(f"vocab_only must be True or False, got {self.vocab_only!r}")
         for name in ("type_k", "type_v"):
             value = getattr(self, name)
             if value is not None and value not in CACHE_TYPES:
@@ -81,6 +84,8 @@ class LoadOptions:
             fields["type_k"] = CACHE_TYPES[self.type_k]
         if self.type_v is not None:
             fields["type_v"] = CACHE_TYPES[self.type_v]
+        if self.vocab_only:
+            fields["vocab_only"] = True
         return fields
 
 

@@ -212,6 +212,7 @@ class LlamaRunner(ChatMethods, StateMethods, RerankMethods):
         pooling: str | None = None,
         type_k: str | None = None,
         type_v: str | None = None,
+        vocab_only: bool = False,
     ) -> ModelSpecification:
         """Load a model from a URL str, bytes-like object, or JS File/Blob; replaces any loaded model.
 
@@ -230,13 +231,19 @@ class LlamaRunner(ChatMethods, StateMethods, RerankMethods):
         type_k, type_v: the KV cache's types by ggml's names, as llama.cpp's --cache-type-k/-v take
         them: "f16" (None, the default), "f32", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl".
         "q8_0" halves the cache's memory; spec.type_k / spec.type_v say what the context was made with.
+        vocab_only: load the tokenizer alone (llama-cpp-python's vocab_only=True: no weights are read, no
+        context is made): tokenize, detokenize, apply_chat_template and the metadata work, and generation,
+        logits, embeddings and saved states raise GenerationNotSupportedError (EmbeddingNotSupportedError).
+        A vocabulary-only GGUF (llama.cpp's models/ggml-vocab-*.gguf) loads only so.
 
         signal: anything with a boolean `.aborted` (a JS AbortSignal or a Python object); it is
         polled while loading. Progress goes PREPARING -> DOWNLOADING (URLs) -> LOADING_INTO_ENGINE
         -> READY, or ends with ERROR/ABORTED. Raises ModelLoadError subclasses (LoadAbortedError
         on cancel), BridgeError if the engine itself fails, RunnerBusyError if busy.
         """
-        options = LoadOptions(ctx_size, batch_size, cache, sha256, pooling, self._n_threads, type_k, type_v)
+        options = LoadOptions(
+            ctx_size, batch_size, cache, sha256, pooling, self._n_threads, type_k, type_v, vocab_only
+        )
         options.validate()
         return await self._load(source, options, progress_callback, signal)
 
@@ -306,20 +313,27 @@ class LlamaRunner(ChatMethods, StateMethods, RerankMethods):
     # ---- generation --------------------------------------------------------------------------
     async def generate_text(
         self,
-        prompt: str,
+        prompt: str | list[int],
         params: GenerateTextParams | None = None,
         token_callback: Callable[[TokenChunk], None] | None = None,
         completion_callback: Callable[[GenerationResult], None] | None = None,
     ) -> GenerationResult:
         """Generate a completion of `prompt`; token_callback(TokenChunk) is called per token.
 
+        `prompt` is text (tokenized with the model's special tokens, BOS added as the model asks), or a list
+        of token ids, evaluated as they are (llama-cpp-python's token-list prompts; not with chatml=True).
         cancel() ends it early with finish_reason "aborted" (returned, not raised). If
         token_callback raises, generation is aborted and that exception propagates.
         With no_display_prompt=False the result text starts with the prompt as sent.
         """
         params = params if params is not None else GenerateTextParams()
-        if not isinstance(prompt, str):
-            raise InvalidParameterError(f"prompt must be a str, got {type(prompt).__name__}")
+        if isinstance(prompt, list):
+            if params.chatml:
+                raise InvalidParameterError("chatml=True wraps a text prompt: give text, not token ids")
+        elif not isinstance(prompt, str):
+            raise InvalidParameterError(
+                f"prompt must be a str or a list of token ids, got {type(prompt).__name__}"
+            )
         params.validate()
         await self._recover()
         self._require_idle("generate")
@@ -331,10 +345,17 @@ class LlamaRunner(ChatMethods, StateMethods, RerankMethods):
                 f"{model.spec.model_name or 'the model'} is an embedding model "
                 f"(pooling {model.spec.pooling_type}): it has no text to generate; use embed()"
             )
+        if model.spec.vocab_only:
+            raise GenerationNotSupportedError(
+                "the model was loaded vocab_only (its tokenizer alone): load it without vocab_only to "
+                "generate"
+            )
         params.check_context(model.n_ctx, model.n_batch)
         transport = self._transport
         options = params.to_bridge_options()
-        full_prompt = params.format_prompt(prompt)
+        full_prompt = self._token_ids(prompt) if isinstance(prompt, list) else params.format_prompt(prompt)
+        if isinstance(full_prompt, list) and not full_prompt:
+            raise InvalidParameterError("the prompt is an empty list of tokens")
         op = self._begin("generate", "generate")
         pipeline = TokenPipeline(
             params.stop, token_callback, lambda: transport.abort("generate"), lambda: op.cancelled
@@ -348,6 +369,8 @@ class LlamaRunner(ChatMethods, StateMethods, RerankMethods):
         if pipeline.callback_error is not None:
             raise pipeline.callback_error
         prompt_shown = None if params.no_display_prompt else full_prompt
+        if isinstance(prompt_shown, list):
+            prompt_shown = await self.detokenize(prompt_shown)
         out = pipeline.result(engine, prompt=prompt_shown, seed=options["seed"])
         self.last_result = out
         if completion_callback is not None:
@@ -380,6 +403,30 @@ class LlamaRunner(ChatMethods, StateMethods, RerankMethods):
         flat = array("f")
         flat.frombytes(data)
         return [flat[i : i + n_vocab] for i in range(0, len(flat), n_vocab)]
+
+    async def eval_tokens(self, tokens: list[int], *, rows_from: int | None = None) -> list[array]:
+        """Evaluate `tokens` into the KV cache (llama-cpp-python's Llama.eval: the longest prefix the cache
+        already holds is kept) and return logits (array('f') rows of n_vocab): with `rows_from`, the row after
+        each position from there on, each from a one-token decode (logits_all=True); without, the last
+        position's alone."""
+        ids = self._token_ids(tokens)
+        if not ids:
+            raise InvalidParameterError("eval takes at least one token")
+        if rows_from is not None and not (isinstance(rows_from, int) and 0 <= rows_from < len(ids)):
+            raise InvalidParameterError(f"rows_from must be in 0..{len(ids) - 1}, got {rows_from!r}")
+        fields: dict[str, Any] = {"tokens": ids}
+        if rows_from is not None:
+            fields["rows_from"] = rows_from
+        result = await self._request("evaluate tokens", lambda t: t.request("eval", fields))
+        flat, n_vocab = array("f"), int(result["n_vocab"])
+        flat.frombytes(bytes(result["logits"]))
+        return [flat[i : i + n_vocab] for i in range(0, len(flat), n_vocab)]
+
+    async def held_tokens(self) -> list[int]:
+        """The tokens the engine's KV cache holds, in order: the last prompt and what was generated after it
+        (its last sampled token is decoded only when generation goes on), or what eval_tokens evaluated."""
+        result = await self._request("read the held tokens", lambda t: t.request("state_tokens", {}))
+        return [int(t) for t in result["tokens"]]
 
     async def detokenize(
         self, tokens: list[int], *, remove_special: bool = False, unparse_special: bool = False

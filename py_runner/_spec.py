@@ -104,6 +104,8 @@ class ModelSpecification:
     # the context's KV cache types, by ggml's names ("f16", "q8_0", ...): load_model(type_k=, type_v=)
     type_k: str | None = None
     type_v: str | None = None
+    # load_model(vocab_only=True): the tokenizer alone was loaded (no weights, no context)
+    vocab_only: bool = False
     # provenance
     source_url: str | None = None
     file_name: str | None = None
@@ -173,6 +175,7 @@ class ModelSpecification:
             embedding_model=bool(embedding_model),
             type_k=metadata.get("type_k") or None,
             type_v=metadata.get("type_v") or None,
+            vocab_only=bool(metadata.get("vocab_only")),
             source_url=source_url,
             file_name=file_name if file_name is not None else metadata.get("file_name"),
             file_size=file_size if file_size is not None else _int(metadata.get("file_size")),

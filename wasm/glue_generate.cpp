@@ -169,6 +169,9 @@ int pr_sampler_configure(pr_session * s, float temp, int top_k, float top_p, flo
 
 int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n) {
     clear_errors();
+    if (vocab_only(s)) {
+        return PR_ERR_VOCAB_ONLY;
+    }
     return guarded(PR_ERR_DECODE, "prompt evaluation failed", [&] {
         llama_sampler_reset(s->sampler);
         accept_prefill(s);
@@ -218,6 +221,9 @@ int pr_eval_prompt(pr_session * s, const int32_t * tokens, int n) {
 }
 
 int32_t pr_next_token(pr_session * s) {
+    if (vocab_only(s)) {
+        return PR_ERR_VOCAB_ONLY;
+    }
     return guarded(PR_ERR_DECODE, "generation failed", [&]() -> int32_t {
         if (s->pending >= 0) {
             if ((int) s->cached.size() >= (int) llama_n_ctx(s->ctx)) {

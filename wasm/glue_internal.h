@@ -38,6 +38,8 @@ struct pr_session {
 };
 
 // --- errors (glue_session.cpp) ----------------------------------------------------------------------------------
+// A session from pr_load_vocab has no context: true (and the error set) there, for the calls that need one.
+bool vocab_only(const pr_session * s);
 // The message pr_last_error() returns; llama.cpp's last logged error, when there is one, is appended as the cause.
 void set_error(const std::string & message);
 // Every entry point starts with a clean slate.

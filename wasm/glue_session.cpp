@@ -134,32 +134,45 @@ static std::string build_metadata_json(const pr_session * s, const char * path) 
     uint64_t n_tensors;
     read_gguf_header(path, gguf_version, n_tensors);
 
-    char buf[768];
+    char buf[896];
     snprintf(buf, sizeof(buf),
              "},\"n_vocab\":%d,\"n_ctx_train\":%d,\"n_embd\":%d,\"n_layer\":%d,\"n_head\":%d,\"n_head_kv\":%d,"
              "\"n_params\":%llu,\"size\":%llu,\"n_ctx\":%u,\"n_batch\":%u,\"gguf_version\":%u,\"tensor_count\":%llu,"
-             "\"n_embd_out\":%d,\"pooling\":%d,\"embedding_model\":%s,\"type_k\":\"%s\",\"type_v\":\"%s\",\"desc\":",
+             "\"n_embd_out\":%d,\"pooling\":%d,\"embedding_model\":%s,\"recurrent\":%s,\"hybrid\":%s,"
+             "\"type_k\":\"%s\",\"type_v\":\"%s\",\"desc\":",
              llama_vocab_n_tokens(s->vocab), llama_model_n_ctx_train(s->model), llama_model_n_embd(s->model),
              llama_model_n_layer(s->model), llama_model_n_head(s->model), llama_model_n_head_kv(s->model),
              (unsigned long long) llama_model_n_params(s->model), (unsigned long long) llama_model_size(s->model),
-             llama_n_ctx(s->ctx), llama_n_batch(s->ctx), gguf_version, (unsigned long long) n_tensors,
-             llama_model_n_embd_out(s->model), (int) llama_pooling_type(s->ctx),
-             s->embedding_model ? "true" : "false", ggml_type_name(s->type_k), ggml_type_name(s->type_v));
+             s->ctx ? llama_n_ctx(s->ctx) : 0u, s->ctx ? llama_n_batch(s->ctx) : 0u, gguf_version,
+             (unsigned long long) n_tensors, llama_model_n_embd_out(s->model),
+             s->ctx ? (int) llama_pooling_type(s->ctx) : PR_POOLING_MODEL,
+             s->embedding_model ? "true" : "false", llama_model_is_recurrent(s->model) ? "true" : "false",
+             llama_model_is_hybrid(s->model) ? "true" : "false", ggml_type_name(s->type_k), ggml_type_name(s->type_v));
     json += buf;
     append_json_string(json, desc);
     // What llama.cpp allocated, summed over buffer types: the floor the wasm heap is measured against
     // (`py-runner bench load`).
     size_t model_bytes = 0, context_bytes = 0, compute_bytes = 0;
-    for (const auto & [buft, mb] : llama_get_memory_breakdown(s->ctx)) {
-        model_bytes += mb.model;
-        context_bytes += mb.context;
-        compute_bytes += mb.compute;
+    if (s->ctx) {  // a vocab-only session allocated neither
+        for (const auto & [buft, mb] : llama_get_memory_breakdown(s->ctx)) {
+            model_bytes += mb.model;
+            context_bytes += mb.context;
+            compute_bytes += mb.compute;
+        }
     }
     snprintf(buf, sizeof(buf), ",\"memory\":{\"model\":%llu,\"context\":%llu,\"compute\":%llu}}",
              (unsigned long long) model_bytes, (unsigned long long) context_bytes,
              (unsigned long long) compute_bytes);
     json += buf;
     return json;
+}
+
+bool vocab_only(const pr_session * s) {
+    if (s->ctx) {
+        return false;
+    }
+    set_error("the model was loaded vocab_only (its tokenizer alone): load it without vocab_only to evaluate text");
+    return true;
 }
 
 extern "C" {
@@ -261,12 +274,37 @@ pr_session * pr_load(const char * path, int n_ctx, int n_batch, int n_threads, i
     return nullptr;
 }
 
+pr_session * pr_load_vocab(const char * path) {
+    clear_errors();
+    pr_session * s = new pr_session();
+    const bool loaded = guarded(false, "unable to load the vocabulary", [&] {
+        llama_model_params model_params = llama_model_default_params();
+        model_params.vocab_only = true;
+        model_params.load_mode = LLAMA_LOAD_MODE_NONE;
+        s->model = llama_model_load_from_file(path, model_params);
+        if (!s->model) {
+            set_error(std::string("unable to load the vocabulary from ") + path);
+            return false;
+        }
+        s->vocab = llama_model_get_vocab(s->model);
+        s->metadata_json = build_metadata_json(s, path);
+        return true;
+    });
+    if (loaded) {
+        return s;
+    }
+    pr_free(s);
+    return nullptr;
+}
+
 const char * pr_metadata_json(pr_session * s) {
     return s->metadata_json.c_str();
 }
 
 void pr_set_threads(pr_session * s, int n_threads) {
-    llama_set_n_threads(s->ctx, n_threads, n_threads);
+    if (s->ctx) {
+        llama_set_n_threads(s->ctx, n_threads, n_threads);
+    }
 }
 
 void pr_free(pr_session * s) {

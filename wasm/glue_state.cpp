@@ -21,6 +21,9 @@ int pr_state_tokens(pr_session * s, int32_t * out, int max) {
 
 int pr_state_size(pr_session * s) {
     clear_errors();
+    if (vocab_only(s)) {
+        return PR_ERR_VOCAB_ONLY;
+    }
     return guarded(PR_ERR_STATE, "saving the state failed", [&] {
         const size_t size = llama_state_seq_get_size(s->ctx, 0);
         if (size > (size_t) INT32_MAX) {
@@ -33,6 +36,9 @@ int pr_state_size(pr_session * s) {
 
 int pr_state_save(pr_session * s, uint8_t * buf, int len) {
     clear_errors();
+    if (vocab_only(s)) {
+        return PR_ERR_VOCAB_ONLY;
+    }
     return guarded(PR_ERR_STATE, "saving the state failed", [&] {
         const size_t written = llama_state_seq_get_data(s->ctx, buf, (size_t) len, 0);
         if (written == 0 && !s->cached.empty()) {
@@ -45,6 +51,9 @@ int pr_state_save(pr_session * s, uint8_t * buf, int len) {
 
 int pr_state_load(pr_session * s, const uint8_t * buf, int len, const int32_t * tokens, int n) {
     clear_errors();
+    if (vocab_only(s)) {
+        return PR_ERR_VOCAB_ONLY;
+    }
     return guarded(PR_ERR_STATE, "restoring the state failed", [&] {
         s->pending = -1;
         s->has_logits = false;

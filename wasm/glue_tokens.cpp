@@ -184,6 +184,9 @@ const float * pr_logits(pr_session * s, int * n_vocab) {
 
 int pr_embed(pr_session * s, const int32_t * tokens, int n, int normalize, float * out, int max) {
     clear_errors();
+    if (vocab_only(s)) {
+        return PR_ERR_VOCAB_ONLY;
+    }
     const enum llama_pooling_type pooling = llama_pooling_type(s->ctx);
     if (pooling == LLAMA_POOLING_TYPE_NONE || pooling == LLAMA_POOLING_TYPE_RANK) {
         set_error(pooling == LLAMA_POOLING_TYPE_RANK
@@ -226,6 +229,9 @@ int pr_embed(pr_session * s, const int32_t * tokens, int n, int normalize, float
 int pr_rerank(pr_session * s, const char * query, const char * document, float * out, int max, int * n_tokens) {
     clear_errors();
     *n_tokens = 0;
+    if (vocab_only(s)) {
+        return PR_ERR_VOCAB_ONLY;
+    }
     if (llama_pooling_type(s->ctx) != LLAMA_POOLING_TYPE_RANK) {
         set_error("this model is not a reranker: its GGUF declares no pooling type rank (a cross-encoder with a "
                   "classification head, as llama-server runs with --reranking)");

@@ -64,6 +64,7 @@ static int usage() {
             "       pr_native score --model PATH --prompt TEXT --tokens ID,ID,... [--threads N] [--ctx-size N]\n"
             "                       [--batch-size N] [--logits-out FILE] [--cache-type-k TYPE] [--cache-type-v TYPE]\n"
             "       pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]\n"
+            "                          [--vocab-only 0|1]\n"
             "       pr_native embed --model PATH --text TEXT [--text TEXT ...] [--pooling -1|1|2|3]\n"
             "                       [--normalize 0|1] [--ctx-size N] [--batch-size N] [--threads N]\n"
             "       pr_native rerank --model PATH --query TEXT --document TEXT [--document TEXT ...]\n"
@@ -336,20 +337,30 @@ static int score(int argc, char ** argv) {
     return 0;
 }
 
-// pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1]
+// pr_native tokenize --model PATH --text TEXT [--add-special 0|1] [--parse-special 0|1] [--vocab-only 0|1]
 //     prints {"tokens": [...], "detokenized_hex": "..."}: the reference for the browser's tokenize/detokenize.
 static int tokenize(int argc, char ** argv) {
     std::string model_path, text;
-    int add_special = 1, parse_special = 0;
+    int add_special = 1, parse_special = 0, vocab_only = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         const std::string arg = argv[i];
         if (arg == "--model") model_path = argv[i + 1];
         else if (arg == "--text") text = argv[i + 1];
         else if (arg == "--add-special") add_special = atoi(argv[i + 1]);
         else if (arg == "--parse-special") parse_special = atoi(argv[i + 1]);
+        else if (arg == "--vocab-only") vocab_only = atoi(argv[i + 1]);
         else return usage();
     }
-    pr_session * s = load_small(model_path);
+    pr_session * s = nullptr;
+    if (vocab_only) {
+        pr_init();
+        s = pr_load_vocab(model_path.c_str());  // llama-cpp-python's vocab_only=True
+        if (!s) {
+            fprintf(stderr, "error: %s\n", pr_last_error());
+        }
+    } else {
+        s = load_small(model_path);
+    }
     if (!s) {
         return 1;
     }

@@ -143,12 +143,19 @@ class MockTransport(Transport):
         self._abort: dict[str, asyncio.Event] = {}
         self._dead: asyncio.Event | None = None
         self.requests: list[MockRequest] = []  # every request, in order
+        # the tokens its KV cache holds, as the engine keeps them: the last prompt and what was generated
+        # after it (the last sampled token is decoded only when generation goes on), or what eval or
+        # state_load put there
+        self.held: list[int] = []
         # request type -> handler: the scripted engine below, then the caller's
         self.handlers: dict[str, Handler] = {
             "load": self._load,
             "generate": self._generate,
             "embed": self._embed,
             "logits": self._logits,
+            "eval": self._eval,
+            "state_tokens": lambda request: {"tokens": list(self.held)},
+            "state_load": self._state_load,
             "tokenize": self._tokenize,
             "detokenize": self._detokenize,
             "token_pieces": self._token_pieces,
@@ -267,11 +274,14 @@ class MockTransport(Transport):
                 break
             request.token(tok, piece)
             tokens.append(tok)
+        prompt_ids = list(prompt) if isinstance(prompt, list) else [1, *prompt.encode()]  # _tokenize's
+        self.held = prompt_ids + (tokens if reason == "eos" else tokens[:-1])
         return {
             "tokens": tokens,
             "prompt_tokens": 5,
             "timings": {"prompt_ms": 50.0, "gen_ms": 100.0},
             "finish_reason": reason,
+            "eog_token": int(self.metadata.get("eos_token_id", 2)) if reason == "eos" else -1,
         }
 
     async def _embed(self, request: MockRequest) -> dict[str, Any]:
@@ -321,6 +331,26 @@ class MockTransport(Transport):
         for i, token in enumerate(tokens):
             rows[i * n_vocab + token] = 1.0 + i  # row i's argmax is tokens[i]
         return {"n_vocab": n_vocab, "rows": len(tokens), "logits": rows.tobytes()}
+
+    async def _eval(self, request: MockRequest) -> dict[str, Any]:
+        """Rows whose argmax is the token at their position, mod n_vocab; the sequence is then held."""
+        await asyncio.sleep(0)
+        tokens = list(request.fields["tokens"])
+        reused = 0
+        while reused < min(len(self.held), len(tokens) - 1) and self.held[reused] == tokens[reused]:
+            reused += 1
+        start = request.fields.get("rows_from")
+        positions = range(len(tokens) - 1, len(tokens)) if start is None else range(start, len(tokens))
+        n_vocab = self.metadata["n_vocab"]
+        rows = array("f", [0.0] * (n_vocab * len(positions)))
+        for i, position in enumerate(positions):
+            rows[i * n_vocab + tokens[position] % n_vocab] = 1.0
+        self.held = tokens
+        return {"n_vocab": n_vocab, "rows": len(positions), "logits": rows.tobytes(), "reused": reused}
+
+    def _state_load(self, request: MockRequest) -> dict[str, Any]:
+        self.held = list(request.fields["tokens"])
+        return {"tokens": len(self.held)}
 
     async def _chat_format(self, request: MockRequest) -> dict[str, Any]:
         await asyncio.sleep(0)

@@ -31,13 +31,14 @@ PROTOCOL: Final[dict[str, Any]] = {
                 "name": "str?",
                 "type_k": "int?",
                 "type_v": "int?",
+                "vocab_only": "bool?",
             },
             "events": ["progress"],
             "result": "dict",
         },
         "generate": {
             "fields": {
-                "prompt": "str",
+                "prompt": "str|list",
                 "n_predict": "int?",
                 "n_threads": "int?",
                 "ignore_eos": "bool?",
@@ -63,6 +64,7 @@ PROTOCOL: Final[dict[str, Any]] = {
                 "prompt_tokens_reused": "int",
                 "prompt_tokens_evaluated": "int",
                 "finish_reason": "str",
+                "eog_token": "int",
                 "threads": "int",
                 "timings": "dict",
             },
@@ -76,6 +78,11 @@ PROTOCOL: Final[dict[str, Any]] = {
             "fields": {"prompt": "str", "tokens": "list"},
             "events": [],
             "result": {"n_vocab": "int", "rows": "int", "logits": "float32"},
+        },
+        "eval": {
+            "fields": {"tokens": "list", "rows_from": "int?"},
+            "events": [],
+            "result": {"n_vocab": "int", "rows": "int", "logits": "float32", "reused": "int"},
         },
         "tokenize": {
             "fields": {"text": "str", "add_special": "bool", "parse_special": "bool"},
@@ -111,6 +118,11 @@ PROTOCOL: Final[dict[str, Any]] = {
             "fields": {"query": "str", "documents": "list"},
             "events": ["progress"],
             "result": {"scores": "list", "n_tokens": "list"},
+        },
+        "state_tokens": {
+            "fields": {},
+            "events": [],
+            "result": {"tokens": "list"},
         },
         "state_save": {
             "fields": {},
@@ -177,6 +189,7 @@ PROTOCOL: Final[dict[str, Any]] = {
         "PR_ERR_EMBEDDING_MODEL": -6,
         "PR_ERR_STATE": -7,
         "PR_ERR_NOT_RERANKER": -8,
+        "PR_ERR_VOCAB_ONLY": -9,
         "PR_ERR_EXCEPTION": -2147483648,
         "PR_POOLING_MODEL": -1,
         "PR_POOLING_MEAN": 1,

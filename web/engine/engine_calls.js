@@ -9,7 +9,7 @@
 // index or offset reads or writes nothing (or throws). Emscripten 3.1.6 converts in its own library code (FS.read,
 // UTF8ToString: CAN_ADDRESS_2GB), not in what a module exports, so the pointer-returning exports JS calls are
 // wrapped here, once, and every index below uses >>>.
-const POINTER_RESULTS = ["_malloc", "_pr_load", "_pr_metadata_json", "_pr_last_error", "_pr_logits"];
+const POINTER_RESULTS = ["_malloc", "_pr_load", "_pr_load_vocab", "_pr_metadata_json", "_pr_last_error", "_pr_logits"];
 function unsignedPointers(module) {
   for (const name of POINTER_RESULTS) {
     const signed = module[name];
@@ -28,24 +28,28 @@ const GLUE_ERRORS = {
   eval: {
     [GLUE.PR_ERR_CONTEXT_FULL]: "ContextOverflowError",
     [GLUE.PR_ERR_EMBEDDING_MODEL]: "GenerationNotSupportedError",
+    [GLUE.PR_ERR_VOCAB_ONLY]: "GenerationNotSupportedError",
     default: "GenerationError",
   },
   engine: { default: "GenerationError" }, // next token, logits, tokenizer: llama.cpp threw or refused
   embed: {
     [GLUE.PR_ERR_CONTEXT_FULL]: "EmbeddingInputTooLongError",
     [GLUE.PR_ERR_NO_POOLING]: "EmbeddingNotSupportedError",
+    [GLUE.PR_ERR_VOCAB_ONLY]: "EmbeddingNotSupportedError",
     default: "EmbeddingError",
   },
   rerank: {
     [GLUE.PR_ERR_CONTEXT_FULL]: "EmbeddingInputTooLongError",
     [GLUE.PR_ERR_NOT_RERANKER]: "RerankNotSupportedError",
+    [GLUE.PR_ERR_VOCAB_ONLY]: "RerankNotSupportedError",
     default: "EmbeddingError",
   },
-  state_save: { default: "StateError" },
+  state_save: { [GLUE.PR_ERR_VOCAB_ONLY]: "GenerationNotSupportedError", default: "StateError" },
   state_load: {
     [GLUE.PR_ERR_STATE]: "StateMismatchError", // llama.cpp refused it: another model's shapes or KV cache types
     [GLUE.PR_ERR_CONTEXT_FULL]: "StateMismatchError", // more tokens than this context holds
     [GLUE.PR_ERR_EMBEDDING_MODEL]: "GenerationNotSupportedError",
+    [GLUE.PR_ERR_VOCAB_ONLY]: "GenerationNotSupportedError",
     default: "StateError",
   },
   template: { [GLUE.PR_ERR_TEMPLATE]: "ChatTemplateError", default: "GenerationError" },

@@ -98,7 +98,8 @@ async function loadModel(msg, state, reply, scratch) {
   Object.assign(readStats, { calls: 0, blob_reads: 0, ms: 0, failure: null });
   try {
     const nCtx = msg.n_ctx || DEFAULTS.n_ctx;
-    session = Module._pr_load(
+    // vocab_only (llama-cpp-python's): the tokenizer alone, no tensors read and no context made
+    session = msg.vocab_only ? Module._pr_load_vocab(pathPtr) : Module._pr_load(
       pathPtr, nCtx, msg.n_batch || DEFAULTS.n_batch, threads, msg.pooling ?? GLUE.PR_POOLING_MODEL,
       msg.type_k ?? GLUE.PR_CACHE_TYPE_DEFAULT, msg.type_v ?? GLUE.PR_CACHE_TYPE_DEFAULT,
     );
@@ -129,6 +130,7 @@ async function loadModel(msg, state, reply, scratch) {
   metadata.file_names = files.map((f) => f.name);
   metadata.file_size = fileSize;
   metadata.threads = threads;
+  metadata.vocab_only = Boolean(msg.vocab_only); // a tokenizer alone: no context (n_ctx 0)
   metadata.wasm_heap_bytes = Module.HEAPU8.length; // weights + KV cache + compute buffers + allocator slack
   metadata.cache_hit = cacheHit;
   metadata.sha256 = sha256;

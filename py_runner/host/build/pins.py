@@ -48,6 +48,35 @@ WLLAMA = Pin(
     file_name="wllama-wllama-3.8.1.tgz",
     registry="npm",
 )
+# What the page needs to run llama-cpp-python's own tests (tests/e2e/test_llama_cpp_python_tests.py):
+# pytest and its pure-Python requirements, installed into Pyodide with micropip from these files (pygments,
+# which pytest also requires, is JUPYTERLITE_KERNEL_WHEELS' pin).
+PEER_TEST_WHEELS = (
+    Pin(
+        name="pytest",
+        version="9.2.0",
+        sha256="07acdcf88ec174f907dc01af70bf52d49b014bbab03faeeade31c96b18c2e588",
+        file_name="pytest-9.2.0-py3-none-any.whl",
+    ),
+    Pin(
+        name="pluggy",
+        version="1.7.0",
+        sha256="7dd7b0d8832ba3cb632c306926ded123429211b83641b35dc5c41ad2d34f9bec",
+        file_name="pluggy-1.7.0-py3-none-any.whl",
+    ),
+    Pin(
+        name="iniconfig",
+        version="2.3.1",
+        sha256="9121e2c1fdb355232495be3194c8dfe87ccc2d5dee45947b78e68f499790d7a7",
+        file_name="iniconfig-2.3.1-py3-none-any.whl",
+    ),
+    Pin(
+        name="packaging",
+        version="26.3",
+        sha256="d7193f7c8e4e93f444fde0262bf90af30e16fa0ad0ad44cb553c87339b23cd1c",
+        file_name="packaging-26.3-py3-none-any.whl",
+    ),
+)
 # What JupyterLite's Pyodide kernel (jupyterlite-pyodide-kernel, the `jupyterlite` extra) installs when it
 # starts, from PyPI: ipython, jedi and their requirements at the versions Pyodide's lock names (npm's Pyodide
 # carries none of its packages; `export --jupyterlite` serves these beside it and rewrites the lock to name
