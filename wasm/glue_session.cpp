@@ -134,6 +134,8 @@ static std::string build_metadata_json(const pr_session * s, const char * path) 
     uint64_t n_tensors;
     read_gguf_header(path, gguf_version, n_tensors);
 
+    // a vocabulary-only GGUF has no layers, and llama.cpp aborts when asked for layer 0's head counts
+    const int n_layer = llama_model_n_layer(s->model);
     char buf[896];
     snprintf(buf, sizeof(buf),
              "},\"n_vocab\":%d,\"n_ctx_train\":%d,\"n_embd\":%d,\"n_layer\":%d,\"n_head\":%d,\"n_head_kv\":%d,"
@@ -141,7 +143,7 @@ static std::string build_metadata_json(const pr_session * s, const char * path) 
              "\"n_embd_out\":%d,\"pooling\":%d,\"embedding_model\":%s,\"recurrent\":%s,\"hybrid\":%s,"
              "\"type_k\":\"%s\",\"type_v\":\"%s\",\"desc\":",
              llama_vocab_n_tokens(s->vocab), llama_model_n_ctx_train(s->model), llama_model_n_embd(s->model),
-             llama_model_n_layer(s->model), llama_model_n_head(s->model), llama_model_n_head_kv(s->model),
+             n_layer, n_layer > 0 ? llama_model_n_head(s->model) : 0, n_layer > 0 ? llama_model_n_head_kv(s->model) : 0,
              (unsigned long long) llama_model_n_params(s->model), (unsigned long long) llama_model_size(s->model),
              s->ctx ? llama_n_ctx(s->ctx) : 0u, s->ctx ? llama_n_batch(s->ctx) : 0u, gguf_version,
              (unsigned long long) n_tensors, llama_model_n_embd_out(s->model),
