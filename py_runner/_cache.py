@@ -7,6 +7,7 @@ and makes no network request.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +64,7 @@ class ModelCache:
         self._transport_for = transport_for
         self._base_url = base_url
 
-    async def list(self) -> list[CachedModel]:
+    async def list(self) -> builtins.list[CachedModel]:  # builtins: `list` here is this method
         """Every entry, complete or not, sorted by URL."""
         transport = await self._transport_for("list the cache")
         return [_cached_model(dict(e)) for e in await transport.cache_list()]

@@ -31,3 +31,4 @@ fi
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e ".[test]"
 bash scripts/fetch_assets.sh > /dev/null   # it names what it fetches on stderr; the paths are for scripts
 bash build_wasm.sh > /dev/null
+bash scripts/api_docs.sh > /dev/null   # the API reference, docs/api/ (README links it)

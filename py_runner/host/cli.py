@@ -41,11 +41,23 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _version_line() -> str:
+    """py_runner's version and those of what it runs (the pins): `py-runner --version`."""
+    import py_runner
+    from py_runner.host.build.pins import LLAMA_CPP_PYTHON, PYODIDE
+
+    return (
+        f"{PROG} {py_runner.__version__} (llama.cpp from llama-cpp-python {LLAMA_CPP_PYTHON.version}, "
+        f"Pyodide {PYODIDE.version})"
+    )
+
+
 # ---- parser ---------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=_version_line())
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the web pages, builds, Pyodide, wheels and models")
@@ -288,6 +300,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
             )
     except ExportError as exc:
         raise CliError(str(exc)) from None
+    for name in report.unlicensed:
+        print(f"{PROG}: {name} names no license in its GGUF: check its terms before you publish the site")
     if args.jupyterlite:
         print(f"{report.total_bytes:>12,}  total, {len(report.files)} files in {report.out} (JupyterLite)")
         for written in report.models.values():  # a split model: its first shard (the others follow it)

@@ -14,6 +14,8 @@ site's `user.github.io/repo/`):
     app/                the app: main.py and the files beside it (written into Pyodide's file system)
     models/             the models given with --model; one larger than --max-file-size is split into
                         llama.cpp's shards (<name>-00001-of-0000N.gguf); the app still loads models/<name>
+    THIRD_PARTY_NOTICES.txt   what the site redistributes (llama.cpp, Pyodide, micropip, CPython, the
+                        models), each with its license text (build/notices.py); the page's footer links it
     .py_runner-export.json   our marker: each file this export wrote, with its sha256
 
 The page runs its own app and nothing else (no ?script=), and names from the user's files are HTML-escaped.
@@ -43,6 +45,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from .build import paths as _paths
+from .build.notices import FILE_NAME as NOTICES
+from .build.notices import ModelLicense, model_license, site_notices
 from .build.paths import ENGINE_FILES, PYODIDE_FILES
 from .build.wheel import build_wheel
 from .server import _inside  # the dev server's test of a link out of a folder
@@ -91,11 +95,14 @@ INDEX_HTML = """<!doctype html>
     #py-runner-status {{ color: #666; margin-bottom: .5em; }}
     pre {{ white-space: pre-wrap; margin: 0; font: 13px/1.4 ui-monospace, monospace; }}
     .stderr {{ color: #b00; }}
+    footer {{ margin-top: 2em; font-size: 12px; }}
+    footer a {{ color: #666; }}
   </style>
 </head>
 <body data-py-runner-status="loading">
   <div id="py-runner-status">loading…</div>
   <pre id="py-runner-output"></pre>
+  <footer><a href="THIRD_PARTY_NOTICES.txt">Third-party notices</a></footer>
 </body>
 </html>
 """
@@ -110,6 +117,8 @@ class ExportReport:
     out: Path
     files: dict[str, int]  # path relative to out -> bytes
     models: dict[str, list[str]]  # "models/<name>" (what the app loads) -> the file(s) written for it
+    # "models/<name>" of each model whose GGUF names no license (the notices say so; the CLI reminds)
+    unlicensed: tuple[str, ...] = ()
 
     @property
     def total_bytes(self) -> int:
@@ -150,13 +159,23 @@ def export_site(
     _check_apart(app, out)
     sources = _model_sources(models)
     assets = _assets(pyscript)
-    return publish(out, lambda stage: _build(stage, app, main, app_files, sources, assets, max_file_size))
+    unlicensed: list[str] = []
+    return publish(
+        out,
+        lambda stage: _build(stage, app, main, app_files, sources, assets, max_file_size, unlicensed),
+        unlicensed,
+    )
 
 
-def publish(out: Path, build: Callable[[Path], tuple[list[str], dict[str, list[str]]]]) -> ExportReport:
+def publish(
+    out: Path,
+    build: Callable[[Path], tuple[list[str], dict[str, list[str]]]],
+    unlicensed: list[str] | None = None,
+) -> ExportReport:
     """`build(stage)` writes a site into the empty folder `stage` and returns (the files it wrote, relative;
     "models/<name>" -> its files); the site then replaces `out` whole, with our marker and the files the user
-    added to an earlier export. A failure (of `build`, a full disk) leaves `out` as it was."""
+    added to an earlier export. A failure (of `build`, a full disk) leaves `out` as it was. `unlicensed`: the
+    list `build` fills with the models whose GGUF names no license."""
     out = Path(os.path.abspath(out))
     if out.is_symlink():  # a link to the site's folder: replace the folder, never the link
         out = out.resolve()
@@ -176,7 +195,7 @@ def publish(out: Path, build: Callable[[Path], tuple[list[str], dict[str, list[s
             _swap(stage, out, Path(tmp) / "earlier")
     except OSError as exc:  # a full disk, a folder we may not write: the staging folder goes, `out` stays
         raise ExportError(f"exporting to {out} failed, nothing there changed: {exc}") from exc
-    return ExportReport(out, sizes, model_files)
+    return ExportReport(out, sizes, model_files, tuple(unlicensed or ()))
 
 
 def _build(
@@ -187,8 +206,10 @@ def _build(
     sources: list[tuple[str, str]],
     assets: list[tuple[Path, str]],
     max_file_size: int,
+    unlicensed: list[str],
 ) -> tuple[list[str], dict[str, list[str]]]:
-    """Write the whole site into `stage`: (the files written, relative; "models/<name>" -> its files)."""
+    """Write the whole site into `stage`: (the files written, relative; "models/<name>" -> its files); the
+    models whose GGUF names no license go into `unlicensed`."""
     files: list[str] = []
 
     def put(src: Path, rel: str) -> None:
@@ -212,8 +233,10 @@ def _build(
 
     # "models/<name>" -> the file(s) written: the page maps a load of a split model's name to its first shard.
     model_files: dict[str, list[str]] = {}
+    licenses: list[ModelLicense] = []
     for model, name in sources:
-        model_files[f"models/{name}"] = _export_model(model, name, stage, max_file_size, put)
+        model_files[f"models/{name}"] = _export_model(model, name, stage, max_file_size, put, licenses)
+    unlicensed.extend(f"models/{m.file_name}" for m in licenses if not m.named)
 
     micropip = next(rel for _, rel in assets if rel.startswith("wheels/micropip-"))
     micropip_source = next(src for src, rel in assets if rel == micropip)
@@ -235,6 +258,7 @@ def _build(
         "_headers": "/*\n" + "".join(f"  {k}: {v}\n" for k, v in ISOLATION_HEADERS.items()),
         ".nojekyll": "",
         f"pyodide/{PYODIDE_LOCK}": pyodide_lock([micropip_source]),
+        NOTICES: site_notices(licenses),
     }
     for rel, text in extra.items():
         (stage / rel).write_text(text, encoding="utf-8")
@@ -438,9 +462,15 @@ def _model_sources(models: list[str]) -> list[tuple[str, str]]:
 
 
 def _export_model(
-    model: str, name: str, stage: Path, max_file_size: int, put: Callable[[Path, str], None]
+    model: str,
+    name: str,
+    stage: Path,
+    max_file_size: int,
+    put: Callable[[Path, str], None],
+    licenses: list[ModelLicense],
 ) -> list[str]:
-    """Write one model into the site's models/ (split into shards when over max_file_size); its files."""
+    """Write one model into the site's models/ (split into shards when over max_file_size); its files. What
+    its GGUF says of its license goes into `licenses`."""
     with tempfile.TemporaryDirectory(prefix="py_runner-model-", dir=stage.parent) as tmp:
         if re.match(r"https?://", model, re.IGNORECASE):
             source = Path(tmp) / name
@@ -451,6 +481,7 @@ def _export_model(
                 raise ExportError(f"cannot download {model}: {exc}") from exc
         else:
             source = Path(model)
+        licenses.append(model_license(source, name))
         if source.stat().st_size <= max_file_size:
             put(source, f"models/{name}")
             return [f"models/{name}"]

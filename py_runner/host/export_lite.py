@@ -34,6 +34,8 @@ from pathlib import Path
 
 from .build import paths as _paths
 from .build.assets import FetchError, jupyterlite_kernel_wheels
+from .build.notices import FILE_NAME as NOTICES
+from .build.notices import ModelLicense, site_notices
 from .build.paths import PYODIDE_FILES
 from .build.wheel import build_wheel
 from .export import (
@@ -100,19 +102,24 @@ def export_jupyterlite(
             shutil.copyfile(src, dest)
             files.append(rel)
 
+        licenses: list[ModelLicense] = []
         model_files = {
-            f"models/{name}": _export_model(model, name, stage, max_file_size, put) for model, name in sources
+            f"models/{name}": _export_model(model, name, stage, max_file_size, put, licenses)
+            for model, name in sources
         }
+        unlicensed.extend(f"models/{m.file_name}" for m in licenses if not m.named)
         extra = {
             "_headers": "/*\n" + "".join(f"  {k}: {v}\n" for k, v in ISOLATION_HEADERS.items()),
             ".nojekyll": "",
+            NOTICES: site_notices(licenses, kernel_wheels),
         }
         for rel, text in extra.items():
             (stage / rel).write_text(text, encoding="utf-8")
             files.append(rel)
         return files, model_files
 
-    return publish(Path(out), build)
+    unlicensed: list[str] = []
+    return publish(Path(out), build, unlicensed)
 
 
 def _lite_source(lite: Path, pyodide: Path, wheels: list[Path], tmp: Path) -> None:

@@ -62,6 +62,48 @@ def test_the_wheel_carries_the_library_the_host_tools_and_web(dists) -> None:
         assert any(n.endswith("/web/shared/protocol.js") for n in sdist.getnames())
 
 
+def test_the_wheels_carry_the_license_and_the_notices_of_what_they_bundle(dists, tmp_path: Path) -> None:
+    """LICENSE in the wheel's metadata (License-File) and the sdist; THIRD_PARTY_NOTICES.txt in the bundle and
+    in the page's wheel, which carries the engine."""
+    import io
+
+    with zipfile.ZipFile(dists[0][".whl"]) as wheel:
+        names = set(wheel.namelist())
+        metadata = wheel.read("py_runner-0.1.0.dist-info/METADATA").decode()
+        bundled = wheel.read("py_runner/host/bundle/THIRD_PARTY_NOTICES.txt").decode()
+        page_name = next(n for n in names if n.startswith("py_runner/host/bundle/wheels/py_runner-"))
+        page = zipfile.ZipFile(io.BytesIO(wheel.read(page_name)))
+    assert "py_runner-0.1.0.dist-info/licenses/LICENSE" in names
+    assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata
+    for name in ("llama.cpp and ggml", "Pyodide", "micropip", "CPython"):
+        assert f"\n{name} " in bundled
+    page_names = set(page.namelist())
+    assert "py_runner/_engine/THIRD_PARTY_NOTICES.txt" in page_names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in page_names)
+    assert page.read("py_runner/_engine/THIRD_PARTY_NOTICES.txt").decode() == bundled
+    with tarfile.open(dists[0][".gz"]) as sdist:
+        assert any(n.endswith("/LICENSE") for n in sdist.getnames())
+
+
+def test_a_registry_accepts_the_metadata(dists) -> None:
+    """`twine check --strict` (PyPI's own checks: the README renders, the metadata is complete) passes on both
+    distributions; their version is py_runner.__version__, written nowhere else."""
+    import py_runner
+
+    done = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", str(dists[0][".whl"]), str(dists[0][".gz"])],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    with zipfile.ZipFile(dists[0][".whl"]) as wheel:
+        metadata = wheel.read(f"py_runner-{py_runner.__version__}.dist-info/METADATA").decode()
+    assert f"\nVersion: {py_runner.__version__}\n" in metadata
+    assert "Classifier: Environment :: WebAssembly :: Emscripten" in metadata
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert py_runner.__version__ not in pyproject.split("[project.optional-dependencies]")[0]
+
+
 def test_an_installed_package_finds_its_web_folder(dists, tmp_path: Path) -> None:
     env = tmp_path / "venv"
     venv.create(env, with_pip=True)

@@ -15,6 +15,7 @@ from conftest import _missing_builds, _run_cli
 from py_runner.host.browser.headless import launch_browser
 from py_runner.host.build.assets import default_model
 from py_runner.host.export import preview_server
+from py_runner.host.fixtures import fixture_model
 from py_runner.host.skips import skip_or_fail
 
 pytestmark = pytest.mark.e2e
@@ -233,6 +234,32 @@ def test_the_site_uses_relative_urls_only(site: Path) -> None:
         assert '"/' not in text and "'/" not in text and "http" not in text
     assert (site / ".nojekyll").is_file()
     assert "Cross-Origin-Embedder-Policy: require-corp" in (site / "_headers").read_text()
+
+
+def test_the_site_carries_the_notices_of_what_it_redistributes(site: Path, tmp_path: Path) -> None:
+    """THIRD_PARTY_NOTICES.txt beside index.html (its footer links to it): every bundled component with its
+    license text, and the default model with its Apache-2.0 text; a model whose GGUF names no license gets
+    a line saying so there, and the command a one-line reminder."""
+    text = (site / "THIRD_PARTY_NOTICES.txt").read_text(encoding="utf-8")
+    for name in ("llama.cpp and ggml", "nlohmann/json", "Pyodide", "micropip", "CPython"):
+        assert f"\n{name} " in text, name
+    assert "The ggml authors" in text and "Mozilla Public License Version 2.0" in text
+    assert "PYTHON SOFTWARE FOUNDATION LICENSE VERSION 2" in text
+    model = default_model()
+    assert f"Model: {model.name}" in text and "License: apache-2.0" in text and "Apache License" in text
+    assert '<a href="THIRD_PARTY_NOTICES.txt">' in (site / "index.html").read_text(encoding="utf-8")
+    marker = json.loads((site / ".py_runner-export.json").read_text(encoding="utf-8"))
+    assert "THIRD_PARTY_NOTICES.txt" in marker["files"]  # ours: a re-export replaces it
+
+    app = tmp_path / "app.py"
+    app.write_text("print('hi')\n", encoding="utf-8")
+    tiny = fixture_model("tiny", "f16")  # made by make-model: no general.license
+    proc = _run_cli(["export", str(app), str(tmp_path / "out"), "--model", str(tiny)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    reminder = f"models/{tiny.name} names no license in its GGUF: check its terms before you publish the site"
+    assert reminder in proc.stdout
+    notices = (tmp_path / "out" / "THIRD_PARTY_NOTICES.txt").read_text(encoding="utf-8")
+    assert f"Model: {tiny.name}" in notices and "names no license" in notices
 
 
 def test_an_exported_page_runs_only_its_own_app(browser, tmp_path: Path) -> None:

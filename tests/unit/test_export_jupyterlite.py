@@ -63,6 +63,8 @@ def assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     monkeypatch.setattr(paths, "wheels_dir", lambda: root / "wheels")
     monkeypatch.setattr(export_lite, "build_wheel", build_wheel)
     monkeypatch.setattr(export_lite, "_jupyter_lite_build", jupyter_lite_build)
+    # the notices' real inputs are test_notices.py's: here, a stand-in for them
+    monkeypatch.setattr(export_lite, "site_notices", lambda models, wheels: "the site's notices\n")
     monkeypatch.setattr(
         export_lite,
         "jupyterlite_kernel_wheels",

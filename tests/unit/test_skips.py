@@ -133,8 +133,8 @@ def test_the_allowlist_is_short_and_gives_a_reason_for_each_entry() -> None:
     assert all(len(why) > 20 for _, why in entries), entries
 
 
-# Its skip marks are those of the pytest run it starts inside the page, over llama-cpp-python's own tests: each
-# named there with its reason, and the test fails unless exactly those are skipped.
+# Its skip marks are those of the pytest run it starts inside the page, over llama-cpp-python's own tests:
+# each named there with its reason, and the test fails unless exactly those are skipped.
 INNER_RUN = "tests/e2e/test_llama_cpp_python_tests.py"
 
 

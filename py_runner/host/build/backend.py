@@ -8,7 +8,8 @@ give the same bytes. Everything else is setuptools' own.
 
 Built from a checkout, both hooks first stage py_runner/host/bundle/ (git-ignored): the engine builds of the
 current inputs (build_wasm.sh; st/ and mt/), the Pyodide files a page needs and micropip (fetched by
-scripts/fetch_assets.sh) and the page's own wheel (wheel.py). The sdist carries the bundle, so the wheel
+scripts/fetch_assets.sh), the page's own wheel (wheel.py) and THIRD_PARTY_NOTICES.txt, the notices of all
+of these (notices.py). The sdist carries the bundle, so the wheel
 built from it (as python -m build does) has it too, and an installed py_runner serves, runs and exports with
 no emcc, npm or checkout."""
 
@@ -77,6 +78,8 @@ def stage_bundle() -> None:
     for src, dest in copies.items():
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
+    from .notices import FILE_NAME, bundled_notices
     from .wheel import build_wheel as build_page_wheel
 
+    (bundle / FILE_NAME).write_text(bundled_notices(), encoding="utf-8")  # what the bundle redistributes
     build_page_wheel(bundle / "wheels")

@@ -48,6 +48,15 @@ WLLAMA = Pin(
     file_name="wllama-wllama-3.8.1.tgz",
     registry="npm",
 )
+# CPython's license (the PSF License Agreement and the history before it) for the standard library and the
+# interpreter Pyodide ships: the registries serve no CPython release, and this wheel's LICENSE is a copy of
+# CPython's own LICENSE file (host/build/notices.py reads it from there).
+CPYTHON_LICENSE_SOURCE = Pin(
+    name="typing-extensions",
+    version="4.16.0",
+    sha256="481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8",
+    file_name="typing_extensions-4.16.0-py3-none-any.whl",
+)
 # What the page needs to run llama-cpp-python's own tests (tests/e2e/test_llama_cpp_python_tests.py):
 # pytest and its pure-Python requirements, installed into Pyodide with micropip from these files (pygments,
 # which pytest also requires, is JUPYTERLITE_KERNEL_WHEELS' pin).

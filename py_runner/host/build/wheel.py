@@ -24,6 +24,7 @@ import py_runner
 
 PACKAGE_DIR = Path(py_runner.__file__).resolve().parent  # the library, in a checkout or installed
 DIST_NAME = "py_runner"
+_LICENSE = PACKAGE_DIR.parent / "LICENSE"  # the page wheel is built in a checkout only (build_wheel says why)
 
 _PYPROJECT = """\
 [build-system]
@@ -35,13 +36,15 @@ name = "{name}"
 version = "{version}"
 description = "Run llama.cpp (WebAssembly) in the browser, driven from Python in Pyodide (the page's library)"
 requires-python = ">=3.11"
+license = "MIT"
+license-files = ["LICENSE"]
 dependencies = []
 
 [tool.setuptools]
 packages = {packages}
 
 [tool.setuptools.package-data]
-py_runner = ["_engine/*/*", "_engine/web/*/*"]
+py_runner = ["_engine/*.txt", "_engine/*/*", "_engine/web/*/*"]
 """
 
 
@@ -90,9 +93,19 @@ def _packages(files: list[Path]) -> list[str]:
     return sorted({".".join((DIST_NAME, *f.parent.parts)) for f in files})
 
 
+def _notices(engine: list[tuple[Path, str]]) -> str | None:
+    """THIRD_PARTY_NOTICES.txt for a wheel that carries the engine (llama.cpp's builds); None without."""
+    if not engine:
+        return None
+    from .notices import bundled_notices
+
+    return bundled_notices()
+
+
 def _inputs_hash(files: list[Path], engine: list[tuple[Path, str]]) -> str:
     digest = hashlib.sha256(_PYPROJECT.encode())
     digest.update(py_runner.__version__.encode())
+    digest.update(_LICENSE.read_bytes() + (_notices(engine) or "").encode())
     for rel in files:
         digest.update(rel.as_posix().encode() + b"\0" + (PACKAGE_DIR / rel).read_bytes() + b"\0")
     for src, rel_engine in engine:
@@ -149,6 +162,10 @@ def _build(tmp: Path, files: list[Path], engine: list[tuple[Path, str]]) -> Path
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
         dest.chmod(0o644)
+    shutil.copyfile(_LICENSE, stage / "LICENSE")
+    notices = _notices(engine)
+    if notices is not None:
+        (stage / DIST_NAME / "_engine" / "THIRD_PARTY_NOTICES.txt").write_text(notices, encoding="utf-8")
     pyproject = _PYPROJECT.format(
         name=DIST_NAME,
         version=py_runner.__version__,
