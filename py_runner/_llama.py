@@ -210,9 +210,18 @@ class Llama(LlamaTokenMethods):
     ) -> bytes:
         if not isinstance(tokens, list | tuple):
             raise InvalidParameterError(f"tokens must be a list of token ids, got {type(tokens).__name__}")
-        return await self.runner.detokenize_bytes(
-            list(tokens), unparse_special=bool(args.flag("special", special))
-        )
+        # llama-cpp-python joins each token's piece as it is, then drops the space a SentencePiece
+        # vocabulary (Llama 1 and 2) puts before the first word when a BOS comes first. llama_detokenize
+        # drops that space from the first token whatever it is: behind a BOS of its own (its text dropped
+        # again) the pieces come out as llama-cpp-python joins them.
+        tokens, unparse = list(tokens), bool(args.flag("special", special))
+        bos = self.token_bos()
+        if not tokens or bos < 0 or tokens[0] == bos:
+            data = await self.runner.detokenize_bytes(tokens, unparse_special=unparse)
+            return data[1:] if tokens and tokens[0] == bos and data.startswith(b" ") else data
+        data = await self.runner.detokenize_bytes([bos, *tokens], unparse_special=unparse)
+        bos_text = await self.runner.detokenize_bytes([bos], unparse_special=unparse) if unparse else b""
+        return data[len(bos_text) :] if data.startswith(bos_text) else data
 
     # ---- completions -------------------------------------------------------------------------------------
     def create_completion(self, prompt: str | list[int], **kwargs: Any) -> Any:

@@ -72,7 +72,7 @@ json.dumps(out)
     for name in ("generate", "eval"):
         assert out[name][0] == "GenerationNotSupportedError" and "vocab_only" in out[name][1], out[name]
     assert out["embed"][0] == "EmbeddingNotSupportedError", out["embed"]
-    assert out["heap"] < 64 * 2**20  # no weights, no context: the tokenizer alone
+    assert out["heap"] <= 64 * 2**20  # no weights, no context: the heap never grew past its initial 64 MiB
 
 
 def test_eval_with_logits_all_keeps_the_teacher_forced_logits(require_builds, pyodide_page) -> None:

@@ -68,7 +68,9 @@ def test_the_page_wheel_holds_the_library_and_the_engine_only(tmp_path: Path) ->
     aliases = {n.replace("py_runner/_llama_cpp/", "llama_cpp/") for n in library if "/_llama_cpp/" in n}
     assert modules == library | aliases and "llama_cpp/__init__.py" in aliases
     data = {n for n in names if n.startswith("py_runner/") and not n.endswith(".py")}
-    assert data == {f"py_runner/_engine/{rel}" for _, rel in engine_files()}  # empty where nothing is built
+    engine = {f"py_runner/_engine/{rel}" for _, rel in engine_files()}  # empty where nothing is built
+    # with the engine, the notices of what it redistributes (llama.cpp's builds)
+    assert data == engine | ({"py_runner/_engine/THIRD_PARTY_NOTICES.txt"} if engine else set())
     assert not any(n.startswith("py_runner/host/") for n in names)
     assert all(n.startswith(("py_runner/", "py_runner-", "llama_cpp/")) for n in names)
 
