@@ -1,6 +1,6 @@
 """llama-cpp-python's token-level Llama methods in py_runner (py_runner/_llama_eval.py) against the scripted
 engine: what eval / sample / generate / reset send and keep (n_tokens, input_ids, scores), token-list prompts,
-vocab_only loads. (That they continue exactly in the real engine: tests/e2e/test_llama_tokens.py.)"""
+vocab_only loads. (That they continue exactly in the real engine: tests/e2e/test_llama_vocab_and_eval.py.)"""
 
 import itertools
 from array import array
