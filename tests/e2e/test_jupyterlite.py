@@ -42,6 +42,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_the_site_carries_the_notices_of_what_it_redistributes(site: Path) -> None:
+    """py_runner's bundled components, the wheels JupyterLite's kernel installs from the site, and
+    the model."""
+    text = (site / "THIRD_PARTY_NOTICES.txt").read_text(encoding="utf-8")
+    for name in ("llama.cpp and ggml", "Pyodide", "micropip", "CPython", "ipython", "jedi", "Pygments"):
+        assert f"\n{name} " in text, name
+    assert "Model: SmolLM2-135M-Instruct.Q4_1.gguf" in text and "Apache License" in text
+
+
 def run_in_the_repl(url: str, code: str) -> tuple[str, bool, list[str]]:
     """(the cell's output, whether the page was cross-origin isolated, every URL fetched from another
     origin)."""
