@@ -153,51 +153,68 @@ export class Bridge {
     // hardwareConcurrency is a hint (WebKit reports 4 on a 2-core machine): the worker caps the count at its
     // pthread pool, so more threads than the pool never wait for a worker that cannot start.
     const hardware = navigator.hardwareConcurrency || 1;
-    const threads = this.build === "mt" ? this.options.threads || hardware : 1;
-    const url = (u) => new URL(u, this.baseUrl).href;
+    let threads = this.build === "mt" ? this.options.threads || hardware : 1;
+    for (let attempt = 1; ; attempt++) {
+      const stalled = await this._startWorker(threads);
+      if (!stalled) return this.info();
+      const what = stalled === "start" ? "stalled starting" : `stalled starting its ${threads} threads`;
+      const error = new PyRunnerError("BridgeError", `the engine worker ${what}`);
+      console.warn(`py_runner: ${error.message} (attempt ${attempt} of ${SPAWN_ATTEMPTS})`);
+      if (attempt < SPAWN_ATTEMPTS) continue;
+      // The pool never started, in every try: "auto" goes on with st, which starts no worker of its own.
+      if (stalled !== "spawn" || wanted !== "auto") throw error;
+      this.notice = `single-thread build: the multi-thread build's ${threads} threads did not start (${SPAWN_ATTEMPTS} tries)`;
+      console.warn(`py_runner: ${this.notice}`);
+      this.build = "st";
+      if (!this.artifacts["st-relaxed"]) this.simd = "simd128";
+      threads = 1;
+      attempt = 0;
+    }
+  }
 
+  /**
+   * One try at starting the engine worker with this.build: null once it answers init (this.worker and
+   * this.threads set), or what stalled ("start" or "spawn"; the worker is then terminated).
+   */
+  async _startWorker(threads) {
+    const url = (u) => new URL(u, this.baseUrl).href;
     const chosen = this.artifacts[this.simd === "relaxed" ? `${this.build}-relaxed` : this.build];
     const init = { build: this.build, moduleUrl: url(chosen.js), threads };
     if (chosen.files) init.files = chosen.files; // the build's .wasm (and pthread script) where not beside it
-    for (let attempt = 1; ; attempt++) {
-      this.worker = new Worker(url(this.artifacts.worker));
-      this.worker.onmessage = (event) => this._onMessage(event.data);
-      this.worker.onerror = (event) => {
-        event.preventDefault();
-        this._failAll(new PyRunnerError("BridgeError", `engine worker failed: ${event.message || "unknown error"}`));
+    this.worker = new Worker(url(this.artifacts.worker));
+    this.worker.onmessage = (event) => this._onMessage(event.data);
+    this.worker.onerror = (event) => {
+      event.preventDefault();
+      this._failAll(new PyRunnerError("BridgeError", `engine worker failed: ${event.message || "unknown error"}`));
+    };
+    // Firefox can stall a worker's `new Worker()` for good (seen with coi_sw.js controlling the page, under
+    // WebDriver BiDi), the engine worker's own or its pthread pool's: the engine worker says when it starts the
+    // pool and when the pool's workers exist (milliseconds apart). One that does not say the first within
+    // START_TIMEOUT_MS, or the second within SPAWN_TIMEOUT_MS of the first, is replaced by a fresh one.
+    let timer = null;
+    let stage = "start"; // what a stall stopped: the worker's start, or the pool's
+    const stalled = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(true), START_TIMEOUT_MS);
+      const onProgress = (event) => {
+        if (event.stage === "spawning") {
+          clearTimeout(timer);
+          stage = "spawn";
+          timer = setTimeout(() => resolve(true), SPAWN_TIMEOUT_MS);
+        }
+        if (event.stage === "spawned") clearTimeout(timer);
       };
-      // Firefox can stall a worker's `new Worker()` for good (seen with coi_sw.js controlling the page, under
-      // WebDriver BiDi), the engine worker's own or its pthread pool's: the engine worker says when it starts the
-      // pool and when the pool's workers exist (milliseconds apart). One that does not say the first within
-      // START_TIMEOUT_MS, or the second within SPAWN_TIMEOUT_MS of the first, is replaced by a fresh one.
-      let timer = null;
-      let stage = "start"; // what a stall stopped: the worker's start, or the pool's
-      const stalled = new Promise((resolve) => {
-        timer = setTimeout(() => resolve(true), START_TIMEOUT_MS);
-        const onProgress = (event) => {
-          if (event.stage === "spawning") {
-            clearTimeout(timer);
-            stage = "spawn";
-            timer = setTimeout(() => resolve(true), SPAWN_TIMEOUT_MS);
-          }
-          if (event.stage === "spawned") clearTimeout(timer);
-        };
-        this._initRequest = this._request("init", init, { onProgress });
-      });
-      const info = await Promise.race([this._initRequest, stalled]).finally(() => clearTimeout(timer));
-      if (info !== true) {
-        this.threads = info.threads;
-        return this.info();
-      }
-      this.worker.terminate();
-      this.worker = null;
-      const what = stage === "start" ? "stalled starting" : `stalled starting its ${threads} threads`;
-      const error = new PyRunnerError("BridgeError", `the engine worker ${what}`);
-      console.warn(`py_runner: ${error.message} (attempt ${attempt} of ${SPAWN_ATTEMPTS})`);
-      this._failAll(error);
-      this._initRequest.catch(() => {});
-      if (attempt >= SPAWN_ATTEMPTS) throw error;
+      this._initRequest = this._request("init", init, { onProgress });
+    });
+    const info = await Promise.race([this._initRequest, stalled]).finally(() => clearTimeout(timer));
+    if (info !== true) {
+      this.threads = info.threads;
+      return null;
     }
+    this.worker.terminate();
+    this.worker = null;
+    this._failAll(new PyRunnerError("BridgeError", `the engine worker stalled (${stage})`));
+    this._initRequest.catch(() => {});
+    return stage;
   }
 
   info() {
