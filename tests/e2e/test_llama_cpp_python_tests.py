@@ -62,7 +62,8 @@ SKIPPED = {
     **{f"test_llama.py::{name}{HYBRID}": (NO_MODEL, "a hybrid model (Falcon-H1)") for name in CACHE_TESTS},
     "test_llama.py::test_real_llama_embeddings": (
         NUMPY,
-        "np.testing.assert_allclose; tests/e2e/test_llama_vocab_and_eval.py checks batched = one by one within 1e-4",
+        "np.testing.assert_allclose; tests/e2e/test_llama_vocab_and_eval.py checks batched = one by one "
+        "within 1e-4",
     ),
     "test_llama_chat_format.py::test_mistral_instruct": (
         CHAT_FORMAT,
