@@ -13,7 +13,8 @@ import pytest
 from py_runner.host.browser import browsers
 from py_runner.host.fixtures import fixture_model
 
-pytestmark = pytest.mark.e2e
+# Not in README's Firefox pass: the bench commands' reports, not the engine's speed in a browser.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_browser]
 
 N_PREDICT = 8
 

@@ -96,10 +96,11 @@ def _run_in_page(code: str, files: dict[str, Path]) -> str:
         stop_server(server)
 
 
-# Chromium runs st and mt; Firefox st (its mt is not among the targets).
+# Chromium runs st and mt; Firefox st (its mt is not among the targets), outside README's Firefox pass.
 BUILDS = ["st", "mt"] if browsers.selected_browser() == "chromium" else ["st"]
 
 
+@pytest.mark.one_browser  # in Firefox, the cache path's load: the 3.3 GB test
 @pytest.mark.parametrize("build", BUILDS)
 def test_the_2_6_gb_model_from_the_cache(require_builds, big, build: str) -> None:
     model, native = big
@@ -129,6 +130,7 @@ def test_the_2_6_gb_model_without_the_cache_and_from_a_file(require_builds, big)
     assert left == {"scratch_left": []}
 
 
+@pytest.mark.one_browser  # finding the shards is the page's and the glue's; Firefox's big loads: above
 def test_the_2_6_gb_model_in_shards_without_the_cache(require_builds, big) -> None:
     """Split in two (each shard under 2 GiB, the model over it), loaded from the first shard's URL."""
     model, native = big

@@ -17,7 +17,8 @@ import pytest
 from conftest import _missing_builds
 from py_runner.host.skips import skip_or_fail
 
-pytestmark = pytest.mark.e2e
+# Not in README's Firefox pass: no browser at all: the sdist and wheels.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_browser]
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"

@@ -12,7 +12,8 @@ import py_runner as py_runner_package
 from py_runner import __version__
 from py_runner.host.build.wheel import library_files
 
-pytestmark = pytest.mark.e2e
+# Not in README's Firefox pass: `py-runner run` and its page; each browser's page: test_browser_engine.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_browser]
 
 
 def test_run_script_output_argv_await_exit_status(tmp_path: Path, run_cli) -> None:

@@ -23,7 +23,8 @@ from py_runner import __version__
 from py_runner.host.build.assets import default_model
 from py_runner.host.skips import skip_or_fail
 
-pytestmark = pytest.mark.e2e
+# Not in README's Firefox pass: the installed CLI's paths; the export's isolation in Firefox: test_export.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_browser]
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,8 @@ from native_parity import assert_free_running_agrees, native_generate
 from py_runner.host.build.assets import default_model
 from py_runner.host.build.paths import native_binary
 
-pytestmark = pytest.mark.e2e
+# Not in README's Firefox pass: the Python layer over the engine.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_browser]
 
 QUESTIONS = [
     "What is the capital of France? Answer in one sentence.",

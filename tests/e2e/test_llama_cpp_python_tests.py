@@ -27,7 +27,8 @@ import pytest
 from py_runner.host.build.assets import default_model, peer_test_wheels
 from py_runner.host.fixtures import llama_cpp_source_dir
 
-pytestmark = pytest.mark.e2e
+# Not in README's Firefox pass: llama-cpp-python's own tests: the Python layer.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_browser]
 
 PEER_TESTS = ("test_llama.py", "test_llama_grammar.py", "test_llama_chat_format.py")
 RECURRENT = "[llama_cpp_recurrent_model_path-True-False]"

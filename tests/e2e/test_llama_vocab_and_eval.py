@@ -17,7 +17,8 @@ from py_runner.host.build.assets import default_model
 from py_runner.host.build.paths import native_binary
 from py_runner.host.fixtures import embedding_fixture_model, llama_cpp_source_dir
 
-pytestmark = pytest.mark.e2e
+# Not in README's Firefox pass: the Python layer and the tokenizer's integer paths.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_browser]
 
 
 def native_tokens(model: Path, text: str, parse_special: bool) -> list[int]:

@@ -146,6 +146,7 @@ def test_browser_builds_agree_and_match_native_llama_cpp(
         assert_free_running_agrees(models[name], PROMPT, tokens, references[name].tokens, name, ctx_size=256)
 
 
+@pytest.mark.one_browser  # the CLI's --json path; the engine in Firefox: the test above
 def test_cli_json_run_matches_native(
     require_builds, models: dict[str, Path], tmp_path: Path, run_cli
 ) -> None:
@@ -176,6 +177,7 @@ def test_cli_json_run_matches_native(
         assert timings["gen_tok_s"] > 0 and timings["prompt_tok_s"] > 0
 
 
+@pytest.mark.one_browser  # the KV types' paths in Firefox's engine: covered by the builds' test above
 @pytest.mark.parametrize("cache_type", ["f32", "q8_0"])
 def test_kv_cache_types_give_native_llama_cpp_greedy_tokens(
     require_builds, models: dict[str, Path], tmp_path: Path, run_cli, cache_type: str

@@ -14,7 +14,8 @@ import pytest
 
 from py_runner.host.build.paths import REPO_ROOT, build_dir, cache_root
 
-pytestmark = pytest.mark.e2e
+# Not in README's Firefox pass: the plugin's options; the plugin in Firefox: test_pytest_plugin.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_browser]
 pytest_plugins = ["pytester"]
 
 _CACHE_ROOT = cache_root()  # before pytester moves HOME

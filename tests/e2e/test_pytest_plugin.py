@@ -44,11 +44,13 @@ def py_runner_app_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.one_browser  # what crosses into the page: the same Python in every browser
 def test_files_with_awkward_names_arrive_byte_for_byte(py_runner_page) -> None:
     names = sorted(AWKWARD_FILES)
     assert py_runner_page.run(f"{{n: open(n, 'rb').read() for n in {names!r}}}") == AWKWARD_FILES
 
 
+@pytest.mark.one_browser  # what crosses into the page: the same Python in every browser
 def test_values_arrive_with_their_types(py_runner_page) -> None:
     value = py_runner_page.run("({1, 2}, frozenset({'a'}), (1, [2, (3,)]), {(1, 2): b'\\x00\\xff'}, 2**80)")
     assert value == ({1, 2}, frozenset({"a"}), (1, [2, (3,)]), {(1, 2): b"\x00\xff"}, 2**80)
@@ -88,6 +90,7 @@ def test_a_pyodide_fatal_error_ends_a_run_at_once(py_runner_page) -> None:
         py_runner_page.run("1")
 
 
+@pytest.mark.one_browser  # what crosses into the page: the same Python in every browser
 def test_a_failed_tests_report_shows_the_page_output_and_a_file_that_cannot_arrive_is_named(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,6 +20,8 @@ from py_runner.host.fixtures import fixture_model, llama_cpp_source_dir
 
 VOCAB_DIR = llama_cpp_source_dir() / "models"
 SEPARATOR = "\n__ggml_vocab_test__\n"
+# Not in README's Firefox pass: the tokenizer's integer paths, the same wasm in every browser.
+pytestmark = [pytest.mark.e2e, pytest.mark.one_browser]
 FALLBACK_TEXTS = ["Hello world", " this is 🦙.cpp", "3333333 Ünïcödé 中文 \n\n\t  end"]
 
 
