@@ -8,6 +8,7 @@ twin; mt only with the test-only `JSC_useSharedArrayBuffer=1`.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from page_snippets import KEEP_NOTICES
 
 from py_runner.host.browser.browsers import engine_of
 from py_runner.host.browser.headless import HarnessPage
+from py_runner.host.browser.in_page import InPageError
 from py_runner.host.build.assets import default_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.webkit]
@@ -201,10 +203,23 @@ def test_webkit_runs_mt_only_with_its_test_only_shared_memory_switch(
             "except BridgeError as exc:\n    r = str(exc)\nr"
         )
     assert "this browser has no SharedArrayBuffer, although the page is cross-origin isolated" in refused
-    with webkit(server, shared_memory=True) as page:  # JSC_useSharedArrayBuffer=1
-        # A bound, not a speed test: this test took 88 s on 2 cores under a load of 8, and two threads on two
-        # busy cores slow down most; 1,200 s holds on a machine 4x slower.
-        run = json.loads(page.run(code, timeout_s=1200))
+    # JSC_useSharedArrayBuffer=1 is a switch no user has, and JavaScriptCore's wasm threads under it
+    # trapped once in CI ("Out of bounds memory access" in the prompt's eval; the same builds are exact in
+    # Chromium and Firefox, and JSC once trapped the same way in Pyodide's own start, with no py_runner code
+    # running): that trap gets one more try in a fresh page, with a warning. Any other failure, or the trap
+    # twice, fails.
+    for attempt in (1, 2):
+        with webkit(server, shared_memory=True) as page:
+            try:
+                # A bound, not a speed test: this test took 88 s on 2 cores under a load of 8, and two threads
+                # on two busy cores slow down most; 1,200 s holds on a machine 4x slower.
+                run = json.loads(page.run(code, timeout_s=1200))
+                break
+            except InPageError as exc:
+                if attempt == 2 or "Out of bounds memory access" not in str(exc):
+                    raise
+                trapped = f"WebKit's test-only shared memory trapped; trying once more: {exc}"
+                warnings.warn(trapped, stacklevel=1)
     native = native_generate(model, "--prompt", COMPLETION, "--n-predict", str(N_PREDICT), "--threads", "1")
     assert run["build"] == "mt" and run["threads"] == 2
     # One engine, one set of kernels: mt on two threads gives st's tokens exactly; native up to a near tie.
